@@ -1,0 +1,1 @@
+"""Build container images of a Python project with the builder-image pattern."""
