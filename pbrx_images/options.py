@@ -1,0 +1,111 @@
+"""The options of a build: command line over project settings over defaults.
+
+A project may set options in ``[tool.build-images]`` of ``pyproject.toml``
+or ``[build_images]`` of ``setup.cfg`` (keys spelled with ``-`` or ``_``);
+what is given on the command line wins.
+"""
+from __future__ import annotations
+
+import configparser
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from pbrx_images.errors import ProjectError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
+DEFAULT_TAG = "latest"
+#: Settings a project may keep in its files, with their meaning.
+PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything that shapes a build besides the project itself."""
+
+    project_dir: Path
+    base_image: str = DEFAULT_BASE_IMAGE
+    prefix: str | None = None
+    tag: str = DEFAULT_TAG
+    constraints: Path | None = None
+    no_cache: bool = False
+    debug: bool = False
+
+
+def project_settings(project_dir: Path) -> dict[str, str]:
+    """Settings from ``pyproject.toml`` and ``setup.cfg``; pyproject wins."""
+    settings: dict[str, str] = {}
+    setup_cfg = project_dir / "setup.cfg"
+    if setup_cfg.is_file():
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(setup_cfg, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            parser = configparser.RawConfigParser()  # metadata reading reports it
+        if parser.has_section("build_images"):
+            settings.update(_checked(dict(parser.items("build_images")),
+                                     "[build_images] in %s" % setup_cfg))
+    pyproject = project_dir / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            with open(pyproject, "rb") as handle:
+                data = tomllib.load(handle)
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            data = {}  # metadata reading reports it
+        table = data.get("tool", {}).get("build-images")
+        if table is not None:
+            where = "[tool.build-images] in %s" % pyproject
+            if not isinstance(table, dict):
+                raise ProjectError("%s must be a table." % where)
+            settings.update(_checked(table, where))
+    return settings
+
+
+def _checked(table: Mapping[str, Any], where: str) -> dict[str, str]:
+    result = {}
+    for key, value in table.items():
+        name = key.replace("_", "-")
+        if name not in PROJECT_SETTINGS:
+            raise ProjectError("%s has an unknown setting %r: the known ones are %s."
+                               % (where, key, ", ".join(PROJECT_SETTINGS)))
+        if not isinstance(value, str) or not value.strip():
+            raise ProjectError("%s: %r must be a non-empty string." % (where, key))
+        result[name] = value.strip()
+    return result
+
+
+def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None = None,
+            tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
+            debug: bool = False) -> Options:
+    """Options from the command line (None = not given) over the project's settings."""
+    project_dir = project_dir.resolve()
+    if not project_dir.exists():
+        raise ProjectError("The project directory %s does not exist: give the path of a "
+                           "Python project." % project_dir)
+    if not project_dir.is_dir():
+        raise ProjectError("%s is not a directory: give the path of a Python project."
+                           % project_dir)
+    settings = project_settings(project_dir)
+    constraints_path = None
+    if constraints is not None:
+        constraints_path = Path(constraints).resolve()
+    elif "constraints" in settings:
+        constraints_path = (project_dir / settings["constraints"]).resolve()
+    if constraints_path is not None and not constraints_path.is_file():
+        raise ProjectError("The constraints file %s does not exist: fix the path given to "
+                           "--constraints or in the project's settings." % constraints_path)
+    return Options(
+        project_dir=project_dir,
+        base_image=base_image or settings.get("base-image", DEFAULT_BASE_IMAGE),
+        prefix=prefix if prefix is not None else settings.get("prefix"),
+        tag=tag or settings.get("tag", DEFAULT_TAG),
+        constraints=constraints_path,
+        no_cache=no_cache,
+        debug=debug,
+    )

@@ -1,0 +1,132 @@
+"""The plan of a build: which images, with which packages and extras.
+
+Pure code: project metadata + evaluated bindep + options in, a :class:`Plan`
+out.  No Docker here; the pipeline executes a plan, tests check it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Collection
+
+from pbrx_images.bindep_file import DistroPackages
+from pbrx_images.errors import BuildError
+from pbrx_images.metadata import ProjectMetadata, find_extra, image_name
+from pbrx_images.package_manager import INIT_PACKAGE
+
+#: Where the runtime images keep the project's virtualenv (on PATH).
+VENV = "/opt/venv"
+#: What the builder needs beyond bindep's packages (pbr reads versions from git).
+BUILDER_EXTRA_PACKAGES = ("git",)
+
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_PREFIX = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*(:[0-9]+)?"
+                     r"(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """One image the build produces."""
+
+    name: str  #: full name with tag, e.g. ``registry/org/foo-api:latest``
+    script: str | None  #: the console script; None for the base image
+    extra: str | None  #: the extra installed in this image, as spelled by the project
+    dockerfile: str | None = None  #: ``Dockerfile.{script}`` that replaces the default
+
+    @property
+    def cmd(self) -> tuple[str, ...] | None:
+        return (self.script,) if self.script else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the engine layer needs to build a project's images."""
+
+    project: str
+    version: str | None
+    base_image: str
+    packages: DistroPackages
+    images: tuple[ImagePlan, ...]
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def base(self) -> ImagePlan:
+        return self.images[0]
+
+    @property
+    def scripts(self) -> tuple[ImagePlan, ...]:
+        return self.images[1:]
+
+    @property
+    def builder_packages(self) -> tuple[str, ...]:
+        return _unique(self.packages.builder + BUILDER_EXTRA_PACKAGES)
+
+    @property
+    def runtime_packages(self) -> tuple[str, ...]:
+        return _unique(self.packages.runtime + (INIT_PACKAGE,))
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        """Every extra some image installs: wheels are built for all of them."""
+        return _unique(tuple(image.extra for image in self.images if image.extra))
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def check_tag(tag: str) -> str:
+    if not _TAG.match(tag):
+        raise BuildError("The tag %r is not a valid image tag: use letters, digits, '_', '.' "
+                         "and '-' (at most 128, not starting with '.' or '-')." % tag)
+    return tag
+
+
+def check_prefix(prefix: str | None) -> str | None:
+    if not prefix:
+        return None
+    prefix = prefix.rstrip("/")
+    if not _PREFIX.match(prefix):
+        raise BuildError("The prefix %r is not a valid image name prefix: use a lower-case "
+                         "registry and path such as 'registry.example.com:5000/team'." % prefix)
+    return prefix
+
+
+def full_name(prefix: str | None, name: str, tag: str) -> str:
+    return "%s%s:%s" % (prefix + "/" if prefix else "", name, tag)
+
+
+def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: str,
+              prefix: str | None = None, tag: str = "latest",
+              dockerfiles: Collection[str] = ()) -> Plan:
+    """The images to build for a project whose metadata is complete.
+
+    ``dockerfiles`` lists the ``Dockerfile.{script}`` files found in the
+    project root.
+    """
+    if not metadata.name:
+        raise BuildError("The project's metadata has no name: set one in pyproject.toml "
+                         "([project] name) or setup.cfg ([metadata] name).")
+    tag = check_tag(tag)
+    prefix = check_prefix(prefix)
+    extras = metadata.extras or ()
+    scripts = metadata.console_scripts or ()
+    notes = []
+    base_extra = find_extra(extras, metadata.name + "_base")
+    images = [ImagePlan(full_name(prefix, image_name(metadata.name) + "-base", tag),
+                        None, base_extra)]
+    seen = {images[0].name: "the base image"}
+    for script in scripts:
+        dockerfile = "Dockerfile." + script
+        image = ImagePlan(full_name(prefix, image_name(script), tag), script,
+                          find_extra(extras, script),
+                          dockerfile if dockerfile in dockerfiles else None)
+        if image.name in seen:
+            raise BuildError("The console script %r and %s would both be the image %s: rename "
+                             "one of them." % (script, seen[image.name], image.name))
+        seen[image.name] = "the console script %r" % script
+        images.append(image)
+    if not scripts:
+        notes.append("The project has no console scripts, so only the base image is built.")
+    return Plan(project=metadata.name, version=metadata.version, base_image=base_image,
+                packages=packages, images=tuple(images), notes=tuple(notes))
