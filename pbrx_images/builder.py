@@ -1,0 +1,234 @@
+"""The builder stage: a builder image with the compile packages, and wheels.
+
+The builder image (base image + bindep's compile and runtime packages + git +
+a virtualenv with current pip, setuptools and wheel) is cached under a tag
+that hashes all its inputs, so projects with the same inputs share it and a
+different input never reuses it.  Wheels are built in a container from it into the
+project's named wheel volume, which persists between runs: a wheel that is
+already there is copied, not rebuilt.
+
+Each run works in its own directory of the volume (``runs/{run id}``), which
+holds exactly the wheels of this build, the lock and the constraints; the
+runtime stage installs from there.  New wheels are published into the shared
+cache with an atomic rename, so concurrent builds never see half a file.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import shlex
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
+from pbrx_images.errors import BuildError
+from pbrx_images.lock import Lock, lock_from_report
+from pbrx_images.metadata import ProjectMetadata, read_wheel
+from pbrx_images.output import Reporter
+from pbrx_images.package_manager import PackageManager
+
+#: Where the wheel volume is mounted in build containers.
+WHEELS = "/run/pbrx-images/wheels"
+#: Where pip's configuration and certificates go in the builder (never committed).
+PIP_DIR = "/tmp/pbrx-images-pip"
+#: The builder's own virtualenv.
+BUILDER_VENV = "/opt/pbrx-images-builder"
+#: Bump when the builder image recipe changes, so cached ones are not reused.
+RECIPE = "1"
+BUILD_TOOLS = ("pip", "setuptools", "wheel")
+
+
+def run_dir(run_id: str) -> str:
+    return "%s/runs/%s" % (WHEELS, run_id)
+
+
+def cache_key(*parts: str) -> str:
+    """A short hash of everything that determines a cached image."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def failed_wheels(output: str) -> list[str]:
+    """The distributions pip says it could not build, in pip's words."""
+    names = re.findall(r"Failed (?:building wheel for|to build) ([A-Za-z0-9_.\- ]+)", output)
+    found: list[str] = []
+    for group in names:
+        for name in group.split():
+            if name not in found:
+                found.append(name)
+    return found
+
+
+def install_packages(container: Container, manager: PackageManager, packages: tuple[str, ...],
+                     image: str, environment: Mapping[str, str]) -> None:
+    """Install distro packages, with a clear error for a name the distro lacks."""
+    try:
+        container.run(manager.install_command(packages), environment)
+    except CommandFailed as failure:
+        missing = manager.missing_packages(failure.output)
+        if missing:
+            raise BuildError("The distribution in %s has no package %s: fix the name in "
+                             "bindep.txt or limit it with a platform selector such as "
+                             "[platform:dpkg]." % (image, ", ".join(repr(m) for m in missing)))
+        raise
+
+
+@dataclass
+class WheelBuild:
+    """The outcome of the wheel step."""
+
+    metadata: ProjectMetadata  #: read from the project's wheel: the source of truth
+    wheel: str  #: file name of the project's wheel in the run directory
+    lock: Lock
+    pip_wheel: str  #: file name of the pip wheel the runtime stage installs with
+
+
+class Builder:
+    """Makes the builder image and builds wheels with it."""
+
+    def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
+                 labels: Mapping[str, str], pip_files: Mapping[str, bytes],
+                 pip_environment: Mapping[str, str], no_cache: bool) -> None:
+        self.engine = engine
+        self.reporter = reporter
+        self.work_name = work_name
+        self.labels = dict(labels)
+        self.pip_files = dict(pip_files)
+        self.pip_environment = dict(pip_environment)
+        self.no_cache = no_cache
+
+    def image(self, base: ImageInfo, base_name: str, manager: PackageManager,
+              packages: tuple[str, ...], constraints: bytes, container_name: str) -> str:
+        """The builder image's name, made unless a cached one has the same inputs."""
+        key = cache_key(RECIPE, base.id, manager.name, " ".join(packages),
+                        hashlib.sha256(constraints).hexdigest())
+        name = "pbrx-images-cache/builder:%s" % key
+        if not self.no_cache and self.engine.image(name) is not None:
+            self.reporter.say("    reusing %s" % name)
+            return name
+        with self.engine.container(base.id, container_name, self.labels) as container:
+            install_packages(container, manager, packages, base_name, self.pip_environment)
+            files = dict(self.pip_files)
+            files[PIP_DIR + "/user-constraints.txt"] = constraints
+            container.put_files(files)
+            container.run(
+                "python3 -m venv %s && %s/bin/pip install --upgrade -c %s %s"
+                % (BUILDER_VENV, BUILDER_VENV, PIP_DIR + "/user-constraints.txt",
+                   " ".join(BUILD_TOOLS)), self.pip_environment)
+            container.run("rm -rf %s /root/.cache /tmp/* && "
+                          "git config --system --add safe.directory '*'" % PIP_DIR)
+            repository, _, tag = name.rpartition(":")
+            container.commit(repository, tag, image_config_changes(base),
+                             "pbrx-images builder for %s" % self.work_name)
+        return name
+
+    def wheels(self, builder_image: str, volume: str, run_id: str, source: bytes,
+               source_digest: str, constraints: bytes, container_name: str,
+               extras_for: Callable[[ProjectMetadata], Sequence[str]]) -> WheelBuild:
+        """Build the project's wheel and every wheel it needs into ``runs/{run_id}``."""
+        run = run_dir(run_id)
+        pip = BUILDER_VENV + "/bin/pip"
+        env = self.pip_environment
+        find_links = "" if self.no_cache else "--find-links %s " % WHEELS
+        project_cache = "%s/projects/%s" % (WHEELS, source_digest[:24])
+        with self.engine.container(builder_image, container_name, self.labels,
+                                   {WHEELS: (volume, False)}) as container:
+            container.put_files(self.pip_files)
+            container.put_archive(source)
+            container.put_files({run + "/constraints.txt": constraints})
+            # The project's own wheel, cached by the digest of its source tree.
+            reuse = "" if self.no_cache else "[ -n \"$(ls %s/*.whl 2>/dev/null)\" ] || " % (
+                project_cache)
+            self._run_pip(container, (
+                "%s{ rm -rf /tmp/project-wheel && %s wheel --no-deps -c %s/constraints.txt "
+                "-w /tmp/project-wheel /src && mkdir -p %s/projects && "
+                "rm -rf %s.$$ && cp -r /tmp/project-wheel %s.$$ && "
+                "rm -rf %s && mv %s.$$ %s; }"
+                % (reuse, pip, run, WHEELS, project_cache, project_cache,
+                   project_cache, project_cache, project_cache)), env,
+                "the project's own wheel")
+            wheel_name = container.run("cd %s && ls *.whl | head -n 1" % project_cache).strip()
+            container.run("cp %s/%s %s/" % (project_cache, shlex.quote(wheel_name), run))
+            metadata = read_wheel_bytes(container.get_archive(run + "/" + wheel_name))
+            extras = extras_for(metadata)
+            requirement = "%s/%s%s" % (run, wheel_name,
+                                       "[%s]" % ",".join(extras) if extras else "")
+            # One resolution for every image, pinned as the lock.
+            self._run_pip(container, (
+                "%s install --dry-run --ignore-installed --quiet --report /tmp/report.json "
+                "%s-c %s/constraints.txt %s"
+                % (pip, find_links, run, shlex.quote(requirement))), env, "resolving")
+            report = json.loads(container.run("cat /tmp/report.json"))
+            lock = lock_from_report(report, metadata.name or "")
+            container.put_files({run + "/lock.txt": lock.text().encode()})
+            if lock.requirements:
+                self._run_pip(container, (
+                    "%s wheel --no-deps %s-c %s/constraints.txt -w %s -r %s/lock.txt"
+                    % (pip, find_links, run, run, run)), env, "dependencies")
+            pip_version = container.run(
+                "%s/bin/python -c 'import pip; print(pip.__version__)'" % BUILDER_VENV).strip()
+            self._run_pip(container, (
+                "%s wheel --no-deps %s-w %s/tools pip==%s"
+                % (pip, find_links, run, pip_version)), env, "pip")
+            pip_wheel = container.run("cd %s/tools && ls pip-*.whl | head -n 1" % run).strip()
+            # Publish new wheels to the shared cache: copy under a temporary
+            # name, then rename, so a concurrent build never sees half a file.
+            container.run(
+                "cd %s && for f in *.whl tools/*.whl; do n=${f##*/}; "
+                "[ -e \"$f\" ] && [ \"$n\" != %s ] && [ ! -e %s/\"$n\" ] || continue; "
+                "cp \"$f\" %s/.tmp-$$-\"$n\" && mv %s/.tmp-$$-\"$n\" %s/\"$n\"; done"
+                % (run, shlex.quote(wheel_name), WHEELS, WHEELS, WHEELS, WHEELS))
+        return WheelBuild(metadata, wheel_name, lock, pip_wheel)
+
+    def _run_pip(self, container: Container, command: str, environment: Mapping[str, str],
+                 what: str) -> None:
+        try:
+            container.run(command, environment, workdir="/tmp")
+        except CommandFailed as failure:
+            failed = failed_wheels(failure.output)
+            if failed:
+                raise BuildError(
+                    "Building the wheel of %s failed: if it compiles code, add the compiler "
+                    "and headers it needs to bindep.txt with the [compile] profile."
+                    % ", ".join(failed)) from failure
+            if "ResolutionImpossible" in failure.output or "conflicting dependencies" in \
+                    failure.output:
+                raise BuildError("pip found no set of versions that satisfies the project's "
+                                 "dependencies and constraints (%s): relax the conflicting "
+                                 "requirements or the constraints file." % what) from failure
+            if "No matching distribution found" in failure.output:
+                match = re.search(r"No matching distribution found for (\S+)", failure.output)
+                raise BuildError(
+                    "pip found no distribution for %s: check the requirement, the constraints "
+                    "file and the package index settings."
+                    % (match.group(1) if match else what)) from failure
+            raise
+
+
+def read_wheel_bytes(archive: bytes) -> ProjectMetadata:
+    """Project metadata from a wheel inside a tar archive (as the engine returns it)."""
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        member = tar.next()
+        handle = tar.extractfile(member) if member else None
+        if handle is None:
+            raise BuildError("The project's wheel could not be read back from the builder.")
+        return read_wheel(Path(member.name), handle.read())
+
+
+def image_config_changes(base: ImageInfo, entrypoint: tuple[str, ...] | None = None,
+                         cmd: tuple[str, ...] | None = None,
+                         env: Mapping[str, str] | None = None) -> list[str]:
+    """Dockerfile instructions that give a committed image the intended config.
+
+    Build containers idle with an entrypoint of their own; without these the
+    image would keep it.  Defaults restore the base image's.
+    """
+    entrypoint = entrypoint if entrypoint is not None else base.entrypoint
+    cmd = cmd if cmd is not None else base.cmd
+    changes = ["ENTRYPOINT %s" % json.dumps(list(entrypoint or []))]
+    changes.append("CMD %s" % json.dumps(list(cmd or [])))
+    changes.extend("ENV %s=%s" % item for item in (env or {}).items())
+    return changes

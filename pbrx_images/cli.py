@@ -1,0 +1,117 @@
+"""The ``build-images`` command: a thin layer over :func:`pbrx_images.pipeline.build`."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from pbrx_images import options as options_module
+from pbrx_images.engine import CommandFailed
+from pbrx_images.errors import BuildError
+from pbrx_images.output import Reporter
+
+
+def _version() -> str:
+    try:
+        from pbr.version import VersionInfo
+        return VersionInfo("pbrx-images").version_string()
+    except Exception:  # not installed (running from a bare checkout)
+        return "unknown"
+
+
+def parser() -> argparse.ArgumentParser:
+    result = argparse.ArgumentParser(
+        prog="build-images",
+        description="Build container images of a Python project: a builder container "
+                    "makes wheels with bindep's compile packages, clean runtime images "
+                    "install them. Produces [PREFIX/]{project}-base:TAG and one "
+                    "[PREFIX/]{script}:TAG per console script.")
+    result.add_argument("project_dir", nargs="?", default=".", metavar="PROJECT_DIR",
+                        help="the Python project (default: the current directory)")
+    result.add_argument("--base-image", metavar="IMAGE",
+                        help="image to start from; it must have python3 with venv "
+                             "(default: %s)" % options_module.DEFAULT_BASE_IMAGE)
+    result.add_argument("--prefix", metavar="PREFIX",
+                        help="registry and/or namespace put before every image name, "
+                             "e.g. registry.example.com/team")
+    result.add_argument("--tag", metavar="TAG",
+                        help="tag of every image (default: %s)" % options_module.DEFAULT_TAG)
+    result.add_argument("--constraints", metavar="FILE",
+                        help="pip constraints file applied to every pip step")
+    result.add_argument("--no-cache", action="store_true",
+                        help="rebuild the builder and runtime package images and every wheel")
+    result.add_argument("--debug", action="store_true",
+                        help="show every command and its output, and tracebacks")
+    result.add_argument("--version", action="version", version="%(prog)s " + _version())
+    return result
+
+
+class Interrupted(BaseException):
+    """SIGTERM, raised where the program is so that clean-up runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Interrupted()
+
+
+def _human_size(size: int) -> str:
+    return "%.1f MB" % (size / 1e6)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    reporter = Reporter(debug=args.debug)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    from pbrx_images.pipeline import build
+    try:
+        options = options_module.resolve(
+            Path(args.project_dir), base_image=args.base_image, prefix=args.prefix,
+            tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
+            debug=args.debug)
+        result = build(options, reporter)
+    except (BuildError, CommandFailed) as error:
+        if args.debug:
+            traceback.print_exc()
+        _report_failure(reporter, error)
+        return 1
+    except (KeyboardInterrupt, Interrupted) as interruption:
+        reporter.say("build-images: interrupted; containers and work images were removed.")
+        return 130 if isinstance(interruption, KeyboardInterrupt) else 143
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    reporter.say("")
+    reporter.table([(image.name, _human_size(image.size), image.id.split(":")[-1][:12])
+                    for image in result.images], ("IMAGE", "SIZE", "ID"))
+    return 0
+
+
+def _report_failure(reporter: Reporter, error: BaseException) -> None:
+    failure = error if isinstance(error, CommandFailed) else error.__cause__
+    if isinstance(failure, CommandFailed) and not reporter.debug:
+        lines = reporter.tail()
+        if lines:
+            reporter.say("---- last lines of output ----")
+            for line in lines:
+                reporter.say("    " + line)
+            reporter.say("------------------------------")
+    if isinstance(error, CommandFailed):
+        message = ("A build command failed with exit status %d (%s): the last lines of its "
+                   "output are above." % (error.exit_code, _shorten(error.command)))
+    else:
+        message = str(error)
+    log_path = getattr(error, "log_path", None) or reporter.log_path
+    reporter.say("build-images: error: " + message)
+    if log_path:
+        reporter.say("build-images: full log: %s" % log_path)
+
+
+def _shorten(command: str, limit: int = 100) -> str:
+    command = " ".join(command.split())
+    return command if len(command) <= limit else command[:limit - 3] + "..."
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""The Docker engine, reached through the Docker SDK: where containers run.
+
+Everything the build does to the engine goes through :class:`Engine` and
+:class:`Container`; no other module talks to the Docker SDK.  No host
+directory is ever bind-mounted: files go in and out through the archive API,
+and wheels live in a named volume, so the same code works against a remote
+``DOCKER_HOST``.
+
+Containers are created with a command that idles (``tail -f /dev/null``) and
+work happens through ``exec``: the environment of an exec (pip settings,
+proxies) is not part of the container's configuration, so it never reaches
+a committed image.  Every container is removed when its ``with`` block ends,
+however it ends.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tarfile
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Sequence
+
+import docker
+import docker.errors
+import docker.types
+
+from pbrx_images.errors import BuildError, EngineError
+from pbrx_images.output import Reporter
+
+LABEL_PROJECT = "org.pbrx-images.project"
+LABEL_RUN = "org.pbrx-images.run"
+IDLE_COMMAND = ["tail", "-f", "/dev/null"]
+
+
+class CommandFailed(Exception):
+    """A command in a build container exited non-zero."""
+
+    def __init__(self, command: str, exit_code: int, output: str) -> None:
+        super().__init__("%r exited with %d" % (command, exit_code))
+        self.command = command
+        self.exit_code = exit_code
+        self.output = output
+
+
+def _engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def connect(reporter: Reporter) -> "Engine":
+    """Find the engine the standard way (``DOCKER_HOST`` or the default socket)."""
+    address = _engine_address()
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except docker.errors.DockerException as error:
+        if "Permission denied" in str(error) or isinstance(error.__context__, PermissionError):
+            raise EngineError(
+                "Permission denied on the Docker engine at %s: run as a user allowed to use "
+                "it (e.g. in the docker group) or point DOCKER_HOST at one you may use."
+                % address) from error
+        raise EngineError(
+            "No Docker engine answers at %s: start the Docker daemon, or set DOCKER_HOST "
+            "to an engine that runs, and try again." % address) from error
+    return Engine(client, reporter)
+
+
+def _translate(error: Exception, doing: str) -> BuildError:
+    """An SDK or connection error, as one sentence for the user."""
+    if isinstance(error, docker.errors.APIError):
+        detail = error.explanation or str(error)
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        return EngineError("The Docker engine refused to %s: %s."
+                           % (doing, str(detail).rstrip(".")))
+    return EngineError("Lost the Docker engine while trying to %s (%s): check that it "
+                       "still runs, then run build-images again." % (doing, error))
+
+
+@contextlib.contextmanager
+def engine_errors(doing: str) -> Iterator[None]:
+    """Turn Docker SDK and connection errors into an :class:`EngineError`."""
+    try:
+        yield
+    except BuildError:
+        raise
+    except (docker.errors.DockerException, ConnectionError, OSError) as error:
+        raise _translate(error, doing) from error
+    except Exception as error:  # requests' errors do not all derive from OSError
+        if type(error).__module__.startswith(("requests", "urllib3")):
+            raise _translate(error, doing) from error
+        raise
+
+
+def tar_files(files: Mapping[str, bytes], mode: int = 0o644) -> bytes:
+    """An archive of ``{absolute path: content}``, parents included, owned by root."""
+    buffer = io.BytesIO()
+    seen_dirs: set[str] = set()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path in sorted(files):
+            parts = path.strip("/").split("/")
+            for depth in range(1, len(parts)):
+                directory = "/".join(parts[:depth])
+                if directory not in seen_dirs:
+                    seen_dirs.add(directory)
+                    info = tarfile.TarInfo(directory)
+                    info.type = tarfile.DIRTYPE
+                    info.mode = 0o755
+                    archive.addfile(info)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size = len(files[path])
+            info.mode = mode
+            archive.addfile(info, io.BytesIO(files[path]))
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the build needs to know of an image."""
+
+    id: str
+    entrypoint: tuple[str, ...] | None
+    cmd: tuple[str, ...] | None
+    env: tuple[str, ...]
+    user: str
+    size: int
+
+
+class Container:
+    """A running build container; commands run in it through exec."""
+
+    def __init__(self, engine: "Engine", container_id: str, name: str) -> None:
+        self.engine = engine
+        self.id = container_id
+        self.name = name
+
+    def run(self, command: str, environment: Mapping[str, str] | None = None,
+            workdir: str | None = None, user: str = "0") -> str:
+        """Run ``command`` with /bin/sh; return its output or raise CommandFailed."""
+        api = self.engine.client.api
+        reporter = self.engine.reporter
+        reporter.command(command)
+        chunks: list[bytes] = []
+        with engine_errors("run a command in container %s" % self.name):
+            exec_id = api.exec_create(self.id, ["/bin/sh", "-c", command],
+                                      environment=dict(environment or {}),
+                                      workdir=workdir, user=user)["Id"]
+            for chunk in api.exec_start(exec_id, stream=True):
+                chunks.append(chunk)
+                reporter.output(chunk)
+            exit_code = api.exec_inspect(exec_id)["ExitCode"]
+        output = b"".join(chunks).decode("utf-8", "replace")
+        if exit_code != 0:
+            raise CommandFailed(command, exit_code if exit_code is not None else -1, output)
+        return output
+
+    def put_archive(self, archive: bytes, path: str = "/") -> None:
+        """Unpack a tar archive into the container at ``path``."""
+        with engine_errors("copy files into container %s" % self.name):
+            self.engine.client.api.put_archive(self.id, path, archive)
+
+    def put_files(self, files: Mapping[str, bytes], mode: int = 0o644) -> None:
+        """Write ``{absolute path: content}`` into the container."""
+        if files:
+            self.put_archive(tar_files(files, mode))
+
+    def get_archive(self, path: str) -> bytes:
+        """A tar archive of ``path`` in the container."""
+        with engine_errors("copy files out of container %s" % self.name):
+            stream, _ = self.engine.client.api.get_archive(self.id, path)
+            return b"".join(stream)
+
+    def commit(self, repository: str, tag: str, changes: Sequence[str],
+               message: str) -> str:
+        """Commit the container's file system as an image; return the image ID."""
+        with engine_errors("commit container %s" % self.name):
+            result = self.engine.client.api.commit(
+                self.id, repository=repository, tag=tag, message=message,
+                changes=list(changes), pause=False)
+        return result["Id"]
+
+
+class Engine:
+    """The Docker engine, with the few operations a build needs."""
+
+    def __init__(self, client: docker.DockerClient, reporter: Reporter) -> None:
+        self.client = client
+        self.reporter = reporter
+
+    def image(self, name: str) -> ImageInfo | None:
+        """The image called ``name`` (a name or an ID), or None if the engine has none."""
+        with engine_errors("inspect image %s" % name):
+            try:
+                attrs = self.client.api.inspect_image(name)
+            except docker.errors.ImageNotFound:
+                return None
+        config = attrs.get("Config") or {}
+        entrypoint = config.get("Entrypoint")
+        cmd = config.get("Cmd")
+        return ImageInfo(
+            id=attrs["Id"],
+            entrypoint=tuple(entrypoint) if entrypoint else None,
+            cmd=tuple(cmd) if cmd else None,
+            env=tuple(config.get("Env") or ()),
+            user=config.get("User") or "",
+            size=attrs.get("Size") or 0,
+        )
+
+    def require_image(self, name: str) -> ImageInfo:
+        """The image ``name``, pulled if the engine does not have it yet."""
+        found = self.image(name)
+        if found is not None:
+            return found
+        self.reporter.say("    pulling %s" % name)
+        try:
+            self.client.images.pull(name)
+        except docker.errors.DockerException as error:
+            detail = getattr(error, "explanation", None) or str(error)
+            raise EngineError(
+                "The base image %s is not on the engine and could not be pulled (%s): pull "
+                "or build it first, or name another one with --base-image."
+                % (name, str(detail).strip().rstrip("."))) from error
+        found = self.image(name)
+        if found is None:
+            raise EngineError("The base image %s could not be found after pulling it." % name)
+        return found
+
+    def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        """Create the named volume unless it exists."""
+        with engine_errors("create volume %s" % name):
+            try:
+                self.client.api.inspect_volume(name)
+            except docker.errors.NotFound:
+                self.client.api.create_volume(name, labels=dict(labels))
+
+    @contextlib.contextmanager
+    def container(self, image: str, name: str, labels: Mapping[str, str],
+                  volumes: Mapping[str, tuple[str, bool]] | None = None) -> Iterator[Container]:
+        """A running container from ``image``, removed when the block ends.
+
+        ``volumes`` maps a mount point to ``(volume name, read_only)``.
+        """
+        mounts = [docker.types.Mount(target, source, type="volume", read_only=read_only)
+                  for target, (source, read_only) in (volumes or {}).items()]
+        api = self.client.api
+        try:
+            with engine_errors("create a container from %s" % image):
+                created = api.create_container(
+                    image, name=name, entrypoint=IDLE_COMMAND, command=[],
+                    labels=dict(labels), host_config=api.create_host_config(mounts=mounts))
+                api.start(created["Id"])
+            yield Container(self, created["Id"], name)
+        finally:
+            self.remove_container(name)
+
+    def remove_container(self, name: str) -> None:
+        """Remove a container by name, running or not; missing is fine."""
+        with contextlib.suppress(docker.errors.NotFound):
+            with engine_errors("remove container %s" % name):
+                try:
+                    self.client.api.remove_container(name, force=True, v=False)
+                except docker.errors.NotFound:
+                    pass
+
+    def read_file(self, image: str, path: str, name: str,
+                  labels: Mapping[str, str]) -> bytes | None:
+        """The content of a file in an image, read without starting a container."""
+        api = self.client.api
+        try:
+            with engine_errors("read %s from image %s" % (path, image)):
+                api.create_container(image, name=name, entrypoint=IDLE_COMMAND,
+                                     command=[], labels=dict(labels))
+                for _ in range(8):  # follow symbolic links such as /etc/os-release
+                    try:
+                        stream, _ = api.get_archive(name, path)
+                    except docker.errors.NotFound:
+                        return None
+                    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+                        member = archive.next()
+                        if member is None:
+                            return None
+                        if member.issym():
+                            path = os.path.normpath(os.path.join(os.path.dirname(path),
+                                                                 member.linkname))
+                            continue
+                        handle = archive.extractfile(member)
+                        return handle.read() if handle else None
+                return None
+        finally:
+            self.remove_container(name)
+
+    def tag(self, image_id: str, name: str) -> None:
+        """Point ``name`` (``repository:tag``) at ``image_id``."""
+        repository, _, tag = name.rpartition(":")
+        with engine_errors("tag image %s as %s" % (image_id[:19], name)):
+            self.client.api.tag(image_id, repository, tag, force=True)
+
+    def untag(self, name: str) -> None:
+        """Remove the tag ``name``; the image goes too if nothing else uses it."""
+        with contextlib.suppress(docker.errors.NotFound):
+            with engine_errors("remove tag %s" % name):
+                try:
+                    self.client.api.remove_image(name, noprune=False)
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError as error:
+                    if error.status_code != 409:  # still used by a container or image
+                        raise
+
+    def build(self, context_dir: str, dockerfile: str, name: str,
+              buildargs: Mapping[str, str], labels: Mapping[str, str]) -> str:
+        """``docker build`` of ``dockerfile`` in ``context_dir``; return the image ID."""
+        return self._build(name, "-f " + dockerfile, path=context_dir, dockerfile=dockerfile,
+                           buildargs=dict(buildargs), labels=dict(labels))
+
+    def build_from_text(self, dockerfile_text: str, name: str,
+                        labels: Mapping[str, str]) -> str:
+        """Build a Dockerfile given as text, with no context; return the image ID."""
+        buffer = io.BytesIO(tar_files({"/Dockerfile": dockerfile_text.encode()}))
+        return self._build(name, "(generated Dockerfile)", fileobj=buffer,
+                           custom_context=True, labels=dict(labels))
+
+    def _build(self, name: str, what: str, **arguments: object) -> str:
+        """Run a legacy ``docker build``, streaming its output to the log."""
+        image_id = None
+        with engine_errors("build %s" % name):
+            for chunk in self.client.api.build(tag=name, rm=True, forcerm=True, pull=False,
+                                               decode=True, **arguments):
+                if "stream" in chunk:
+                    self.reporter.output(chunk["stream"])
+                if "aux" in chunk and "ID" in chunk["aux"]:
+                    image_id = chunk["aux"]["ID"]
+                if "error" in chunk:
+                    self.reporter.output(chunk["error"] + "\n")
+                    raise CommandFailed("docker build " + what, 1, chunk["error"])
+        found = self.image(image_id or name)
+        if found is None:
+            raise EngineError("Building %s produced no image." % name)
+        return found.id
+
+
+def json_exec_form(argv: Sequence[str]) -> str:
+    """``["a", "b"]``: the exec form used in Dockerfile instructions."""
+    return json.dumps(list(argv))

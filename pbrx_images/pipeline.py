@@ -1,0 +1,260 @@
+"""One build, from a project directory to tagged images: the library API.
+
+:func:`build` is what the ``build-images`` command calls.  It reads and
+checks everything it can before it touches the engine, then runs the stages
+(:mod:`pbrx_images.builder`, :mod:`pbrx_images.runtime`) and tags the images
+with their real names only once all of them are built.  Whatever happens,
+the containers it started and the run's files in the wheel volume are
+removed, and so are the work tags of a failed build.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+from pbrx_images import bindep_file, engine as engine_module
+from pbrx_images.builder import WHEELS, Builder, run_dir
+from pbrx_images.engine import Engine, ImageInfo
+from pbrx_images.errors import BuildError
+from pbrx_images.metadata import ProjectMetadata, image_name, read_project
+from pbrx_images.options import Options
+from pbrx_images.os_release import parse_os_release
+from pbrx_images.output import Reporter, default_log_dir
+from pbrx_images.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
+from pbrx_images.pip_config import PROXY_VARIABLES, read_host_pip_config
+from pbrx_images.plan import Plan, check_prefix, check_tag, make_plan
+from pbrx_images.runtime import Runtime, base_entrypoint
+from pbrx_images.source import archive_source
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    name: str
+    id: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Result:
+    plan: Plan
+    images: tuple[BuiltImage, ...]
+
+
+class _Run:
+    """Names and clean-up of one build on the engine."""
+
+    def __init__(self, engine: Engine, work_name: str) -> None:
+        self.engine = engine
+        self.work_name = work_name
+        self.id = uuid.uuid4().hex[:12]
+        self.labels = {engine_module.LABEL_PROJECT: work_name, engine_module.LABEL_RUN: self.id}
+        self.volume = "pbrx-images-wheels-%s" % work_name
+        self.work_tags: list[str] = []
+        self._containers = 0
+
+    def container_name(self, role: str) -> str:
+        self._containers += 1
+        return "pbrx-images-%s-%s-%s-%d" % (self.work_name, role, self.id, self._containers)
+
+    def work_tag(self, what: str) -> str:
+        tag = "pbrx-images-work/%s-%s:%s" % (self.work_name, what, self.id)
+        self.work_tags.append(tag)
+        return tag
+
+    def drop_work_tags(self) -> None:
+        for tag in reversed(self.work_tags):
+            with contextlib.suppress(BuildError):
+                self.engine.untag(tag)
+        self.work_tags.clear()
+
+    def remove_run_files(self, image: str) -> None:
+        """Delete this run's directory from the wheel volume (the cache stays)."""
+        with contextlib.suppress(BuildError):
+            with self.engine.container(image, self.container_name("cleanup"), self.labels,
+                                       {WHEELS: (self.volume, False)}) as container:
+                container.run("rm -rf %s" % run_dir(self.id))
+
+
+def _proxy_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {key: value for key, value in environ.items() if key in PROXY_VARIABLES}
+
+
+def _detect(engine: Engine, image: ImageInfo, image_name_: str, run: _Run) -> PackageManager:
+    """The package manager of the base image, and a check that it has Python."""
+    with engine.container(image.id, run.container_name("probe"), run.labels) as container:
+        manager = from_detect_output(container.run(DETECT_SCRIPT))
+        try:
+            container.run("command -v python3")
+        except engine_module.CommandFailed:
+            raise BuildError("The base image %s has no python3: use an image with python3 "
+                             "(and its venv module) installed." % image_name_) from None
+        try:
+            container.run("python3 -c 'import venv'")
+        except engine_module.CommandFailed:
+            raise BuildError("The base image %s has python3 without its venv module: use an "
+                             "image that has it (on Debian, install python3-venv)."
+                             % image_name_) from None
+    if manager is None:
+        raise BuildError("The base image %s has no package manager build-images knows "
+                         "(apt, apk, dnf, microdnf, yum): use an image based on Debian, "
+                         "Ubuntu, Alpine or Fedora/RHEL." % image_name_)
+    return manager
+
+
+@contextlib.contextmanager
+def _logged(reporter: Reporter, project_dir: Path, debug: bool) -> Iterator[None]:
+    log_path = default_log_dir() / ("%s-%s.log" % (
+        time.strftime("%Y%m%d-%H%M%S"), image_name(project_dir.name or "project")))
+    try:
+        reporter.open_log(log_path)
+    except OSError:
+        reporter.note("cannot write a log file under %s" % log_path.parent)
+    try:
+        yield
+    finally:
+        reporter.close()
+
+
+def build(options: Options, reporter: Reporter,
+          environ: Mapping[str, str] | None = None, home: Path | None = None) -> Result:
+    """Build every image of the project in ``options.project_dir``."""
+    environ = os.environ if environ is None else environ
+    home = Path.home() if home is None else home
+    with _logged(reporter, options.project_dir, options.debug):
+        try:
+            return _build(options, reporter, environ, home)
+        except BuildError as error:
+            if error.log_path is None and reporter.log_path is not None:
+                error.log_path = str(reporter.log_path)
+            raise
+
+
+def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
+           home: Path) -> Result:
+    project_dir = options.project_dir
+    # Everything that can be checked without the engine comes first.
+    static = read_project(project_dir)
+    check_tag(options.tag)
+    check_prefix(options.prefix)
+    bindep_path = bindep_file.find_bindep_file(project_dir)
+    depends = bindep_file.load_bindep(bindep_path) if bindep_path else None
+    constraints = options.constraints.read_bytes() if options.constraints else b""
+    pip = read_host_pip_config(environ, home).for_container()
+    source = archive_source(project_dir)
+    work_name = image_name(static.name or project_dir.name)
+    reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
+    if bindep_path is None:
+        reporter.note("no bindep.txt or other-requirements.txt: no distro packages are "
+                      "installed")
+    elif depends is not None:
+        unknown = bindep_file.unknown_profiles(depends)
+        if unknown:
+            reporter.note("%s uses profiles build-images does not act on: %s"
+                          % (bindep_path.name, ", ".join(unknown)))
+    for note in pip.notes:
+        reporter.note(note)
+
+    engine = engine_module.connect(reporter)
+    run = _Run(engine, work_name)
+    builder_image = None
+    succeeded = False
+    try:
+        with reporter.step("Inspect base image %s" % options.base_image):
+            base = engine.require_image(options.base_image)
+            os_release = engine.read_file(base.id, "/etc/os-release",
+                                          run.container_name("os-release"), run.labels)
+            if os_release is None:
+                os_release = engine.read_file(base.id, "/usr/lib/os-release",
+                                              run.container_name("os-release"), run.labels)
+            if os_release is None:
+                raise BuildError("The base image %s has no /etc/os-release, so bindep cannot "
+                                 "tell its platform: use an image of a Linux distribution."
+                                 % options.base_image)
+            packages = bindep_file.evaluate(depends, os_release.decode("utf-8", "replace"))
+            manager = _detect(engine, base, options.base_image, run)
+            release = parse_os_release(os_release.decode("utf-8", "replace"))
+            reporter.say("    %s, %s; bindep platform: %s" % (
+                release.get("PRETTY_NAME", release.get("ID", "?")), manager.name,
+                " ".join(p.replace("platform:", "") for p in packages.platform)))
+
+        # The plan needs the wheel's metadata; build a provisional one for packages.
+        provisional = make_plan(
+            ProjectMetadata(static.name or work_name, static.version, (), (), "static"),
+            packages, options.base_image, options.prefix, options.tag)
+        builder = Builder(engine, reporter, work_name, run.labels, pip.files, pip.environment,
+                          options.no_cache)
+        with reporter.step("Builder image (%s)" % (
+                " ".join(provisional.builder_packages))):
+            builder_image = builder.image(base, options.base_image, manager,
+                                          provisional.builder_packages, constraints,
+                                          run.container_name("builder"))
+
+        dockerfiles = {path.name for path in project_dir.glob("Dockerfile.*") if path.is_file()}
+        plans: dict[str, Plan] = {}
+
+        def extras_for(metadata: ProjectMetadata) -> tuple[str, ...]:
+            plans["plan"] = make_plan(metadata, packages, options.base_image, options.prefix,
+                                      options.tag, dockerfiles)
+            return plans["plan"].extras
+
+        with reporter.step("Wheels of the project and its dependencies"):
+            engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: work_name})
+            wheels = builder.wheels(builder_image, run.volume, run.id, source.data,
+                                    source.digest, constraints,
+                                    run.container_name("wheels"), extras_for)
+            plan = plans["plan"]
+            reporter.say("    %s %s, %d dependencies, extras: %s" % (
+                plan.project, plan.version or "", len(wheels.lock.requirements),
+                ", ".join(plan.extras) or "none"))
+        for note in plan.notes:
+            reporter.note(note)
+
+        runtime = Runtime(engine, reporter, work_name, run.labels,
+                          _proxy_environment(environ), run.volume, run.id, options.no_cache)
+        with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):
+            runtime_image = runtime.packages_image(base, options.base_image, manager,
+                                                   plan.runtime_packages,
+                                                   run.container_name("runtime"))
+        built: dict[str, str] = {}
+        with reporter.step("Image %s" % plan.base.name):
+            base_work = run.work_tag("base")
+            built[plan.base.name] = runtime.install(
+                runtime_image, base, plan.base, wheels, base_work, run.container_name("base"),
+                base_entrypoint(), base.cmd or ("/bin/sh",))
+        for image in plan.scripts:
+            with reporter.step("Image %s" % image.name):
+                work = run.work_tag(image_name(image.script or "script"))
+                if image.dockerfile:
+                    built[image.name] = engine.build(
+                        str(project_dir), image.dockerfile, work,
+                        {"BASE_IMAGE": base_work}, {})
+                elif image.extra:
+                    built[image.name] = runtime.install(
+                        base_work, base, image, wheels, work, run.container_name("script"),
+                        base_entrypoint(), image.cmd)
+                else:
+                    built[image.name] = engine.build_from_text(
+                        "FROM %s\nCMD %s\n" % (base_work,
+                                               engine_module.json_exec_form(image.cmd or ())),
+                        work, {})
+
+        with reporter.step("Tag images"):
+            for name, image_id in built.items():
+                engine.tag(image_id, name)
+        succeeded = True
+        results = []
+        for name, image_id in built.items():
+            info = engine.image(image_id)
+            results.append(BuiltImage(name, image_id, info.size if info else 0))
+        return Result(plan, tuple(results))
+    finally:
+        run.drop_work_tags()
+        if builder_image is not None:
+            run.remove_run_files(builder_image)
+        if not succeeded:
+            reporter.say("Build failed; no image was tagged.")
