@@ -51,14 +51,25 @@ def cache_key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+_FAILED_WHEEL_PATTERNS = (
+    re.compile(r"Failed building wheel for ([\w.\-]+)"),
+    re.compile(r"Failed to build '([^']+)'"),  # pip >= 25
+    re.compile(r"Failed to build ([\w.\-]+(?: [\w.\-]+)*)$"),
+    re.compile(r"Could not build wheels for ([\w.\-, ]+?)(?:, which|$)"),
+    re.compile(r"Failed to build installable wheels for .*\(([^)]+)\)"),
+)
+
+
 def failed_wheels(output: str) -> list[str]:
     """The distributions pip says it could not build, in pip's words."""
-    names = re.findall(r"Failed (?:building wheel for|to build) ([A-Za-z0-9_.\- ]+)", output)
     found: list[str] = []
-    for group in names:
-        for name in group.split():
-            if name not in found:
-                found.append(name)
+    for line in output.splitlines():
+        for pattern in _FAILED_WHEEL_PATTERNS:
+            match = pattern.search(line.strip())
+            if match:
+                for name in re.split(r"[,\s]+", match.group(1).strip()):
+                    if name and name not in found:
+                        found.append(name)
     return found
 
 
