@@ -1,0 +1,45 @@
+"""Running build-images as a user would, and looking at what it left."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+LABEL_PROJECT = "org.pbrx-images.project"
+
+
+@dataclass
+class Run:
+    exit_code: int
+    output: str  # stdout and stderr together
+
+
+def build_images(*args: str, cwd: Path | None = None, timeout: int = 1800) -> Run:
+    """Run the ``build-images`` command in a child process."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "pbrx_images.cli", *args], cwd=cwd, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    output = completed.stdout.decode("utf-8", "replace")
+    sys.stdout.write(output)  # shown by pytest when a test fails
+    return Run(completed.returncode, output)
+
+
+def run_image(client, image: str, command=None, entrypoint=None) -> tuple[int, str]:
+    """Run a throwaway container; its exit code and output."""
+    container = client.containers.create(image, command, entrypoint=entrypoint)
+    try:
+        container.start()
+        result = container.wait(timeout=300)
+        return result["StatusCode"], container.logs().decode("utf-8", "replace")
+    finally:
+        container.remove(force=True)
+
+
+def leftover_containers(client) -> list[str]:
+    return [c.name for c in client.containers.list(all=True, filters={"label": LABEL_PROJECT})]
+
+
+def work_tags(client) -> list[str]:
+    return [tag for image in client.images.list() for tag in image.tags
+            if tag.startswith("pbrx-images-work/")]

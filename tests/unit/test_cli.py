@@ -1,0 +1,74 @@
+"""The command's own behaviour, where no engine is needed."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args, env=None, cwd=None):
+    completed = subprocess.run([sys.executable, "-m", "pbrx_images.cli", *args], env=env,
+                               cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, timeout=120)
+    return completed.returncode, completed.stdout.decode()
+
+
+def error_line(output):
+    lines = [line for line in output.splitlines() if line.startswith("build-images: error: ")]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+def test_help_and_version():
+    code, output = run_cli("--help")
+    assert code == 0 and "--base-image" in output and "PROJECT_DIR" in output
+    code, output = run_cli("--version")
+    assert code == 0 and output.startswith("build-images ")
+
+
+def test_not_a_python_project(tmp_path):
+    code, output = run_cli(str(tmp_path))
+    assert code == 1
+    assert "not a Python project" in error_line(output)
+    assert "Traceback" not in output
+
+
+def test_missing_project_dir(tmp_path):
+    code, output = run_cli(str(tmp_path / "nope"))
+    assert code == 1
+    assert "does not exist" in error_line(output)
+
+
+def test_debug_shows_traceback(tmp_path):
+    code, output = run_cli(str(tmp_path), "--debug")
+    assert code == 1 and "Traceback" in output
+
+
+def test_bindep_syntax_error_names_file_and_line(tmp_path):
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = demo\n")
+    (tmp_path / "bindep.txt").write_text("gcc [compile]\nlibpq5 [platform:dpkg\n")
+    code, output = run_cli(str(tmp_path))
+    assert code == 1
+    line = error_line(output)
+    assert "bindep.txt" in line and "line 2" in line
+    assert "Traceback" not in output
+
+
+def test_no_engine(tmp_path):
+    import os
+
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = demo\n")
+    env = dict(os.environ, DOCKER_HOST="unix://%s/no-engine.sock" % tmp_path)
+    code, output = run_cli(str(tmp_path), env=env)
+    assert code == 1
+    assert "No Docker engine answers" in error_line(output)
+    assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("option", [["--tag", "bad tag"], ["--prefix", "UPPER/Case"]])
+def test_invalid_names(tmp_path, option):
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = demo\n")
+    code, output = run_cli(str(tmp_path), *option)
+    assert code == 1
+    assert "not a valid" in error_line(output)
