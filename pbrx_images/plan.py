@@ -76,7 +76,7 @@ def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def check_tag(tag: str) -> str:
-    if not _TAG.match(tag):
+    if not _TAG.fullmatch(tag):
         raise BuildError("The tag %r is not a valid image tag: use letters, digits, '_', '.' "
                          "and '-' (at most 128, not starting with '.' or '-')." % tag)
     return tag
@@ -86,7 +86,7 @@ def check_prefix(prefix: str | None) -> str | None:
     if not prefix:
         return None
     prefix = prefix.rstrip("/")
-    if not _PREFIX.match(prefix):
+    if not _PREFIX.fullmatch(prefix):
         raise BuildError("The prefix %r is not a valid image name prefix: use a lower-case "
                          "registry and path such as 'registry.example.com:5000/team'." % prefix)
     return prefix
