@@ -30,13 +30,16 @@ def lock_from_report(report: Mapping[str, Any], project: str) -> Lock:
     Distributions pip got from an index or a wheel file are pinned by
     version; ones from a VCS or a direct URL keep that URL.
     """
-    if not isinstance(report, Mapping) or "install" not in report:
+    install = report.get("install") if isinstance(report, Mapping) else None
+    if not isinstance(install, list):
         raise BuildError("pip's installation report is not in the expected format: "
                          "update pip in the builder (run again with --no-cache).")
     project_key = canonicalize_name(project)
     lines = {}
-    for item in report["install"]:
-        metadata = item.get("metadata", {})
+    for item in install:
+        metadata = item.get("metadata") if isinstance(item, Mapping) else None
+        if not isinstance(metadata, Mapping):
+            metadata = {}
         name, version = metadata.get("name"), metadata.get("version")
         if not name or not version:
             raise BuildError("pip's installation report lists a distribution without a name "
@@ -50,6 +53,8 @@ def lock_from_report(report: Mapping[str, Any], project: str) -> Lock:
             vcs = download.get("vcs_info")
             if vcs:
                 url = "%s+%s@%s" % (vcs["vcs"], url, vcs.get("commit_id", ""))
+            if download.get("subdirectory"):
+                url += "#subdirectory=" + download["subdirectory"]
             lines[key] = "%s @ %s" % (key, url)
         else:
             lines[key] = "%s==%s" % (key, version)
