@@ -43,7 +43,7 @@ def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
     count = 0
     root = str(project_dir)
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for current, dirs, files in os.walk(root):
+        for current, dirs, files in os.walk(root, onerror=_walk_error):
             dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_NAMES)
             relative_dir = os.path.relpath(current, root)
             base = prefix if relative_dir == "." else prefix + "/" + relative_dir
@@ -53,6 +53,12 @@ def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
             for name in sorted(files + links):
                 count += _add(archive, os.path.join(current, name), base + "/" + name, digest)
     return SourceArchive(buffer.getvalue(), digest.hexdigest(), count)
+
+
+def _walk_error(error: OSError) -> None:
+    raise ProjectError("Cannot read %s (%s): make it readable, or remove it from the "
+                       "project, and try again." % (error.filename, error.strerror or error)
+                       ) from error
 
 
 def _add(archive: tarfile.TarFile, path: str, arcname: str, digest: "hashlib._Hash") -> int:
@@ -70,7 +76,8 @@ def _add(archive: tarfile.TarFile, path: str, arcname: str, digest: "hashlib._Ha
         return 0  # sockets, fifos and devices have no place in a build
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    digest.update(("%s\0%o\0%s\0" % (arcname, info.mode, info.linkname)).encode())
+    digest.update(("%s\0%o\0%s\0" % (arcname, info.mode, info.linkname))
+                  .encode("utf-8", "surrogateescape"))
     if data is not None:
         digest.update(hashlib.sha256(data).digest())
         archive.addfile(info, io.BytesIO(data))

@@ -1,0 +1,280 @@
+"""Tests for pbrx_images.source."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from pbrx_images import source
+from pbrx_images.errors import ProjectError
+from pbrx_images.source import archive_source
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A small project with tool caches, an executable and symlinks."""
+    root = tmp_path / "project"
+    files = {
+        "setup.cfg": b"[metadata]\nname = foo\n",
+        "README.rst": b"Foo\n",
+        "foo/__init__.py": b"",
+        "foo/cli.py": b"def main():\n    pass\n",
+        "foo/data/table.csv": b"a,b\n1,2\n",
+        "tools/run.sh": b"#!/bin/sh\necho hi\n",
+        ".git/HEAD": b"ref: refs/heads/main\n",
+        ".tox/py3/bin/python": b"venv",
+        ".venv/lib/site.py": b"venv",
+        "foo/__pycache__/cli.cpython-311.pyc": b"\0\0",
+        "__pycache__/x.pyc": b"\0",
+        ".pytest_cache/v": b"",
+    }
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    os.chmod(root / "tools" / "run.sh", 0o755)
+    os.symlink("setup.cfg", root / "config-link")
+    os.symlink("foo", root / "foo-link")  # a symlink to a directory
+    os.symlink("../README.rst", root / "foo" / "README")
+    os.symlink("does-not-exist", root / "dangling")
+    return root
+
+
+def members(data: bytes) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        return {member.name: member for member in archive.getmembers()}
+
+
+def read_member(data: bytes, name: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        handle = archive.extractfile(name)
+        assert handle is not None
+        return handle.read()
+
+
+def listing(root: Path) -> list[tuple]:
+    """Every path below ``root`` with type, mode, size, mtime and link target."""
+    result = []
+    for current, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(dirs + files) + ["."]:
+            path = os.path.join(current, name)
+            info = os.lstat(path)
+            target = os.readlink(path) if os.path.islink(path) else None
+            result.append((os.path.relpath(path, root), info.st_mode, info.st_size,
+                           info.st_mtime_ns, info.st_uid, info.st_gid, target))
+    return result
+
+
+def test_files_are_under_src(tree):
+    entries = members(archive_source(tree).data)
+    assert "src" in entries
+    assert entries["src"].isdir()
+    assert all(name == "src" or name.startswith("src/") for name in entries)
+    for name in ("setup.cfg", "README.rst", "foo/__init__.py", "foo/cli.py",
+                 "foo/data/table.csv", "tools/run.sh", ".git/HEAD"):
+        assert entries["src/" + name].isfile(), name
+    for name in ("foo", "foo/data", "tools", ".git"):
+        assert entries["src/" + name].isdir(), name
+
+
+def test_other_prefix(tree):
+    entries = members(archive_source(tree, prefix="work/tree").data)
+    assert "work/tree/setup.cfg" in entries
+    assert not any(name.startswith("src") for name in entries)
+
+
+def test_entries_owned_by_root_without_names(tree):
+    entries = members(archive_source(tree).data)
+    for name, member in entries.items():
+        assert (member.uid, member.gid) == (0, 0), name
+        assert (member.uname, member.gname) == ("", ""), name
+
+
+def test_entries_owned_by_root_when_files_are_not(tree):
+    if os.geteuid() != 0:
+        pytest.skip("only root can give files to another user")
+    os.chown(tree / "setup.cfg", 1234, 5678)
+    member = members(archive_source(tree).data)["src/setup.cfg"]
+    assert (member.uid, member.gid, member.uname, member.gname) == (0, 0, "", "")
+
+
+def test_content_and_modes_round_trip(tree):
+    data = archive_source(tree).data
+    assert read_member(data, "src/foo/cli.py") == b"def main():\n    pass\n"
+    assert read_member(data, "src/foo/data/table.csv") == b"a,b\n1,2\n"
+    entries = members(data)
+    assert entries["src/tools/run.sh"].mode & 0o777 == 0o755
+    assert entries["src/setup.cfg"].mode & 0o777 == (tree / "setup.cfg").stat().st_mode & 0o777
+
+
+def test_excluded_directories_absent(tree):
+    names = set(members(archive_source(tree).data))
+    for excluded in (".tox", ".venv", "__pycache__", ".pytest_cache"):
+        assert not any(("/%s/" % excluded) in name + "/" for name in names), excluded
+    assert "src/foo/__pycache__" not in names
+    assert "src/foo/__pycache__/cli.cpython-311.pyc" not in names
+
+
+def test_files_count_regular_files_only(tree):
+    # setup.cfg, README.rst, foo/__init__.py, foo/cli.py, foo/data/table.csv,
+    # tools/run.sh, .git/HEAD
+    assert archive_source(tree).files == 7
+
+
+def test_symlinks_kept_as_links(tree):
+    entries = members(archive_source(tree).data)
+    assert entries["src/config-link"].issym()
+    assert entries["src/config-link"].linkname == "setup.cfg"
+    assert entries["src/foo/README"].issym()
+    assert entries["src/foo/README"].linkname == "../README.rst"
+    assert entries["src/dangling"].issym()
+    assert entries["src/dangling"].linkname == "does-not-exist"
+
+
+def test_symlink_to_directory_kept_as_link_and_not_followed(tree):
+    entries = members(archive_source(tree).data)
+    assert entries["src/foo-link"].issym()
+    assert entries["src/foo-link"].linkname == "foo"
+    assert not any(name.startswith("src/foo-link/") for name in entries)
+
+
+def test_digest_stable_across_calls(tree):
+    first, second = archive_source(tree), archive_source(tree)
+    assert first.digest == second.digest
+    assert len(first.digest) == 64
+
+
+def test_digest_ignores_times(tree):
+    before = archive_source(tree).digest
+    for path in (tree / "setup.cfg", tree / "foo", tree, tree / "foo" / "cli.py"):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    os.utime(tree / "config-link", (1_000_000_000, 1_000_000_000), follow_symlinks=False)
+    assert archive_source(tree).digest == before
+
+
+def test_digest_ignores_excluded_directories(tree):
+    before = archive_source(tree).digest
+    (tree / ".tox" / "py3" / "new").write_text("x")
+    (tree / "foo" / "__pycache__" / "other.pyc").write_bytes(b"1")
+    assert archive_source(tree).digest == before
+
+
+def test_digest_changes_with_content(tree):
+    before = archive_source(tree).digest
+    (tree / "foo" / "cli.py").write_bytes(b"def main():\n    return 1\n")
+    assert archive_source(tree).digest != before
+
+
+def test_digest_changes_with_content_of_the_same_size(tree):
+    before = archive_source(tree).digest
+    (tree / "README.rst").write_bytes(b"Bar\n")
+    assert archive_source(tree).digest != before
+
+
+def test_digest_changes_with_mode(tree):
+    before = archive_source(tree).digest
+    os.chmod(tree / "foo" / "cli.py", 0o755)
+    assert archive_source(tree).digest != before
+
+
+def test_digest_changes_with_directory_mode(tree):
+    before = archive_source(tree).digest
+    os.chmod(tree / "foo" / "data", 0o700)
+    assert archive_source(tree).digest != before
+
+
+def test_digest_changes_with_a_new_file_or_directory(tree):
+    before = archive_source(tree).digest
+    (tree / "empty").mkdir()
+    with_dir = archive_source(tree).digest
+    assert with_dir != before
+    (tree / "empty" / "file").write_bytes(b"")
+    assert archive_source(tree).digest not in (before, with_dir)
+
+
+def test_digest_changes_with_a_rename(tree):
+    before = archive_source(tree).digest
+    os.rename(tree / "README.rst", tree / "README.txt")
+    os.unlink(tree / "foo" / "README")
+    os.symlink("../README.txt", tree / "foo" / "README")
+    assert archive_source(tree).digest != before
+
+
+def test_digest_changes_with_a_link_target(tree):
+    before = archive_source(tree).digest
+    os.unlink(tree / "config-link")
+    os.symlink("README.rst", tree / "config-link")
+    assert archive_source(tree).digest != before
+
+
+def test_archive_is_deterministic_for_the_same_tree(tree):
+    assert archive_source(tree).data == archive_source(tree).data
+
+
+def test_source_tree_not_modified(tree):
+    before = listing(tree)
+    archive_source(tree)
+    archive_source(tree, prefix="other")
+    assert listing(tree) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_unreadable_file_raises_project_error(tree):
+    path = tree / "foo" / "cli.py"
+    os.chmod(path, 0)
+    try:
+        with pytest.raises(ProjectError, match="cli.py"):
+            archive_source(tree)
+    finally:
+        os.chmod(path, 0o644)
+
+
+def test_file_that_cannot_be_opened_raises_project_error(tree, monkeypatch):
+    """Simulated with a failing open(), so it also runs as root."""
+    target = str(tree / "foo" / "cli.py")
+
+    def failing_open(path, *args, **kwargs):
+        if str(path) == target:
+            raise PermissionError(13, "Permission denied", path)
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(source, "open", failing_open, raising=False)
+    with pytest.raises(ProjectError, match="Permission denied") as info:
+        archive_source(tree)
+    assert target in str(info.value)
+
+
+def test_sockets_and_fifos_skipped(tree):
+    os.mkfifo(tree / "fifo")
+    entries = members(archive_source(tree).data)
+    assert "src/fifo" not in entries
+
+
+def test_unreadable_directory_raises_project_error(tree, monkeypatch):
+    """Simulated with a failing os.scandir(), so it also runs as root."""
+    target = str(tree / "foo" / "data")
+    real_scandir = os.scandir
+
+    def failing_scandir(path="."):
+        if os.fspath(path) == target:
+            raise PermissionError(13, "Permission denied", path)
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", failing_scandir)
+    with pytest.raises(ProjectError, match="data"):
+        archive_source(tree)
+
+
+def test_file_name_that_is_not_utf8(tree):
+    name = os.path.join(os.fsencode(tree), b"caf\xe9.txt")
+    with open(name, "wb") as handle:
+        handle.write(b"latin-1 name\n")
+    archive = archive_source(tree)
+    assert archive.files == 8
+    assert any(name.startswith("src/caf") for name in members(archive.data))
