@@ -7,6 +7,7 @@ failing step can show them.
 """
 from __future__ import annotations
 
+import codecs
 import collections
 import contextlib
 import os
@@ -35,6 +36,7 @@ class Reporter:
         self._log: IO[str] | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._partial = ""
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.timings: list[tuple[str, float]] = []
 
     def open_log(self, log_path: Path) -> None:
@@ -67,6 +69,8 @@ class Reporter:
         """Announce a step, then report how long it took (or that it failed)."""
         self.say("==> " + title)
         self._tail.clear()
+        self._partial = ""
+        self._decoder.reset()
         started = time.monotonic()
         try:
             yield
@@ -86,7 +90,7 @@ class Reporter:
 
     def output(self, data: bytes | str) -> None:
         """Record output of a running command."""
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        text = self._decoder.decode(data) if isinstance(data, bytes) else data
         self._write_log(text)
         if self.debug:
             self.stream.write(text)
