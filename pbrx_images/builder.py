@@ -54,7 +54,8 @@ def cache_key(*parts: str) -> str:
 _FAILED_WHEEL_PATTERNS = (
     re.compile(r"Failed building wheel for ([\w.\-]+)"),
     re.compile(r"Failed to build '([^']+)'"),  # pip >= 25
-    re.compile(r"Failed to build ([\w.\-]+(?: [\w.\-]+)*)$"),
+    re.compile(r"^Failed to build (?!one or more wheels$|installable wheels )"
+               r"([\w.\-]+(?: [\w.\-]+)*)$"),
     re.compile(r"Could not build wheels for ([\w.\-, ]+?)(?:, which|$)"),
     re.compile(r"Failed to build installable wheels for .*\(([^)]+)\)"),
 )

@@ -1,0 +1,257 @@
+"""Tests for the pure helpers of pbrx_images.builder and pbrx_images.engine."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+
+import pytest
+
+from pbrx_images.builder import cache_key, failed_wheels, image_config_changes
+from pbrx_images.engine import ImageInfo, tar_files
+
+# --------------------------------------------------------------------------
+# failed_wheels
+
+PIP_INSTALL_FAILURE = """\
+Collecting psycopg2==2.9.9
+  Downloading psycopg2-2.9.9.tar.gz (384 kB)
+Building wheels for collected packages: psycopg2, lxml
+  Building wheel for psycopg2 (setup.py) ... error
+  error: subprocess-exited-with-error
+
+  \u00d7 python setup.py bdist_wheel did not run successfully.
+  \u2502 exit code: 1
+  \u2570\u2500> [4 lines of output]
+      Error: pg_config executable not found.
+      [end of output]
+
+  note: This error originates from a subprocess, and is likely not a problem with pip.
+  ERROR: Failed building wheel for psycopg2
+  Running setup.py clean for psycopg2
+  Building wheel for lxml (setup.py) ... error
+  ERROR: Failed building wheel for lxml
+Failed to build psycopg2 lxml
+ERROR: Could not build wheels for psycopg2, lxml, which is required to install \
+pyproject.toml-based projects
+"""
+
+
+def test_failed_building_wheel_line():
+    assert failed_wheels("  ERROR: Failed building wheel for psycopg2\n") == ["psycopg2"]
+
+
+def test_failed_to_build_line_with_several_names():
+    assert failed_wheels("Failed to build psycopg2 lxml\n") == ["psycopg2", "lxml"]
+
+
+def test_each_name_once_in_order_of_appearance():
+    assert failed_wheels(PIP_INSTALL_FAILURE) == ["psycopg2", "lxml"]
+
+
+def test_names_with_dots_dashes_and_underscores():
+    output = ("ERROR: Failed building wheel for zope.interface\n"
+              "ERROR: Failed building wheel for pydantic-core\n"
+              "Failed to build zope.interface pydantic-core my_pkg\n")
+    assert failed_wheels(output) == ["zope.interface", "pydantic-core", "my_pkg"]
+
+
+def test_windows_line_endings():
+    assert failed_wheels("ERROR: Failed building wheel for lxml\r\n") == ["lxml"]
+
+
+@pytest.mark.parametrize("output", [
+    "",
+    "Successfully built six\n",
+    "ERROR: Could not find a version that satisfies the requirement nope\n"
+    "ERROR: No matching distribution found for nope\n",
+    "ERROR: ResolutionImpossible: for help visit https://pip.pypa.io\n",
+])
+def test_no_wheel_failure(output):
+    assert failed_wheels(output) == []
+
+
+def test_pip_wheel_summary_line_is_not_a_name():
+    output = ("  ERROR: Failed building wheel for psycopg2\n"
+              "  Running setup.py clean for psycopg2\n"
+              "Failed to build psycopg2\n"
+              "ERROR: Failed to build one or more wheels\n")
+    assert failed_wheels(output) == ["psycopg2"]
+
+
+def test_could_not_build_wheels_line():
+    output = ("ERROR: Could not build wheels for psycopg2, lxml, which is required to install "
+              "pyproject.toml-based projects\n")
+    assert failed_wheels(output) == ["psycopg2", "lxml"]
+
+
+def test_pip_24_install_summary_line():
+    output = ("ERROR: Failed to build installable wheels for some pyproject.toml based "
+              "projects (pyarrow, lxml)\n")
+    assert failed_wheels(output) == ["pyarrow", "lxml"]
+
+
+def test_pip_diagnostic_summary_is_not_a_list_of_names():
+    output = ("  ERROR: Failed building wheel for pydantic-core\n"
+              "Failed to build aiohttp pydantic-core\n"
+              "error: failed-wheel-build-for-install\n"
+              "\n"
+              "\u00d7 Failed to build installable wheels for some pyproject.toml based projects\n"
+              "\u2570\u2500> aiohttp, pydantic-core\n")
+    assert failed_wheels(output) == ["pydantic-core", "aiohttp"]
+
+
+def test_long_output_is_parsed_quickly():
+    lines = ["Failed to build " + "a" * 5000 + " (",
+             "Could not build wheels for " + "a, " * 3000,
+             "Failed to build installable wheels for " + "(" * 1000,
+             "Failed building wheel for " + "-" * 5000 + "!"] * 20
+    started = time.monotonic()
+    failed_wheels("\n".join(lines + ["x" * 100] * 20000))
+    assert time.monotonic() - started < 5
+
+
+# --------------------------------------------------------------------------
+# cache_key
+
+PARTS = ("1", "sha256:abc", "apt", "libpq-dev gcc git", "e3b0c442")
+
+
+def test_cache_key_is_stable_and_short():
+    assert cache_key(*PARTS) == cache_key(*PARTS)
+    key = cache_key(*PARTS)
+    assert len(key) == 16
+    assert all(char in "0123456789abcdef" for char in key)
+
+
+@pytest.mark.parametrize("index", range(len(PARTS)))
+def test_cache_key_sensitive_to_each_part(index):
+    changed = list(PARTS)
+    changed[index] += "x"
+    assert cache_key(*changed) != cache_key(*PARTS)
+
+
+def test_cache_key_sensitive_to_order_and_boundaries():
+    assert cache_key("a", "b") != cache_key("b", "a")
+    assert cache_key("ab", "c") != cache_key("a", "bc")
+    assert cache_key("a", "") != cache_key("a")
+
+
+# --------------------------------------------------------------------------
+# image_config_changes
+
+
+def image(entrypoint=("docker-entrypoint.sh",), cmd=("python3",)) -> ImageInfo:
+    return ImageInfo(id="sha256:" + "a" * 64, entrypoint=entrypoint, cmd=cmd,
+                     env=("PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"), user="",
+                     size=123)
+
+
+def test_changes_restore_the_base_entrypoint_and_cmd():
+    assert image_config_changes(image()) == [
+        'ENTRYPOINT ["docker-entrypoint.sh"]',
+        'CMD ["python3"]',
+    ]
+
+
+def test_changes_for_a_base_without_entrypoint_or_cmd():
+    assert image_config_changes(image(entrypoint=None, cmd=None)) == [
+        "ENTRYPOINT []", "CMD []"]
+
+
+def test_changes_are_json_arrays():
+    changes = image_config_changes(image(entrypoint=("/bin/sh", "-c"),
+                                         cmd=('echo "hi there"', "a\\b")))
+    assert changes[0].startswith("ENTRYPOINT ")
+    assert json.loads(changes[0][len("ENTRYPOINT "):]) == ["/bin/sh", "-c"]
+    assert json.loads(changes[1][len("CMD "):]) == ['echo "hi there"', "a\\b"]
+
+
+def test_changes_override_entrypoint_and_cmd():
+    changes = image_config_changes(image(), ("/usr/bin/dumb-init", "--"), ("foo-api",))
+    assert changes == ['ENTRYPOINT ["/usr/bin/dumb-init", "--"]', 'CMD ["foo-api"]']
+
+
+def test_empty_overrides_clear_the_base_values():
+    assert image_config_changes(image(), (), ()) == ["ENTRYPOINT []", "CMD []"]
+
+
+def test_override_only_one_of_them():
+    assert image_config_changes(image(), cmd=("foo",)) == [
+        'ENTRYPOINT ["docker-entrypoint.sh"]', 'CMD ["foo"]']
+    assert image_config_changes(image(), entrypoint=("tini",)) == [
+        'ENTRYPOINT ["tini"]', 'CMD ["python3"]']
+
+
+def test_env_lines_follow_entrypoint_and_cmd():
+    changes = image_config_changes(image(), env={"PATH": "/opt/venv/bin:/usr/bin",
+                                                 "VIRTUAL_ENV": "/opt/venv"})
+    assert changes == [
+        'ENTRYPOINT ["docker-entrypoint.sh"]',
+        'CMD ["python3"]',
+        "ENV PATH=/opt/venv/bin:/usr/bin",
+        "ENV VIRTUAL_ENV=/opt/venv",
+    ]
+
+
+def test_no_env_lines_by_default():
+    assert not any(change.startswith("ENV") for change in image_config_changes(image()))
+    assert not any(change.startswith("ENV")
+                   for change in image_config_changes(image(), env={}))
+
+
+# --------------------------------------------------------------------------
+# engine.tar_files
+
+
+def read_tar(data: bytes) -> list[tarfile.TarInfo]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        return archive.getmembers()
+
+
+def test_tar_files_creates_parents_once_before_their_files():
+    data = tar_files({"/tmp/pbrx-images-pip/pip.conf": b"[global]\n",
+                      "/tmp/pbrx-images-pip/ca.pem": b"CERT",
+                      "/etc/pip.conf": b""})
+    names = [(member.name, member.isdir()) for member in read_tar(data)]
+    assert names == [
+        ("etc", True),
+        ("etc/pip.conf", False),
+        ("tmp", True),
+        ("tmp/pbrx-images-pip", True),
+        ("tmp/pbrx-images-pip/ca.pem", False),
+        ("tmp/pbrx-images-pip/pip.conf", False),
+    ]
+
+
+def test_tar_files_modes_and_owner():
+    members = {member.name: member
+               for member in read_tar(tar_files({"/a/b/c.txt": b"x"}, mode=0o600))}
+    assert members["a"].mode == 0o755
+    assert members["a/b"].mode == 0o755
+    assert members["a/b/c.txt"].mode == 0o600
+    assert members["a/b/c.txt"].isfile()
+    for member in members.values():
+        assert (member.uid, member.gid) == (0, 0)
+
+
+def test_tar_files_default_mode():
+    (member,) = read_tar(tar_files({"/Dockerfile": b"FROM scratch\n"}))
+    assert member.name == "Dockerfile"
+    assert member.mode == 0o644
+
+
+def test_tar_files_content_round_trip():
+    files = {"/run/x/lock.txt": b"six==1.16.0\n", "/run/x/empty": b"",
+             "/run/x/bin": bytes(range(256)) * 100}
+    with tarfile.open(fileobj=io.BytesIO(tar_files(files))) as archive:
+        for path, content in files.items():
+            handle = archive.extractfile(path.lstrip("/"))
+            assert handle is not None
+            assert handle.read() == content
+
+
+def test_tar_files_empty():
+    assert read_tar(tar_files({})) == []
