@@ -1,0 +1,46 @@
+"""Options that change what is built, on a real engine."""
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.helpers import build_images, run_image
+
+pytestmark = pytest.mark.engine
+
+
+def test_constraints_apply_to_every_pip_step(example_project, docker_client, base_image,
+                                             tmp_path):
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("tabulate==0.9.0\n")
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "pinned",
+                       "--constraints", str(constraints))
+    assert run.exit_code == 0
+    code, output = run_image(docker_client, "pgtool-report:pinned",
+                             ["python", "-c", "import tabulate; print(tabulate.__version__)"])
+    assert (code, output.strip()) == (0, "0.9.0")
+
+
+def test_settings_from_pyproject(example_project, docker_client, base_image):
+    with open(example_project / "pyproject.toml", "a") as handle:
+        handle.write('\n[tool.build-images]\nprefix = "pbrx-test/settings"\ntag = "fromfile"\n'
+                     'base-image = "%s"\n' % base_image)
+    run = build_images(str(example_project), "--tag", "fromcli")
+    assert run.exit_code == 0
+    assert docker_client.images.get("pbrx-test/settings/pgtool-version:fromcli")
+    assert not docker_client.images.list(name="pbrx-test/settings/pgtool-version:fromfile")
+
+
+def test_project_without_console_scripts(tmp_path, docker_client, base_image):
+    project = tmp_path / "noscripts"
+    (project / "noscripts").mkdir(parents=True)
+    (project / "noscripts" / "__init__.py").write_text("VALUE = 42\n")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
+        '\n\n[project]\nname = "noscripts"\nversion = "0.1"\n')
+    run = build_images(str(project), "--base-image", base_image)
+    assert run.exit_code == 0
+    assert "no console scripts, so only the base image is built" in run.output
+    assert "no bindep.txt" in run.output
+    code, output = run_image(docker_client, "noscripts-base:latest",
+                             ["python", "-c", "import noscripts; print(noscripts.VALUE)"])
+    assert (code, output.strip()) == (0, "42")
