@@ -51,6 +51,19 @@ def cache_key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+def cached_image_name(kind: str, *inputs: str) -> str:
+    """The name of a cached intermediate image, from everything that makes it."""
+    return "pbrx-images-cache/%s:%s" % (kind, cache_key(RECIPE, kind, *inputs))
+
+
+def reuse_cached_image(engine: Engine, name: str, no_cache: bool) -> bool:
+    """True (and said) when the engine has the cached image ``name`` and it may be used."""
+    if no_cache or engine.image(name) is None:
+        return False
+    engine.reporter.say("    reusing %s" % name)
+    return True
+
+
 _FAILED_WHEEL_PATTERNS = (
     re.compile(r"Failed building wheel for ([\w.\-]+)"),
     re.compile(r"Failed to build '([^']+)'"),  # pip >= 25
@@ -115,11 +128,9 @@ class Builder:
     def image(self, base: ImageInfo, base_name: str, manager: PackageManager,
               packages: tuple[str, ...], constraints: bytes, container_name: str) -> str:
         """The builder image's name, made unless a cached one has the same inputs."""
-        key = cache_key(RECIPE, base.id, manager.name, " ".join(packages),
-                        hashlib.sha256(constraints).hexdigest())
-        name = "pbrx-images-cache/builder:%s" % key
-        if not self.no_cache and self.engine.image(name) is not None:
-            self.reporter.say("    reusing %s" % name)
+        name = cached_image_name("builder", base.id, manager.name, " ".join(packages),
+                                 hashlib.sha256(constraints).hexdigest())
+        if reuse_cached_image(self.engine, name, self.no_cache):
             return name
         with self.engine.container(base.id, container_name, self.labels) as container:
             install_packages(container, manager, packages, base_name, self.pip_environment)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import shlex
 from typing import Mapping
 
-from pbrx_images.builder import (RECIPE, WHEELS, WheelBuild, cache_key, image_config_changes,
-                                 install_packages, run_dir)
+from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, image_config_changes,
+                                 install_packages, reuse_cached_image, run_dir)
 from pbrx_images.engine import Engine, ImageInfo
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import INIT_PATH, PackageManager
@@ -44,10 +44,8 @@ class Runtime:
     def packages_image(self, base: ImageInfo, base_name: str, manager: PackageManager,
                        packages: tuple[str, ...], container_name: str) -> str:
         """The runtime-packages image's name, made unless a cached one matches."""
-        key = cache_key(RECIPE, base.id, manager.name, " ".join(packages), VENV)
-        name = "pbrx-images-cache/runtime:%s" % key
-        if not self.no_cache and self.engine.image(name) is not None:
-            self.reporter.say("    reusing %s" % name)
+        name = cached_image_name("runtime", base.id, manager.name, " ".join(packages), VENV)
+        if reuse_cached_image(self.engine, name, self.no_cache):
             return name
         with self.engine.container(base.id, container_name, self.labels) as container:
             install_packages(container, manager, packages, base_name, self.proxy_environment)

@@ -2,26 +2,7 @@ from __future__ import annotations
 
 from pbrx_images.os_release import parse_os_release
 
-DEBIAN_BOOKWORM = """\
-PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
-NAME="Debian GNU/Linux"
-VERSION_ID="12"
-VERSION="12 (bookworm)"
-VERSION_CODENAME=bookworm
-ID=debian
-HOME_URL="https://www.debian.org/"
-SUPPORT_URL="https://www.debian.org/support"
-BUG_REPORT_URL="https://bugs.debian.org/"
-"""
-
-ALPINE_3_19 = """\
-NAME="Alpine Linux"
-ID=alpine
-VERSION_ID=3.19.1
-PRETTY_NAME="Alpine Linux v3.19"
-HOME_URL="https://alpinelinux.org/"
-BUG_REPORT_URL="https://gitlab.alpinelinux.org/alpine/aports/-/issues"
-"""
+from tests.unit.os_releases import ALPINE_3_19, DEBIAN_BOOKWORM
 
 
 def test_debian_file():
