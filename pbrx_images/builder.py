@@ -40,6 +40,68 @@ BUILDER_VENV = "/opt/pbrx-images-builder"
 #: Bump when the builder image recipe changes, so cached ones are not reused.
 RECIPE = "1"
 BUILD_TOOLS = ("pip", "setuptools", "wheel")
+#: Run directories older than this (seconds) were left by a killed build.
+STALE_AFTER = 24 * 3600
+#: The wheel cache's file operations, run by python3 in the builder.
+CACHE_TOOL = "/tmp/pbrx-images-tools/wheel_cache.py"
+CACHE_TOOL_SOURCE = r'''
+"""Atomic updates of the shared wheel cache, safe with concurrent builds.
+
+store SRC DEST RUN: make directory DEST a copy of SRC unless DEST exists.
+prune CACHE AGE: remove run directories and temporary files older than AGE s.
+publish RUN_DIR CACHE RUN SKIP: copy RUN_DIR's wheels (and tools/) that CACHE
+lacks into it, except SKIP; each appears at once, complete, or not at all.
+"""
+import glob
+import os
+import shutil
+import sys
+import time
+
+
+def store(source, destination, run):
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    temporary = "%s.tmp-%s" % (destination, run)
+    shutil.rmtree(temporary, ignore_errors=True)
+    shutil.copytree(source, temporary)
+    try:
+        os.rename(temporary, destination)
+    except OSError:  # another build stored the same source first
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def publish(run_dir, cache, run, skip):
+    incoming = os.path.join(cache, ".incoming")
+    os.makedirs(incoming, exist_ok=True)
+    wheels = glob.glob(os.path.join(run_dir, "*.whl"))
+    wheels += glob.glob(os.path.join(run_dir, "tools", "*.whl"))
+    for path in wheels:
+        name = os.path.basename(path)
+        target = os.path.join(cache, name)
+        if name == skip or os.path.exists(target):
+            continue
+        temporary = os.path.join(incoming, "%s-%s" % (run, name))
+        shutil.copyfile(path, temporary)
+        os.replace(temporary, target)
+
+
+def prune(cache, max_age):
+    """Remove what builds killed without clean-up left behind (older than max_age s)."""
+    now = time.time()
+    leftovers = glob.glob(os.path.join(cache, "runs", "*"))
+    leftovers += glob.glob(os.path.join(cache, ".incoming", "*"))
+    leftovers += glob.glob(os.path.join(cache, "projects", "*.tmp-*"))
+    for path in leftovers:
+        try:
+            if now - os.lstat(path).st_mtime > float(max_age):
+                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    {"store": store, "publish": publish, "prune": prune}[sys.argv[1]](*sys.argv[2:])
+'''
 
 
 def run_dir(run_id: str) -> str:
@@ -162,19 +224,21 @@ class Builder:
             container.put_files(self.pip_files)
             container.put_archive(source)
             container.put_files({run + "/constraints.txt": constraints})
+            container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode()})
+            container.run("python3 %s prune %s %d" % (CACHE_TOOL, WHEELS, STALE_AFTER))
             # The project's own wheel, cached by the digest of its source tree.
-            reuse = "" if self.no_cache else "[ -n \"$(ls %s/*.whl 2>/dev/null)\" ] || " % (
-                project_cache)
-            self._run_pip(container, (
-                "%s{ rm -rf /tmp/project-wheel && %s wheel --no-deps -c %s/constraints.txt "
-                "-w /tmp/project-wheel /src && mkdir -p %s/projects && "
-                "rm -rf %s.$$ && cp -r /tmp/project-wheel %s.$$ && "
-                "rm -rf %s && mv %s.$$ %s; }"
-                % (reuse, pip, run, WHEELS, project_cache, project_cache,
-                   project_cache, project_cache, project_cache)), env,
-                "the project's own wheel")
-            wheel_name = container.run("cd %s && ls *.whl | head -n 1" % project_cache).strip()
-            container.run("cp %s/%s %s/" % (project_cache, shlex.quote(wheel_name), run))
+            built_here = self.no_cache or not container.run(
+                "ls %s 2>/dev/null | grep '[.]whl$' || true" % project_cache).strip()
+            if built_here:
+                self._run_pip(container, (
+                    "rm -rf /tmp/project-wheel && %s wheel --no-deps -c %s/constraints.txt "
+                    "-w /tmp/project-wheel /src" % (pip, run)), env, "the project's own wheel")
+                container.run("python3 %s store /tmp/project-wheel %s %s"
+                              % (CACHE_TOOL, project_cache, run_id))
+            wheel_dir = "/tmp/project-wheel" if built_here else project_cache
+            wheel_name = container.run(
+                "ls %s | grep '[.]whl$' | head -n 1" % wheel_dir).strip()
+            container.run("cp %s/%s %s/" % (wheel_dir, shlex.quote(wheel_name), run))
             metadata = read_wheel_bytes(container.get_archive(run + "/" + wheel_name))
             extras = extras_for(metadata)
             requirement = "%s/%s%s" % (run, wheel_name,
@@ -197,13 +261,8 @@ class Builder:
                 "%s wheel --no-deps %s-w %s/tools pip==%s"
                 % (pip, find_links, run, pip_version)), env, "pip")
             pip_wheel = container.run("cd %s/tools && ls pip-*.whl | head -n 1" % run).strip()
-            # Publish new wheels to the shared cache: copy under a temporary
-            # name, then rename, so a concurrent build never sees half a file.
-            container.run(
-                "cd %s && for f in *.whl tools/*.whl; do n=${f##*/}; "
-                "[ -e \"$f\" ] && [ \"$n\" != %s ] && [ ! -e %s/\"$n\" ] || continue; "
-                "cp \"$f\" %s/.tmp-$$-\"$n\" && mv %s/.tmp-$$-\"$n\" %s/\"$n\"; done"
-                % (run, shlex.quote(wheel_name), WHEELS, WHEELS, WHEELS, WHEELS))
+            container.run("python3 %s publish %s %s %s %s"
+                          % (CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
         return WheelBuild(metadata, wheel_name, lock, pip_wheel)
 
     def _run_pip(self, container: Container, command: str, environment: Mapping[str, str],
