@@ -221,11 +221,11 @@ class Builder:
         project_cache = "%s/projects/%s" % (WHEELS, source_digest[:24])
         with self.engine.container(builder_image, container_name, self.labels,
                                    {WHEELS: (volume, False)}) as container:
+            container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode()})
+            container.run("python3 %s prune %s %d" % (CACHE_TOOL, WHEELS, STALE_AFTER))
             container.put_files(self.pip_files)
             container.put_archive(source)
             container.put_files({run + "/constraints.txt": constraints})
-            container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode()})
-            container.run("python3 %s prune %s %d" % (CACHE_TOOL, WHEELS, STALE_AFTER))
             # The project's own wheel, cached by the digest of its source tree.
             built_here = self.no_cache or not container.run(
                 "ls %s 2>/dev/null | grep '[.]whl$' || true" % project_cache).strip()

@@ -19,6 +19,7 @@ import io
 import json
 import os
 import tarfile
+import time
 from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
@@ -96,6 +97,7 @@ def engine_errors(doing: str) -> Iterator[None]:
 def tar_files(files: Mapping[str, bytes], mode: int = 0o644) -> bytes:
     """An archive of ``{absolute path: content}``, parents included, owned by root."""
     buffer = io.BytesIO()
+    now = int(time.time())
     seen_dirs: set[str] = set()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for path in sorted(files):
@@ -107,10 +109,12 @@ def tar_files(files: Mapping[str, bytes], mode: int = 0o644) -> bytes:
                     info = tarfile.TarInfo(directory)
                     info.type = tarfile.DIRTYPE
                     info.mode = 0o755
+                    info.mtime = now
                     archive.addfile(info)
             info = tarfile.TarInfo("/".join(parts))
             info.size = len(files[path])
             info.mode = mode
+            info.mtime = now
             archive.addfile(info, io.BytesIO(files[path]))
     return buffer.getvalue()
 
