@@ -43,6 +43,12 @@ def parser() -> argparse.ArgumentParser:
                         help="pip constraints file applied to every pip step")
     result.add_argument("--no-cache", action="store_true",
                         help="rebuild the builder and runtime package images and every wheel")
+    result.add_argument("--network", metavar="NETWORK",
+                        help="network of the build containers, e.g. host (default: the "
+                             "engine's default bridge)")
+    result.add_argument("--smoke-test", action="store_true",
+                        help="run each script image's script with --help in a throwaway "
+                             "container before tagging; a failure fails the build")
     result.add_argument("--debug", action="store_true",
                         help="show every command and its output, and tracebacks")
     result.add_argument("--version", action="version", version="%(prog)s " + _version())
@@ -70,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = options_module.resolve(
             Path(args.project_dir), base_image=args.base_image, prefix=args.prefix,
             tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
-            debug=args.debug)
+            debug=args.debug, network=args.network, smoke_test=args.smoke_test)
         result = build(options, reporter)
     except (BuildError, CommandFailed) as error:
         if args.debug:

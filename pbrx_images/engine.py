@@ -49,7 +49,7 @@ def _engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-def connect(reporter: Reporter) -> "Engine":
+def connect(reporter: Reporter, network: str | None = None) -> "Engine":
     """Find the engine the standard way (``DOCKER_HOST`` or the default socket)."""
     address = _engine_address()
     try:
@@ -64,7 +64,7 @@ def connect(reporter: Reporter) -> "Engine":
         raise EngineError(
             "No Docker engine answers at %s: start the Docker daemon, or set DOCKER_HOST "
             "to an engine that runs, and try again." % address) from error
-    return Engine(client, reporter)
+    return Engine(client, reporter, network)
 
 
 def _translate(error: Exception, doing: str) -> BuildError:
@@ -188,9 +188,12 @@ class Container:
 class Engine:
     """The Docker engine, with the few operations a build needs."""
 
-    def __init__(self, client: docker.DockerClient, reporter: Reporter) -> None:
+    def __init__(self, client: docker.DockerClient, reporter: Reporter,
+                 network: str | None = None) -> None:
         self.client = client
         self.reporter = reporter
+        #: network mode of every build container and docker build; None = default
+        self.network = network
 
     def image(self, name: str) -> ImageInfo | None:
         """The image called ``name`` (a name or an ID), or None if the engine has none."""
@@ -252,7 +255,9 @@ class Engine:
             with engine_errors("create a container from %s" % image):
                 created = api.create_container(
                     image, name=name, entrypoint=IDLE_COMMAND, command=[],
-                    labels=dict(labels), host_config=api.create_host_config(mounts=mounts))
+                    labels=dict(labels),
+                    host_config=api.create_host_config(mounts=mounts,
+                                                       network_mode=self.network))
                 api.start(created["Id"])
             yield Container(self, created["Id"], name)
         finally:
@@ -330,7 +335,8 @@ class Engine:
         image_id = None
         with engine_errors("build %s" % name):
             for chunk in self.client.api.build(tag=name, rm=True, forcerm=True, pull=False,
-                                               decode=True, **arguments):
+                                               decode=True, network_mode=self.network,
+                                               **arguments):
                 if "stream" in chunk:
                     self.reporter.output(chunk["stream"])
                 if "aux" in chunk and "ID" in chunk["aux"]:

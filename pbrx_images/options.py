@@ -36,6 +36,8 @@ class Options:
     constraints: Path | None = None
     no_cache: bool = False
     debug: bool = False
+    network: str | None = None  #: network of build containers; None = the engine's default
+    smoke_test: bool = False  #: run each script with --help before tagging
 
 
 def project_settings(project_dir: Path) -> dict[str, str]:
@@ -82,7 +84,8 @@ def _checked(table: Mapping[str, Any], where: str) -> dict[str, str]:
 
 def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None = None,
             tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
-            debug: bool = False) -> Options:
+            debug: bool = False, network: str | None = None,
+            smoke_test: bool = False) -> Options:
     """Options from the command line (None = not given) over the project's settings."""
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -108,4 +111,6 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         constraints=constraints_path,
         no_cache=no_cache,
         debug=debug,
+        network=network,
+        smoke_test=smoke_test,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,9 +28,12 @@ from pbrx_images.os_release import parse_os_release
 from pbrx_images.output import Reporter, default_log_dir
 from pbrx_images.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
 from pbrx_images.pip_config import PROXY_VARIABLES, read_host_pip_config
-from pbrx_images.plan import Plan, check_prefix, check_tag, make_plan
+from pbrx_images.plan import ImagePlan, Plan, check_prefix, check_tag, make_plan
 from pbrx_images.runtime import Runtime, base_entrypoint
 from pbrx_images.source import archive_source
+
+
+SMOKE_TIMEOUT = 60  # seconds a script may take to answer --help
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,21 @@ def _detect(engine: Engine, image: ImageInfo, image_name_: str, run: _Run) -> Pa
     return manager
 
 
+def _smoke_test(engine: Engine, run: _Run, image: ImagePlan, work_tag: str) -> None:
+    """Run the script with --help in a throwaway container of its image."""
+    with engine.container(work_tag, run.container_name("smoke"), run.labels) as container:
+        try:
+            container.run("timeout %d %s --help >/dev/null"
+                          % (SMOKE_TIMEOUT, shlex.quote(image.script or "")))
+        except engine_module.CommandFailed as failure:
+            last = [line for line in failure.output.splitlines() if line.strip()]
+            raise BuildError(
+                "The image %s does not run its script: '%s --help' exited with %d (%s); fix "
+                "the console script's entry point, or build without --smoke-test."
+                % (image.name, image.script, failure.exit_code,
+                   last[-1].strip() if last else "no output")) from failure
+
+
 @contextlib.contextmanager
 def _logged(reporter: Reporter, project_dir: Path, debug: bool) -> Iterator[None]:
     log_path = default_log_dir() / ("%s-%s.log" % (
@@ -159,7 +178,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     for note in pip.notes:
         reporter.note(note)
 
-    engine = engine_module.connect(reporter)
+    engine = engine_module.connect(reporter, options.network)
     run = _Run(engine, work_name)
     builder_image = None
     succeeded = False
@@ -220,15 +239,16 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             runtime_image = runtime.packages_image(base, options.base_image, manager,
                                                    plan.runtime_packages,
                                                    run.container_name("runtime"))
-        built: dict[str, str] = {}
+        built: dict[str, str] = {}  # final name -> image ID
+        work_tags: dict[str, str] = {}  # final name -> work tag
         with reporter.step("Image %s" % plan.base.name):
-            base_work = run.work_tag("base")
+            base_work = work_tags[plan.base.name] = run.work_tag("base")
             built[plan.base.name] = runtime.install(
                 runtime_image, base, plan.base, wheels, base_work, run.container_name("base"),
                 base_entrypoint(), base.cmd or ("/bin/sh",))
         for image in plan.scripts:
             with reporter.step("Image %s" % image.name):
-                work = run.work_tag(image_name(image.script or "script"))
+                work = work_tags[image.name] = run.work_tag(image_name(image.script or ""))
                 if image.dockerfile:
                     built[image.name] = engine.build(
                         str(project_dir), image.dockerfile, work,
@@ -242,6 +262,11 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                         "FROM %s\nCMD %s\n" % (base_work,
                                                engine_module.json_exec_form(image.cmd or ())),
                         work, {})
+
+        if options.smoke_test:
+            for image in plan.scripts:
+                with reporter.step("Smoke test: %s --help" % image.script):
+                    _smoke_test(engine, run, image, work_tags[image.name])
 
         with reporter.step("Tag images"):
             for name, image_id in built.items():

@@ -43,3 +43,9 @@ def leftover_containers(client) -> list[str]:
 def work_tags(client) -> list[str]:
     return [tag for image in client.images.list() for tag in image.tags
             if tag.startswith("pbrx-images-work/")]
+
+
+def has_traceback(output: str) -> bool:
+    """True if build-images itself printed a traceback (output it quotes is indented)."""
+    return any(line.startswith("Traceback (most recent call last)")
+               for line in output.splitlines())

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.helpers import build_images, leftover_containers, work_tags
+from tests.engine.helpers import build_images, has_traceback, leftover_containers, work_tags
 
 pytestmark = pytest.mark.engine
 
 
 def assert_clean_failure(run, *fragments):
     assert run.exit_code == 1
-    assert "Traceback" not in run.output
+    assert not has_traceback(run.output)
     error_lines = [line for line in run.output.splitlines()
                    if line.startswith("build-images: error: ")]
     assert len(error_lines) == 1, run.output
@@ -51,8 +51,21 @@ def test_failing_dockerfile_for_a_script(example_project, docker_client, base_im
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN exit 3\n")
     run = build_images(str(example_project), "--base-image", base_image, "--tag", "dfail")
     assert run.exit_code == 1
-    assert "Traceback" not in run.output
+    assert not has_traceback(run.output)
     assert "exit" in run.output
     assert work_tags(docker_client) == []
     for name in ("pgtool-base:dfail", "pgtool-version:dfail", "pgtool-report:dfail"):
         assert not docker_client.images.list(name=name), name
+
+
+def test_script_with_missing_module_found_by_smoke_test(example_project, docker_client,
+                                                        base_image):
+    pyproject = example_project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('"pgtool.cli:version"',
+                                                       '"pgtool.missing:version"'))
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "smoke",
+                       "--smoke-test")
+    assert_clean_failure(run, "pgtool-version:smoke", "pgtool-version --help",
+                         "ModuleNotFoundError")
+    assert not docker_client.images.list(name="pgtool-version:smoke")
+    assert leftover_containers(docker_client) == []

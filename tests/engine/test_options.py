@@ -44,3 +44,12 @@ def test_project_without_console_scripts(tmp_path, docker_client, base_image):
     code, output = run_image(docker_client, "noscripts-base:latest",
                              ["python", "-c", "import noscripts; print(noscripts.VALUE)"])
     assert (code, output.strip()) == (0, "42")
+
+
+def test_smoke_test_and_host_network(example_project, docker_client, base_image):
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "smoked",
+                       "--smoke-test", "--network", "host")
+    assert run.exit_code == 0
+    assert "Smoke test: pgtool-version --help" in run.output
+    assert "Smoke test: pgtool-report --help" in run.output
+    assert docker_client.images.get("pgtool-report:smoked")
