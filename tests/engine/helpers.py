@@ -49,3 +49,34 @@ def has_traceback(output: str) -> bool:
     """True if build-images itself printed a traceback (output it quotes is indented)."""
     return any(line.startswith("Traceback (most recent call last)")
                for line in output.splitlines())
+
+
+def derived_image(client, base: str, name: str, script: str) -> str:
+    """``base`` changed by a shell script, committed as ``name`` (made once)."""
+    try:
+        client.images.get(name)
+        return name
+    except Exception:
+        pass
+    container = client.containers.create(base, ["sh", "-c", script])
+    try:
+        container.start()
+        assert container.wait(timeout=300)["StatusCode"] == 0, container.logs()
+        repository, _, tag = name.rpartition(":")
+        container.commit(repository, tag)
+    finally:
+        container.remove(force=True)
+    return name
+
+
+def image_bytes_contain(client, image: str, needles: list[str]) -> list[str]:
+    """Which of ``needles`` occur anywhere in the saved image (layers and config)."""
+    encoded = [needle.encode() for needle in needles]
+    longest = max(len(needle) for needle in encoded)
+    found: set[bytes] = set()
+    tail = b""
+    for chunk in client.images.get(image).save(chunk_size=1 << 20):
+        window = tail + chunk
+        found.update(needle for needle in encoded if needle in window)
+        tail = window[-longest:]
+    return sorted(needle.decode() for needle in found)
