@@ -78,20 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
             debug=args.debug, network=args.network, smoke_test=args.smoke_test)
         result = build(options, reporter)
+        reporter.say("")
+        reporter.table([(image.name, _human_size(image.size), image.id.split(":")[-1][:12])
+                        for image in result.images], ("IMAGE", "SIZE", "ID"))
+        return 0
     except (BuildError, CommandFailed) as error:
         if args.debug:
             traceback.print_exc()
         _report_failure(reporter, error)
         return 1
     except (KeyboardInterrupt, Interrupted) as interruption:
-        reporter.say("build-images: interrupted; containers and work images were removed.")
+        reporter.say("build-images: interrupted; the containers and work images of this run "
+                     "were removed.")
         return 130 if isinstance(interruption, KeyboardInterrupt) else 143
     finally:
         signal.signal(signal.SIGTERM, previous)
-    reporter.say("")
-    reporter.table([(image.name, _human_size(image.size), image.id.split(":")[-1][:12])
-                    for image in result.images], ("IMAGE", "SIZE", "ID"))
-    return 0
 
 
 def _report_failure(reporter: Reporter, error: BaseException) -> None:

@@ -272,6 +272,14 @@ class Engine:
                 except docker.errors.NotFound:
                     pass
 
+    def remove_containers(self, labels: Mapping[str, str]) -> None:
+        """Remove every container carrying all of ``labels``."""
+        filters = {"label": ["%s=%s" % item for item in labels.items()]}
+        with engine_errors("list containers"):
+            found = self.client.api.containers(all=True, filters=filters)
+        for container in found:
+            self.remove_container(container["Id"])
+
     def read_file(self, image: str, path: str, name: str,
                   labels: Mapping[str, str]) -> bytes | None:
         """The content of a file in an image, read without starting a container."""

@@ -12,6 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import signal
+import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -70,6 +73,11 @@ class _Run:
         self.work_tags.append(tag)
         return tag
 
+    def remove_containers(self) -> None:
+        """Remove any container of this run still there (a clean-up cut short)."""
+        with contextlib.suppress(BuildError):
+            self.engine.remove_containers({engine_module.LABEL_RUN: self.id})
+
     def drop_work_tags(self) -> None:
         for tag in reversed(self.work_tags):
             with contextlib.suppress(BuildError):
@@ -108,6 +116,26 @@ def _detect(engine: Engine, image: ImageInfo, image_name_: str, run: _Run) -> Pa
                          "(apt, apk, dnf, microdnf, yum): use an image based on Debian, "
                          "Ubuntu, Alpine or Fedora/RHEL." % image_name_)
     return manager
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Let clean-up finish: SIGINT and SIGTERM that arrive meanwhile act after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        handler = previous[received[0]] if received else None
+        if callable(handler) and sys.exc_info()[0] is None:
+            handler(received[0], None)  # delivered now (when not already failing)
 
 
 def _smoke_test(engine: Engine, run: _Run, image: ImagePlan, work_tag: str) -> None:
@@ -278,8 +306,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             results.append(BuiltImage(name, image_id, info.size if info else 0))
         return Result(plan, tuple(results))
     finally:
-        run.drop_work_tags()
-        if builder_image is not None:
-            run.remove_run_files(builder_image)
+        with _signals_deferred():
+            run.remove_containers()
+            run.drop_work_tags()
+            if builder_image is not None:
+                run.remove_run_files(builder_image)
         if not succeeded:
             reporter.say("Build failed; no image was tagged.")

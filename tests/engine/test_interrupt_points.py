@@ -1,0 +1,110 @@
+"""A signal at any moment of a build: nothing left behind, no tag moved.
+
+Each case waits for a line of ``--debug`` output that marks a moment of the
+build (a command starting, a step beginning), then sends SIGINT or SIGTERM.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.engine.helpers import (build_images, has_traceback, leftover_containers, run_image,
+                                  work_tags)
+
+pytestmark = pytest.mark.engine
+
+NAME = "pgtool-irq"
+VOLUME = "pbrx-images-wheels-" + NAME
+
+# (id, line pattern, which occurrence, signal, --no-cache, fresh wheel cache)
+POINTS = [
+    ("inspecting-base", r"^==> Inspect base image", 1, signal.SIGINT, False, False),
+    ("builder-packages", r"\$ apt-get update", 1, signal.SIGTERM, True, False),
+    ("builder-pip", r"\$ python3 -m venv /opt/pbrx-images-builder", 1, signal.SIGINT, True,
+     False),
+    ("project-wheel", r"-w /tmp/project-wheel /src", 1, signal.SIGTERM, True, False),
+    ("resolving", r"install --dry-run", 1, signal.SIGINT, False, False),
+    ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, False, True),
+    ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, False, False),
+    ("runtime-packages", r"\$ apt-get update", 2, signal.SIGTERM, True, False),
+    ("base-image-install", r"pip install --no-index", 1, signal.SIGINT, False, False),
+    ("script-extra-install", r"pip install --no-index", 2, signal.SIGTERM, False, False),
+    ("script-image", r"^==> Image pgtool-version", 1, signal.SIGINT, False, False),
+    ("tagging", r"^==> Tag images", 1, signal.SIGTERM, False, False),
+    ("cleaning-up", r"\$ rm -rf /run/pbrx-images/wheels/runs/", 1, signal.SIGTERM, False,
+     False),
+]
+
+
+@pytest.fixture
+def irq_project(example_project):
+    pyproject = example_project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('name = "pgtool"', 'name = "%s"' % NAME))
+    return example_project
+
+
+@pytest.mark.parametrize("pattern, occurrence, signum, no_cache, fresh",
+                         [point[1:] for point in POINTS], ids=[point[0] for point in POINTS])
+def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, occurrence,
+                   signum, no_cache, fresh):
+    if fresh:
+        try:
+            docker_client.volumes.get(VOLUME).remove(force=True)
+        except Exception:
+            pass
+    docker_client.images.get(base_image).tag(NAME + "-base", "before")
+    docker_client.images.get(base_image).tag(NAME + "-base", "latest")
+    old_id = docker_client.images.get(NAME + "-base:latest").id
+    host_tmp = tmp_path / "host-tmp"
+    host_tmp.mkdir()
+    args = [sys.executable, "-m", "pbrx_images.cli", str(irq_project), "--base-image",
+            base_image, "--debug"] + (["--no-cache"] if no_cache else [])
+    process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT,
+                               env=dict(os.environ, TMPDIR=str(host_tmp)))
+    seen, lines = 0, []
+    for raw in process.stdout:
+        lines.append(raw.decode("utf-8", "replace"))
+        if re.search(pattern, lines[-1].strip()):
+            seen += 1
+            if seen == occurrence:
+                break
+    else:
+        pytest.fail("the build ended before %r:\n%s" % (pattern, "".join(lines)))
+    cleaning_up = "rm -rf /run" in pattern  # the last command: no time to lose
+    time.sleep(0 if "==> " in pattern or cleaning_up else 0.3)  # at once, or into the command
+    process.send_signal(signum)
+    signalled = time.monotonic()
+    rest = process.communicate(timeout=120)[0].decode("utf-8", "replace")
+    output = "".join(lines) + rest
+    elapsed = time.monotonic() - signalled
+    print(output)
+    expected = {130 if signum == signal.SIGINT else 143}
+    if cleaning_up:
+        expected.add(0)  # the signal may come after the process has finished
+    assert process.returncode in expected
+    assert elapsed < 30
+    assert not has_traceback(output)
+    assert leftover_containers(docker_client) == []
+    assert work_tags(docker_client) == []
+    # A tag moves only if the signal came after every image was built and tagged.
+    tagged = re.search(r"==> Tag images\n    done in", output) is not None
+    assert (docker_client.images.get(NAME + "-base:latest").id == old_id) != tagged
+    assert list(host_tmp.iterdir()) == []
+    runs = docker_client.containers.run(
+        base_image, ["sh", "-c", "ls /w/runs /w/.incoming 2>/dev/null | grep -v : | wc -w"],
+        remove=True, volumes={VOLUME: {"bind": "/w", "mode": "ro"}}).decode().strip()
+    assert runs == "0"
+
+
+def test_wheel_cache_usable_after_interrupts(irq_project, docker_client, base_image):
+    run = build_images(str(irq_project), "--base-image", base_image, "--tag", "after")
+    assert run.exit_code == 0
+    code, output = run_image(docker_client, "pgtool-report:after")
+    assert code == 0 and "psycopg2" in output
