@@ -15,11 +15,9 @@ cache with an atomic rename, so concurrent builds never see half a file.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 import shlex
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -239,7 +237,7 @@ class Builder:
             wheel_name = container.run(
                 "ls %s | grep '[.]whl$' | head -n 1" % wheel_dir).strip()
             container.run("cp %s/%s %s/" % (wheel_dir, shlex.quote(wheel_name), run))
-            metadata = read_wheel_bytes(container.get_archive(run + "/" + wheel_name))
+            metadata = read_wheel(Path(wheel_name), container.read_file(run + "/" + wheel_name))
             extras = extras_for(metadata)
             requirement = "%s/%s%s" % (run, wheel_name,
                                        "[%s]" % ",".join(extras) if extras else "")
@@ -248,7 +246,7 @@ class Builder:
                 "%s install --dry-run --ignore-installed --quiet --report /tmp/report.json "
                 "%s-c %s/constraints.txt %s"
                 % (pip, find_links, run, shlex.quote(requirement))), env, "resolving")
-            report = json.loads(container.run("cat /tmp/report.json"))
+            report = json.loads(container.read_file("/tmp/report.json"))
             lock = lock_from_report(report, metadata.name or "")
             container.put_files({run + "/lock.txt": lock.text().encode()})
             if lock.requirements:
@@ -288,16 +286,6 @@ class Builder:
                     "file and the package index settings."
                     % (match.group(1) if match else what)) from failure
             raise
-
-
-def read_wheel_bytes(archive: bytes) -> ProjectMetadata:
-    """Project metadata from a wheel inside a tar archive (as the engine returns it)."""
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        member = tar.next()
-        handle = tar.extractfile(member) if member else None
-        if handle is None:
-            raise BuildError("The project's wheel could not be read back from the builder.")
-        return read_wheel(Path(member.name), handle.read())
 
 
 def image_config_changes(base: ImageInfo, entrypoint: tuple[str, ...] | None = None,

@@ -169,6 +169,15 @@ class Container:
         if files:
             self.put_archive(tar_files(files, mode))
 
+    def read_file(self, path: str) -> bytes:
+        """The content of one regular file in the container."""
+        with tarfile.open(fileobj=io.BytesIO(self.get_archive(path))) as archive:
+            member = archive.next()
+            handle = archive.extractfile(member) if member is not None else None
+            if handle is None:
+                raise EngineError("%s in container %s is not a regular file." % (path, self.name))
+            return handle.read()
+
     def get_archive(self, path: str) -> bytes:
         """A tar archive of ``path`` in the container."""
         with engine_errors("copy files out of container %s" % self.name):
