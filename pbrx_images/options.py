@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from pbrx_images.errors import ProjectError
+from pbrx_images.errors import BuildError, ProjectError
+from pbrx_images.plan import check_prefix, check_tag
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,7 +61,11 @@ def project_settings(project_dir: Path) -> dict[str, str]:
                 data = tomllib.load(handle)
         except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
             data = {}  # metadata reading reports it
-        table = data.get("tool", {}).get("build-images")
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ProjectError("%s: 'tool' must be a table (such as [tool.build-images]); "
+                               "fix it." % pyproject)
+        table = tool.get("build-images")
         if table is not None:
             where = "[tool.build-images] in %s" % pyproject
             if not isinstance(table, dict):
@@ -78,6 +83,13 @@ def _checked(table: Mapping[str, Any], where: str) -> dict[str, str]:
                                % (where, key, ", ".join(PROJECT_SETTINGS)))
         if not isinstance(value, str) or not value.strip():
             raise ProjectError("%s: %r must be a non-empty string." % (where, key))
+        if name in ("tag", "prefix"):
+            try:
+                (check_tag if name == "tag" else check_prefix)(value.strip())
+            except BuildError as error:
+                message = str(error)
+                raise ProjectError("%s: %s" % (where, message[:1].lower() + message[1:])
+                                   ) from None
         result[name] = value.strip()
     return result
 
@@ -101,13 +113,19 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
     elif "constraints" in settings:
         constraints_path = (project_dir / settings["constraints"]).resolve()
     if constraints_path is not None and not constraints_path.is_file():
-        raise ProjectError("The constraints file %s does not exist: fix the path given to "
-                           "--constraints or in the project's settings." % constraints_path)
+        raise ProjectError("The constraints file %s %s: fix the path given to --constraints "
+                           "or in the project's settings." % (
+                               constraints_path,
+                               "is not a file" if constraints_path.exists() else "does not exist"))
+    if base_image is not None and not base_image.strip():
+        raise ProjectError("--base-image was given an empty value: give an image such as %s."
+                           % DEFAULT_BASE_IMAGE)
     return Options(
         project_dir=project_dir,
-        base_image=base_image or settings.get("base-image", DEFAULT_BASE_IMAGE),
+        base_image=base_image if base_image is not None else settings.get(
+            "base-image", DEFAULT_BASE_IMAGE),
         prefix=prefix if prefix is not None else settings.get("prefix"),
-        tag=tag or settings.get("tag", DEFAULT_TAG),
+        tag=tag if tag is not None else settings.get("tag", DEFAULT_TAG),
         constraints=constraints_path,
         no_cache=no_cache,
         debug=debug,

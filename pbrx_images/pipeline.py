@@ -155,8 +155,11 @@ def _smoke_test(engine: Engine, run: _Run, image: ImagePlan, work_tag: str) -> N
 
 @contextlib.contextmanager
 def _logged(reporter: Reporter, project_dir: Path, debug: bool) -> Iterator[None]:
-    log_path = default_log_dir() / ("%s-%s.log" % (
-        time.strftime("%Y%m%d-%H%M%S"), image_name(project_dir.name or "project")))
+    try:
+        stem = image_name(project_dir.name or "project")
+    except BuildError:  # a directory name with no letters or digits
+        stem = "project"
+    log_path = default_log_dir() / ("%s-%s.log" % (time.strftime("%Y%m%d-%H%M%S"), stem))
     try:
         reporter.open_log(log_path)
     except OSError:
