@@ -281,6 +281,18 @@ class Engine:
                 except docker.errors.NotFound:
                     pass
 
+    def remove_dead_containers(self) -> None:
+        """Remove exited build containers: debris of runs the engine lost mid-build.
+
+        Build containers idle while in use, so an exited one belongs to no
+        live run (its engine was restarted, or it was killed).
+        """
+        with engine_errors("list containers"):
+            found = self.client.api.containers(
+                all=True, filters={"label": LABEL_RUN, "status": "exited"})
+        for container in found:
+            self.remove_container(container["Id"])
+
     def remove_containers(self, labels: Mapping[str, str]) -> None:
         """Remove every container carrying all of ``labels``."""
         filters = {"label": ["%s=%s" % item for item in labels.items()]}

@@ -210,6 +210,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         reporter.note(note)
 
     engine = engine_module.connect(reporter, options.network)
+    engine.remove_dead_containers()
     run = _Run(engine, work_name)
     builder_image = None
     succeeded = False

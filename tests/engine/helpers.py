@@ -15,10 +15,12 @@ class Run:
     output: str  # stdout and stderr together
 
 
-def build_images(*args: str, cwd: Path | None = None, timeout: int = 1800) -> Run:
+def build_images(*args: str, cwd: Path | None = None, timeout: int = 1800,
+                 env: dict | None = None) -> Run:
     """Run the ``build-images`` command in a child process."""
     completed = subprocess.run(
-        [sys.executable, "-m", "pbrx_images.cli", *args], cwd=cwd, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "pbrx_images.cli", *args], cwd=cwd, env=env,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
     output = completed.stdout.decode("utf-8", "replace")
     sys.stdout.write(output)  # shown by pytest when a test fails

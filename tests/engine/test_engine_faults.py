@@ -1,0 +1,161 @@
+"""The engine going away mid-build, or refusing us, on a dockerd the test starts."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import docker
+import pytest
+
+from tests.engine.helpers import build_images, has_traceback
+
+pytestmark = pytest.mark.engine
+
+
+class Dockerd:
+    """A second dockerd with its own socket and data, networking left to the host."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.socket = "unix://%s/docker.sock" % root
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(os.path.join(self.root, "dockerd.log"), "ab")
+        self.process = subprocess.Popen(
+            ["dockerd", "--host", self.socket, "--data-root", self.root + "/data",
+             "--exec-root", self.root + "/exec", "--pidfile", self.root + "/dockerd.pid",
+             "--bridge", "none", "--iptables=false", "--ip-masq=false"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                docker.DockerClient(base_url=self.socket, timeout=5).ping()
+                return
+            except Exception:
+                time.sleep(0.5)
+        raise AssertionError("the test's dockerd did not start (see %s/dockerd.log)" % self.root)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+    def client(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.socket, timeout=600)
+
+
+@pytest.fixture
+def second_engine(docker_client, base_image):
+    if not shutil.which("dockerd"):
+        pytest.fail("dockerd is not installed")
+    root = tempfile.mkdtemp(prefix="pbrx-dockerd-", dir="/var/tmp")
+    engine = Dockerd(root)
+    engine.start()
+    try:
+        engine.client().images.load(docker_client.api.get_image(base_image))
+        yield engine
+    finally:
+        engine.stop()
+        subprocess.run(["umount", "-R", root + "/data"], stderr=subprocess.DEVNULL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_engine_stops_mid_build_then_next_run_works(example_project, second_engine, base_image):
+    env = dict(os.environ, DOCKER_HOST=second_engine.socket)
+    args = [sys.executable, "-m", "pbrx_images.cli", str(example_project), "--base-image",
+            base_image, "--network", "host"]
+    process = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    for raw in process.stdout:
+        lines.append(raw.decode())
+        if lines[-1].startswith("==> Wheels"):
+            break
+    else:
+        pytest.fail("the build ended before its wheel step:\n" + "".join(lines))
+    time.sleep(2)
+    second_engine.stop()
+    output = "".join(lines) + process.communicate(timeout=120)[0].decode()
+    print(output)
+    assert process.returncode == 1
+    assert not has_traceback(output)
+    errors = [line for line in output.splitlines() if line.startswith("build-images: error:")]
+    assert len(errors) == 1, output
+    assert "Lost the Docker engine" in errors[0] or "No Docker engine answers" in errors[0]
+
+    second_engine.start()
+    run = build_images(str(example_project), "--base-image", base_image, "--network", "host",
+                       env=env)
+    assert run.exit_code == 0
+    client = second_engine.client()
+    assert client.containers.list(all=True, filters={"label": "org.pbrx-images.run"}) == []
+    container = client.containers.run("pgtool-version", remove=True, network_mode="host")
+    assert b"psycopg2" in container
+
+
+def _importable_copy(target: str) -> None:
+    """Copy pbrx_images and every package it imports into ``target``.
+
+    The user the test switches to may not be able to read this checkout or
+    its virtualenv (a checkout under a private temporary directory).
+    """
+    import pbrx_images.cli  # noqa: F401
+    import pbrx_images.pipeline  # noqa: F401
+
+    roots = set()
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None) or ""
+        for entry in sys.path:
+            if entry and path.startswith(entry.rstrip("/") + "/") and (
+                    "site-packages" in entry or os.path.isdir(os.path.join(entry, "pbrx_images"))):
+                top = path[len(entry.rstrip("/")) + 1:].split("/")[0]
+                roots.add((entry, top))
+    for entry, top in roots:
+        source = os.path.join(entry, top)
+        if os.path.isdir(source):
+            shutil.copytree(source, os.path.join(target, top), dirs_exist_ok=True)
+        else:
+            shutil.copy(source, target)
+    for entry in {entry for entry, _ in roots}:  # metadata, for importlib.metadata and pbr
+        for name in os.listdir(entry):
+            if name.endswith((".dist-info", ".egg-info")):
+                source = os.path.join(entry, name)
+                if os.path.isdir(source):
+                    shutil.copytree(source, os.path.join(target, name), dirs_exist_ok=True)
+    for current, dirs, files in os.walk(target):
+        os.chmod(current, 0o755)
+        for name in files:
+            os.chmod(os.path.join(current, name), 0o644)
+
+
+def test_socket_not_permitted(example_project, docker_client):
+    """A user who may not use the engine's socket is told so."""
+    world = tempfile.mkdtemp(prefix="pbrx-perm-", dir="/var/tmp")
+    try:
+        _importable_copy(os.path.join(world, "lib"))
+        project = shutil.copytree(example_project, os.path.join(world, "pgtool"))
+        for current, dirs, files in os.walk(world):
+            os.chmod(current, 0o755)
+        interpreter = getattr(sys, "_base_executable", None) or sys.executable
+        completed = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             interpreter, "-m", "pbrx_images.cli", project],
+            env=dict(os.environ, HOME=world, XDG_CACHE_HOME=world + "/cache",
+                     PYTHONPATH=os.path.join(world, "lib"),
+                     DOCKER_HOST="unix:///var/run/docker.sock"),
+            cwd=world, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, timeout=120)
+        output = completed.stdout.decode()
+        print(output)
+        assert completed.returncode == 1
+        assert not has_traceback(output)
+        errors = [line for line in output.splitlines()
+                  if line.startswith("build-images: error:")]
+        assert len(errors) == 1 and "Permission denied" in errors[0], output
+    finally:
+        shutil.rmtree(world, ignore_errors=True)
