@@ -16,8 +16,18 @@ from tests.engine.helpers import build_images, has_traceback
 pytestmark = pytest.mark.engine
 
 
+BRIDGE = "pbrx-test0"
+#: Link-local: the bridge is never routed anywhere and no container uses it
+#: (builds run with --network host); dockerd only needs a bridge of its own.
+BRIDGE_ADDRESS = "169.254.250.1/24"
+
+
 class Dockerd:
-    """A second dockerd with its own socket and data, networking left to the host."""
+    """A second dockerd with its own socket, data and bridge.
+
+    ``--bridge none`` is not an option: dockerd then deletes the default
+    bridge, docker0, which belongs to the engine the other tests use.
+    """
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -29,7 +39,7 @@ class Dockerd:
         self.process = subprocess.Popen(
             ["dockerd", "--host", self.socket, "--data-root", self.root + "/data",
              "--exec-root", self.root + "/exec", "--pidfile", self.root + "/dockerd.pid",
-             "--bridge", "none", "--iptables=false", "--ip-masq=false"],
+             "--bridge", BRIDGE, "--iptables=false", "--ip-masq=false"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -54,15 +64,19 @@ def second_engine(docker_client, base_image):
     if not shutil.which("dockerd"):
         pytest.fail("dockerd is not installed")
     root = tempfile.mkdtemp(prefix="pbrx-dockerd-", dir="/var/tmp")
+    subprocess.run(["ip", "link", "delete", BRIDGE], stderr=subprocess.DEVNULL)
+    subprocess.run(["ip", "link", "add", "name", BRIDGE, "type", "bridge"], check=True)
+    subprocess.run(["ip", "addr", "add", BRIDGE_ADDRESS, "dev", BRIDGE], check=True)
     engine = Dockerd(root)
-    engine.start()
     try:
+        engine.start()
         engine.client().images.load(docker_client.api.get_image(base_image))
         yield engine
     finally:
         engine.stop()
         subprocess.run(["umount", "-R", root + "/data"], stderr=subprocess.DEVNULL)
         shutil.rmtree(root, ignore_errors=True)
+        subprocess.run(["ip", "link", "delete", BRIDGE], stderr=subprocess.DEVNULL)
 
 
 def test_engine_stops_mid_build_then_next_run_works(example_project, second_engine, base_image):
@@ -96,6 +110,12 @@ def test_engine_stops_mid_build_then_next_run_works(example_project, second_engi
     assert client.containers.list(all=True, filters={"label": "org.pbrx-images.run"}) == []
     container = client.containers.run("pgtool-version", remove=True, network_mode="host")
     assert b"psycopg2" in container
+
+
+def test_main_engine_unharmed(docker_client, base_image):
+    """The second dockerd left the other engine's default network alone."""
+    output = docker_client.containers.run(base_image, ["true"], remove=True)
+    assert output == b""
 
 
 def _importable_copy(target: str) -> None:
