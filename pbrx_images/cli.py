@@ -49,6 +49,10 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("--smoke-test", action="store_true",
                         help="run each script image's script with --help in a throwaway "
                              "container before tagging; a failure fails the build")
+    result.add_argument("--dry-run", action="store_true",
+                        help="print the plan (images, distro packages and the bindep "
+                             "profiles that selected them, extras, CMD/ENTRYPOINT, layers) "
+                             "and build nothing; the engine only reads the base image")
     result.add_argument("--debug", action="store_true",
                         help="show every command and its output, and tracebacks")
     result.add_argument("--version", action="version", version="%(prog)s " + _version())
@@ -71,12 +75,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     reporter = Reporter(debug=args.debug)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    from pbrx_images.pipeline import build
+    from pbrx_images.pipeline import build, dry_run
     try:
         options = options_module.resolve(
             Path(args.project_dir), base_image=args.base_image, prefix=args.prefix,
             tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
-            debug=args.debug, network=args.network, smoke_test=args.smoke_test)
+            debug=args.debug, network=args.network, smoke_test=args.smoke_test,
+            dry_run=args.dry_run)
+        if options.dry_run:
+            print("\n".join(dry_run(options, reporter)))
+            return 0
         result = build(options, reporter)
         reporter.say("")
         reporter.table([(image.name, _human_size(image.size), image.id.split(":")[-1][:12])

@@ -39,6 +39,7 @@ class Options:
     debug: bool = False
     network: str | None = None  #: network of build containers; None = the engine's default
     smoke_test: bool = False  #: run each script with --help before tagging
+    dry_run: bool = False  #: print the plan; build nothing
 
 
 def project_settings(project_dir: Path) -> dict[str, str]:
@@ -97,7 +98,7 @@ def _checked(table: Mapping[str, Any], where: str) -> dict[str, str]:
 def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None = None,
             tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
             debug: bool = False, network: str | None = None,
-            smoke_test: bool = False) -> Options:
+            smoke_test: bool = False, dry_run: bool = False) -> Options:
     """Options from the command line (None = not given) over the project's settings."""
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -131,4 +132,5 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         debug=debug,
         network=network,
         smoke_test=smoke_test,
+        dry_run=dry_run,
     )

@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from bindep.depends import Depends
+
 from pbrx_images import bindep_file, engine as engine_module
+from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
 from pbrx_images.engine import Engine, ImageInfo
 from pbrx_images.errors import BuildError
@@ -30,8 +33,8 @@ from pbrx_images.options import Options
 from pbrx_images.os_release import parse_os_release
 from pbrx_images.output import Reporter, default_log_dir
 from pbrx_images.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
-from pbrx_images.pip_config import PROXY_VARIABLES, read_host_pip_config
-from pbrx_images.plan import ImagePlan, Plan, check_prefix, check_tag, make_plan
+from pbrx_images.pip_config import PROXY_VARIABLES, ContainerPipConfig, read_host_pip_config
+from pbrx_images.plan import ImagePlan, Plan, check_prefix, check_tag, describe_plan, make_plan
 from pbrx_images.runtime import Runtime, base_entrypoint
 from pbrx_images.source import archive_source
 
@@ -184,10 +187,21 @@ def build(options: Options, reporter: Reporter,
             raise
 
 
-def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
-           home: Path) -> Result:
+@dataclass
+class _Checked:
+    """What is read and checked before the engine is contacted."""
+
+    static: ProjectMetadata
+    depends: Depends | None
+    constraints: bytes
+    pip: ContainerPipConfig
+    work_name: str
+    dockerfiles: frozenset[str]
+
+
+def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
+           home: Path) -> _Checked:
     project_dir = options.project_dir
-    # Everything that can be checked without the engine comes first.
     static = read_project(project_dir)
     check_tag(options.tag)
     check_prefix(options.prefix)
@@ -195,9 +209,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     depends = bindep_file.load_bindep(bindep_path) if bindep_path else None
     constraints = options.constraints.read_bytes() if options.constraints else b""
     pip = read_host_pip_config(environ, home).for_container()
-    source = archive_source(project_dir)
     work_name = image_name(static.name or project_dir.name)
-    reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
     if bindep_path is None:
         reporter.note("no bindep.txt or other-requirements.txt: no distro packages are "
                       "installed")
@@ -208,6 +220,71 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                           % (bindep_path.name, ", ".join(unknown)))
     for note in pip.notes:
         reporter.note(note)
+    dockerfiles = frozenset(path.name for path in project_dir.glob("Dockerfile.*")
+                            if path.is_file())
+    return _Checked(static, depends, constraints, pip, work_name, dockerfiles)
+
+
+@dataclass
+class _Base:
+    """The base image, as bindep and the package manager see it."""
+
+    info: ImageInfo
+    packages: DistroPackages
+    manager: PackageManager
+    description: str  #: e.g. "Debian GNU/Linux 12 (bookworm), apt"
+
+
+def _inspect_base(engine: Engine, run: "_Run", name: str,
+                  depends: Depends | None) -> _Base:
+    base = engine.require_image(name)
+    os_release = engine.read_file(base.id, "/etc/os-release",
+                                  run.container_name("os-release"), run.labels)
+    if os_release is None:
+        os_release = engine.read_file(base.id, "/usr/lib/os-release",
+                                      run.container_name("os-release"), run.labels)
+    if os_release is None:
+        raise BuildError("The base image %s has no /etc/os-release, so bindep cannot tell its "
+                         "platform: use an image of a Linux distribution." % name)
+    text = os_release.decode("utf-8", "replace")
+    packages = bindep_file.evaluate(depends, text)
+    manager = _detect(engine, base, name, run)
+    release = parse_os_release(text)
+    return _Base(base, packages, manager, "%s, %s" % (
+        release.get("PRETTY_NAME", release.get("ID", "?")), manager.name))
+
+
+def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | None = None,
+            home: Path | None = None) -> list[str]:
+    """The plan of a build, as lines of text; the engine only reads the base image."""
+    environ = os.environ if environ is None else environ
+    home = Path.home() if home is None else home
+    checked = _check(options, reporter, environ, home)
+    engine = engine_module.connect(reporter, options.network)
+    run = _Run(engine, checked.work_name)
+    try:
+        base = _inspect_base(engine, run, options.base_image, checked.depends)
+    finally:
+        run.remove_containers()
+    static = checked.static
+    metadata = ProjectMetadata(static.name or checked.work_name, static.version,
+                               static.console_scripts, static.extras, static.source)
+    plan = make_plan(metadata, base.packages, options.base_image, options.prefix, options.tag,
+                     checked.dockerfiles)
+    return describe_plan(plan, base.description, base_entrypoint(), base.info.cmd,
+                         complete=static.console_scripts is not None
+                         and static.extras is not None)
+
+
+def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
+           home: Path) -> Result:
+    project_dir = options.project_dir
+    # Everything that can be checked without the engine comes first.
+    checked = _check(options, reporter, environ, home)
+    static, depends, constraints = checked.static, checked.depends, checked.constraints
+    pip, work_name, dockerfiles = checked.pip, checked.work_name, checked.dockerfiles
+    source = archive_source(project_dir)
+    reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
 
     engine = engine_module.connect(reporter, options.network)
     engine.remove_dead_containers()
@@ -216,22 +293,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     succeeded = False
     try:
         with reporter.step("Inspect base image %s" % options.base_image):
-            base = engine.require_image(options.base_image)
-            os_release = engine.read_file(base.id, "/etc/os-release",
-                                          run.container_name("os-release"), run.labels)
-            if os_release is None:
-                os_release = engine.read_file(base.id, "/usr/lib/os-release",
-                                              run.container_name("os-release"), run.labels)
-            if os_release is None:
-                raise BuildError("The base image %s has no /etc/os-release, so bindep cannot "
-                                 "tell its platform: use an image of a Linux distribution."
-                                 % options.base_image)
-            packages = bindep_file.evaluate(depends, os_release.decode("utf-8", "replace"))
-            manager = _detect(engine, base, options.base_image, run)
-            release = parse_os_release(os_release.decode("utf-8", "replace"))
-            reporter.say("    %s, %s; bindep platform: %s" % (
-                release.get("PRETTY_NAME", release.get("ID", "?")), manager.name,
-                " ".join(p.replace("platform:", "") for p in packages.platform)))
+            inspected = _inspect_base(engine, run, options.base_image, depends)
+            base, packages, manager = inspected.info, inspected.packages, inspected.manager
+            reporter.say("    %s; bindep platform: %s" % (inspected.description, " ".join(
+                p.replace("platform:", "") for p in packages.platform)))
 
         # The plan needs the wheel's metadata; build a provisional one for packages.
         provisional = make_plan(
@@ -245,7 +310,6 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                                           provisional.builder_packages, constraints,
                                           run.container_name("builder"))
 
-        dockerfiles = {path.name for path in project_dir.glob("Dockerfile.*") if path.is_file()}
         plans: dict[str, Plan] = {}
 
         def extras_for(metadata: ProjectMetadata) -> tuple[str, ...]:

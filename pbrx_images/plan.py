@@ -5,9 +5,10 @@ out.  No Docker here; the pipeline executes a plan, tests check it.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
-from typing import Collection
+from typing import Collection, Sequence
 
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.errors import BuildError
@@ -20,8 +21,14 @@ VENV = "/opt/venv"
 BUILDER_EXTRA_PACKAGES = ("git",)
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_PREFIX = re.compile(r"^[a-z0-9]+([._-][a-z0-9]+|__[a-z0-9]+)*(:[0-9]+)?"
-                     r"(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
+# An image name prefix, as Docker's reference grammar has it (github.com/
+# distribution/reference), in lower case: a registry host (with an optional
+# port) or a path component, then more path components.  Path components
+# separate their letters and digits with one "." or "_", "__", or dashes.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST_COMPONENT = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_PREFIX = re.compile(r"(?:%s(?:\.%s)*(?::[0-9]+)?|%s)(?:/%s)*" % (
+    _HOST_COMPONENT, _HOST_COMPONENT, _PATH_COMPONENT, _PATH_COMPONENT))
 
 
 @dataclass(frozen=True)
@@ -130,3 +137,54 @@ def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: s
         notes.append("The project has no console scripts, so only the base image is built.")
     return Plan(project=metadata.name, version=metadata.version, base_image=base_image,
                 packages=packages, images=tuple(images), notes=tuple(notes))
+
+
+def describe_plan(plan: Plan, base_description: str, entrypoint: Sequence[str],
+                  base_cmd: Sequence[str] | None, complete: bool = True) -> list[str]:
+    """The plan as lines of text for a person (``build-images --dry-run``).
+
+    ``complete`` is False when the console scripts or extras are only known
+    once the project's wheel is built (dynamic metadata, setup.py).
+    """
+    selected_by = plan.packages.selected_by
+
+    def package_lines(names: Sequence[str]) -> list[str]:
+        if not names:
+            return ["    (none)"]
+        return ["    %-28s %s" % (name, selected_by.get(name) or "(no selector)")
+                for name in names]
+
+    lines = ["Plan for %s %s" % (plan.project, plan.version or "(version set by the build)"),
+             "Base image: %s (%s)" % (plan.base_image, base_description),
+             "bindep platform profiles: %s" % " ".join(plan.packages.platform),
+             "Compile packages (builder only):"]
+    lines += package_lines(plan.packages.compile)
+    lines.append("Runtime packages (runtime images and builder):")
+    lines += package_lines(plan.packages.runtime)
+    lines.append("Also installed: %s in the builder (pbr reads versions from git), %s in "
+                 "runtime images (the init)" % (" ".join(BUILDER_EXTRA_PACKAGES), INIT_PACKAGE))
+    lines.append("Images:")
+    base_cmd_json = json.dumps(list(base_cmd or ("/bin/sh",)))
+    for image in plan.images:
+        lines.append("  %s" % image.name)
+        lines.append("    extra: %s" % (image.extra or "none"))
+        if image.dockerfile:
+            lines.append("    built from %s with BASE_IMAGE=%s"
+                         % (image.dockerfile, plan.base.name))
+            continue
+        cmd = json.dumps(list(image.cmd)) if image.cmd else base_cmd_json
+        lines.append("    ENTRYPOINT %s  CMD %s" % (json.dumps(list(entrypoint)), cmd))
+        if image.script is None:
+            lines.append("    layers: those of %s; runtime packages, %s and an empty "
+                         "virtualenv %s (cached); the project%s installed into it"
+                         % (plan.base_image, INIT_PACKAGE, VENV,
+                            " with its extra" if image.extra else ""))
+        elif image.extra:
+            lines.append("    layers: those of %s; its extra installed" % plan.base.name)
+        else:
+            lines.append("    layers: those of %s (only CMD differs)" % plan.base.name)
+    if not complete:
+        lines.append("Note: the project's console scripts or extras are only known once its "
+                     "wheel is built; the build may add images or extras.")
+    lines.extend("Note: " + note for note in plan.notes)
+    return lines

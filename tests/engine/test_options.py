@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.helpers import build_images, run_image
+from tests.engine.helpers import build_images, leftover_containers, run_image
 
 pytestmark = pytest.mark.engine
 
@@ -53,3 +53,19 @@ def test_smoke_test_and_host_network(example_project, docker_client, base_image)
     assert "Smoke test: pgtool-version --help" in run.output
     assert "Smoke test: pgtool-report --help" in run.output
     assert docker_client.images.get("pgtool-report:smoked")
+
+
+def test_dry_run_prints_the_plan_and_builds_nothing(example_project, docker_client,
+                                                    base_image):
+    images_before = {image.id for image in docker_client.images.list(all=True)}
+    volumes_before = {volume.name for volume in docker_client.volumes.list()}
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "dry",
+                       "--dry-run")
+    assert run.exit_code == 0
+    assert "Plan for pgtool 1.0.0" in run.output
+    assert "libpq-dev                    [compile platform:dpkg]" in run.output
+    assert "  pgtool-report:dry\n    extra: pgtool-report" in run.output
+    assert not docker_client.images.list(name="pgtool-base:dry")
+    assert {image.id for image in docker_client.images.list(all=True)} == images_before
+    assert {volume.name for volume in docker_client.volumes.list()} == volumes_before
+    assert leftover_containers(docker_client) == []

@@ -312,3 +312,41 @@ def test_script_with_the_base_image_name_rejected():
 def test_distinct_script_names_accepted():
     plan = plan_for(metadata(scripts=("foo-api", "foo-api2", "foo-base2")))
     assert len({image.name for image in plan.images}) == 4
+
+
+def test_describe_plan_lists_packages_with_selectors_images_and_layers():
+    from pbrx_images.plan import describe_plan
+
+    packages = DistroPackages(platform=("platform:debian", "platform:dpkg"),
+                              runtime=("libpq5",), compile=("gcc", "libpq-dev"),
+                              selected_by={"libpq5": "[platform:dpkg]", "gcc": "[compile]",
+                                           "libpq-dev": "[compile platform:dpkg]"})
+    metadata = ProjectMetadata("foo", "1.0", ("foo-api", "foo-manage"),
+                               ("foo_base", "foo-manage"), "setup.cfg")
+    plan = make_plan(metadata, packages, "debian:bookworm", "reg/team", "v1",
+                     {"Dockerfile.foo-api"})
+    text = "\n".join(describe_plan(plan, "Debian 12, apt", ("/usr/bin/dumb-init", "--"),
+                                   ("/bin/bash",)))
+    assert "Plan for foo 1.0" in text
+    assert "debian:bookworm (Debian 12, apt)" in text
+    compile_part = text[text.index("Compile packages"):text.index("Runtime packages")]
+    assert "gcc" in compile_part and "[compile platform:dpkg]" in compile_part
+    assert "libpq5" not in compile_part
+    runtime_part = text[text.index("Runtime packages"):text.index("Images:")]
+    assert "libpq5" in runtime_part and "[platform:dpkg]" in runtime_part
+    assert "  reg/team/foo-base:v1\n    extra: foo_base" in text
+    assert "built from Dockerfile.foo-api with BASE_IMAGE=reg/team/foo-base:v1" in text
+    assert ('  reg/team/foo-manage:v1\n    extra: foo-manage\n'
+            '    ENTRYPOINT ["/usr/bin/dumb-init", "--"]  CMD ["foo-manage"]') in text
+    assert 'CMD ["/bin/bash"]' in text  # the base image keeps its base's CMD
+    assert "may add images" not in text
+
+
+def test_describe_plan_says_when_scripts_are_not_known_yet():
+    from pbrx_images.plan import describe_plan
+
+    metadata = ProjectMetadata("foo", None, (), (), "setup.py")
+    plan = make_plan(metadata, DistroPackages(platform=()), "img")
+    text = "\n".join(describe_plan(plan, "x", ("init",), None, complete=False))
+    assert "(none)" in text and "may add images" in text
+    assert "only the base image is built" in text
