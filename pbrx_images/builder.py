@@ -36,7 +36,7 @@ PIP_DIR = "/tmp/pbrx-images-pip"
 #: The builder's own virtualenv.
 BUILDER_VENV = "/opt/pbrx-images-builder"
 #: Bump when the builder image recipe changes, so cached ones are not reused.
-RECIPE = "1"
+RECIPE = "2"
 BUILD_TOOLS = ("pip", "setuptools", "wheel")
 #: Run directories older than this (seconds) were left by a killed build.
 STALE_AFTER = 24 * 3600
@@ -175,12 +175,11 @@ class Builder:
     """Makes the builder image and builds wheels with it."""
 
     def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
-                 labels: Mapping[str, str], pip_files: Mapping[str, bytes],
+                 pip_files: Mapping[str, bytes],
                  pip_environment: Mapping[str, str], no_cache: bool) -> None:
         self.engine = engine
         self.reporter = reporter
         self.work_name = work_name
-        self.labels = dict(labels)
         self.pip_files = dict(pip_files)
         self.pip_environment = dict(pip_environment)
         self.no_cache = no_cache
@@ -192,7 +191,7 @@ class Builder:
                                  hashlib.sha256(constraints).hexdigest())
         if reuse_cached_image(self.engine, name, self.no_cache):
             return name
-        with self.engine.container(base.id, container_name, self.labels) as container:
+        with self.engine.container(base.id, container_name) as container:
             install_packages(container, manager, packages, base_name, self.pip_environment)
             files = dict(self.pip_files)
             files[PIP_DIR + "/user-constraints.txt"] = constraints
@@ -217,7 +216,7 @@ class Builder:
         env = self.pip_environment
         find_links = "" if self.no_cache else "--find-links %s " % WHEELS
         project_cache = "%s/projects/%s" % (WHEELS, source_digest[:24])
-        with self.engine.container(builder_image, container_name, self.labels,
+        with self.engine.container(builder_image, container_name,
                                    {WHEELS: (volume, False)}) as container:
             container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode()})
             container.run("python3 %s prune %s %d" % (CACHE_TOOL, WHEELS, STALE_AFTER))
@@ -290,7 +289,8 @@ class Builder:
 
 def image_config_changes(base: ImageInfo, entrypoint: tuple[str, ...] | None = None,
                          cmd: tuple[str, ...] | None = None,
-                         env: Mapping[str, str] | None = None) -> list[str]:
+                         env: Mapping[str, str] | None = None,
+                         labels: Mapping[str, str] | None = None) -> list[str]:
     """Dockerfile instructions that give a committed image the intended config.
 
     Build containers idle with an entrypoint of their own; without these the
@@ -300,5 +300,7 @@ def image_config_changes(base: ImageInfo, entrypoint: tuple[str, ...] | None = N
     cmd = cmd if cmd is not None else base.cmd
     changes = ["ENTRYPOINT %s" % json.dumps(list(entrypoint or []))]
     changes.append("CMD %s" % json.dumps(list(cmd or [])))
-    changes.extend("ENV %s=%s" % item for item in (env or {}).items())
+    changes.extend("ENV %s=%s" % (key, json.dumps(value)) for key, value in (env or {}).items())
+    changes.extend("LABEL %s=%s" % (key, json.dumps(value))
+                   for key, value in sorted((labels or {}).items()))
     return changes

@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import tarfile
 import time
 from dataclasses import dataclass
@@ -30,8 +31,11 @@ import docker.types
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.output import Reporter
 
+#: Label of the wheel volumes (containers carry no label: a committed image
+#: would inherit it; they are known by their names instead).
 LABEL_PROJECT = "org.pbrx-images.project"
-LABEL_RUN = "org.pbrx-images.run"
+#: Every container build-images creates is named ``pbrx-images-...-{run id}-{n}``.
+CONTAINER_PREFIX = "pbrx-images-"
 IDLE_COMMAND = ["tail", "-f", "/dev/null"]
 
 
@@ -129,6 +133,7 @@ class ImageInfo:
     env: tuple[str, ...]
     user: str
     size: int
+    digest: str  #: the registry digest when the image has one, else its ID
 
 
 class Container:
@@ -221,6 +226,8 @@ class Engine:
             env=tuple(config.get("Env") or ()),
             user=config.get("User") or "",
             size=attrs.get("Size") or 0,
+            digest=next((entry.rpartition("@")[2] for entry in attrs.get("RepoDigests") or ()
+                         if "@" in entry), attrs["Id"]),
         )
 
     def require_image(self, name: str) -> ImageInfo:
@@ -251,7 +258,7 @@ class Engine:
                 self.client.api.create_volume(name, labels=dict(labels))
 
     @contextlib.contextmanager
-    def container(self, image: str, name: str, labels: Mapping[str, str],
+    def container(self, image: str, name: str,
                   volumes: Mapping[str, tuple[str, bool]] | None = None) -> Iterator[Container]:
         """A running container from ``image``, removed when the block ends.
 
@@ -264,7 +271,6 @@ class Engine:
             with engine_errors("create a container from %s" % image):
                 created = api.create_container(
                     image, name=name, entrypoint=IDLE_COMMAND, command=[],
-                    labels=dict(labels),
                     host_config=api.create_host_config(mounts=mounts,
                                                        network_mode=self.network))
                 api.start(created["Id"])
@@ -287,28 +293,28 @@ class Engine:
         Build containers idle while in use, so an exited one belongs to no
         live run (its engine was restarted, or it was killed).
         """
+        self._remove_named(CONTAINER_PREFIX, {"status": "exited"})
+
+    def remove_run_containers(self, run_id: str) -> None:
+        """Remove every container of the run ``run_id``, running or not."""
+        self._remove_named(CONTAINER_PREFIX, {}, "-%s-" % run_id)
+
+    def _remove_named(self, prefix: str, filters: Mapping[str, str], part: str = "") -> None:
         with engine_errors("list containers"):
             found = self.client.api.containers(
-                all=True, filters={"label": LABEL_RUN, "status": "exited"})
+                all=True, filters=dict(filters, name="^/" + re.escape(prefix)))
         for container in found:
-            self.remove_container(container["Id"])
+            names = [name.lstrip("/") for name in container.get("Names") or ()]
+            if any(name.startswith(prefix) and part in name for name in names):
+                self.remove_container(container["Id"])
 
-    def remove_containers(self, labels: Mapping[str, str]) -> None:
-        """Remove every container carrying all of ``labels``."""
-        filters = {"label": ["%s=%s" % item for item in labels.items()]}
-        with engine_errors("list containers"):
-            found = self.client.api.containers(all=True, filters=filters)
-        for container in found:
-            self.remove_container(container["Id"])
-
-    def read_file(self, image: str, path: str, name: str,
-                  labels: Mapping[str, str]) -> bytes | None:
+    def read_file(self, image: str, path: str, name: str) -> bytes | None:
         """The content of a file in an image, read without starting a container."""
         api = self.client.api
         try:
             with engine_errors("read %s from image %s" % (path, image)):
                 api.create_container(image, name=name, entrypoint=IDLE_COMMAND,
-                                     command=[], labels=dict(labels))
+                                     command=[])
                 for _ in range(8):  # follow symbolic links such as /etc/os-release
                     try:
                         stream, _ = api.get_archive(name, path)

@@ -23,7 +23,7 @@ from typing import Iterator, Mapping
 
 from bindep.depends import Depends
 
-from pbrx_images import bindep_file, engine as engine_module
+from pbrx_images import bindep_file, engine as engine_module, labels as labels_module
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
 from pbrx_images.engine import Engine, ImageInfo
@@ -62,14 +62,14 @@ class _Run:
         self.engine = engine
         self.work_name = work_name
         self.id = uuid.uuid4().hex[:12]
-        self.labels = {engine_module.LABEL_PROJECT: work_name, engine_module.LABEL_RUN: self.id}
         self.volume = "pbrx-images-wheels-%s" % work_name
         self.work_tags: list[str] = []
         self._containers = 0
 
     def container_name(self, role: str) -> str:
         self._containers += 1
-        return "pbrx-images-%s-%s-%s-%d" % (self.work_name, role, self.id, self._containers)
+        return "%s%s-%s-%s-%d" % (engine_module.CONTAINER_PREFIX, self.work_name, role,
+                                  self.id, self._containers)
 
     def work_tag(self, what: str) -> str:
         tag = "pbrx-images-work/%s-%s:%s" % (self.work_name, what, self.id)
@@ -79,7 +79,7 @@ class _Run:
     def remove_containers(self) -> None:
         """Remove any container of this run still there (a clean-up cut short)."""
         with contextlib.suppress(BuildError):
-            self.engine.remove_containers({engine_module.LABEL_RUN: self.id})
+            self.engine.remove_run_containers(self.id)
 
     def drop_work_tags(self) -> None:
         for tag in reversed(self.work_tags):
@@ -90,7 +90,7 @@ class _Run:
     def remove_run_files(self, image: str) -> None:
         """Delete this run's directory from the wheel volume (the cache stays)."""
         with contextlib.suppress(BuildError):
-            with self.engine.container(image, self.container_name("cleanup"), self.labels,
+            with self.engine.container(image, self.container_name("cleanup"),
                                        {WHEELS: (self.volume, False)}) as container:
                 container.run("rm -rf %s" % run_dir(self.id))
 
@@ -101,7 +101,7 @@ def _proxy_environment(environ: Mapping[str, str]) -> dict[str, str]:
 
 def _detect(engine: Engine, image: ImageInfo, image_name_: str, run: _Run) -> PackageManager:
     """The package manager of the base image, and a check that it has Python."""
-    with engine.container(image.id, run.container_name("probe"), run.labels) as container:
+    with engine.container(image.id, run.container_name("probe")) as container:
         manager = from_detect_output(container.run(DETECT_SCRIPT))
         try:
             container.run("command -v python3")
@@ -143,7 +143,7 @@ def _signals_deferred() -> Iterator[None]:
 
 def _smoke_test(engine: Engine, run: _Run, image: ImagePlan, work_tag: str) -> None:
     """Run the script with --help in a throwaway container of its image."""
-    with engine.container(work_tag, run.container_name("smoke"), run.labels) as container:
+    with engine.container(work_tag, run.container_name("smoke")) as container:
         try:
             container.run("timeout %d %s --help >/dev/null"
                           % (SMOKE_TIMEOUT, shlex.quote(image.script or "")))
@@ -197,6 +197,7 @@ class _Checked:
     pip: ContainerPipConfig
     work_name: str
     dockerfiles: frozenset[str]
+    created: str  #: the images' creation time (SOURCE_DATE_EPOCH when set)
 
 
 def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
@@ -222,7 +223,8 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
         reporter.note(note)
     dockerfiles = frozenset(path.name for path in project_dir.glob("Dockerfile.*")
                             if path.is_file())
-    return _Checked(static, depends, constraints, pip, work_name, dockerfiles)
+    return _Checked(static, depends, constraints, pip, work_name, dockerfiles,
+                    labels_module.created(environ))
 
 
 @dataclass
@@ -239,10 +241,10 @@ def _inspect_base(engine: Engine, run: "_Run", name: str,
                   depends: Depends | None) -> _Base:
     base = engine.require_image(name)
     os_release = engine.read_file(base.id, "/etc/os-release",
-                                  run.container_name("os-release"), run.labels)
+                                  run.container_name("os-release"))
     if os_release is None:
         os_release = engine.read_file(base.id, "/usr/lib/os-release",
-                                      run.container_name("os-release"), run.labels)
+                                      run.container_name("os-release"))
     if os_release is None:
         raise BuildError("The base image %s has no /etc/os-release, so bindep cannot tell its "
                          "platform: use an image of a Linux distribution." % name)
@@ -284,6 +286,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     static, depends, constraints = checked.static, checked.depends, checked.constraints
     pip, work_name, dockerfiles = checked.pip, checked.work_name, checked.dockerfiles
     source = archive_source(project_dir)
+    revision, source_url = labels_module.git_origin(project_dir)
     reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
 
     engine = engine_module.connect(reporter, options.network)
@@ -302,7 +305,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         provisional = make_plan(
             ProjectMetadata(static.name or work_name, static.version, (), (), "static"),
             packages, options.base_image, options.prefix, options.tag)
-        builder = Builder(engine, reporter, work_name, run.labels, pip.files, pip.environment,
+        builder = Builder(engine, reporter, work_name, pip.files, pip.environment,
                           options.no_cache)
         with reporter.step("Builder image (%s)" % (
                 " ".join(provisional.builder_packages))):
@@ -329,35 +332,41 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         for note in plan.notes:
             reporter.note(note)
 
-        runtime = Runtime(engine, reporter, work_name, run.labels,
+        runtime = Runtime(engine, reporter, work_name,
                           _proxy_environment(environ), run.volume, run.id, options.no_cache)
         with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):
             runtime_image = runtime.packages_image(base, options.base_image, manager,
                                                    plan.runtime_packages,
                                                    run.container_name("runtime"))
+
+        def labels_of(image: ImagePlan) -> dict[str, str]:
+            return labels_module.oci_labels(
+                image.script or plan.project, plan.version, revision, source_url,
+                checked.created, options.base_image, base.digest)
+
         built: dict[str, str] = {}  # final name -> image ID
         work_tags: dict[str, str] = {}  # final name -> work tag
         with reporter.step("Image %s" % plan.base.name):
             base_work = work_tags[plan.base.name] = run.work_tag("base")
             built[plan.base.name] = runtime.install(
                 runtime_image, base, plan.base, wheels, base_work, run.container_name("base"),
-                base_entrypoint(), base.cmd or ("/bin/sh",))
+                base_entrypoint(), base.cmd or ("/bin/sh",), labels_of(plan.base))
         for image in plan.scripts:
             with reporter.step("Image %s" % image.name):
                 work = work_tags[image.name] = run.work_tag(image_name(image.script or ""))
                 if image.dockerfile:
                     built[image.name] = engine.build(
                         str(project_dir), image.dockerfile, work,
-                        {"BASE_IMAGE": base_work}, {})
+                        {"BASE_IMAGE": base_work}, labels_of(image))
                 elif image.extra:
                     built[image.name] = runtime.install(
                         base_work, base, image, wheels, work, run.container_name("script"),
-                        base_entrypoint(), image.cmd)
+                        base_entrypoint(), image.cmd, labels_of(image))
                 else:
                     built[image.name] = engine.build_from_text(
                         "FROM %s\nCMD %s\n" % (base_work,
                                                engine_module.json_exec_form(image.cmd or ())),
-                        work, {})
+                        work, labels_of(image))
 
         if options.smoke_test:
             for image in plan.scripts:

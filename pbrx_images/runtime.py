@@ -30,12 +30,11 @@ class Runtime:
     """Makes the runtime images of one build."""
 
     def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
-                 labels: Mapping[str, str], proxy_environment: Mapping[str, str],
+                 proxy_environment: Mapping[str, str],
                  volume: str, run_id: str, no_cache: bool) -> None:
         self.engine = engine
         self.reporter = reporter
         self.work_name = work_name
-        self.labels = dict(labels)
         self.proxy_environment = dict(proxy_environment)
         self.volume = volume
         self.run_id = run_id
@@ -47,7 +46,7 @@ class Runtime:
         name = cached_image_name("runtime", base.id, manager.name, " ".join(packages), VENV)
         if reuse_cached_image(self.engine, name, self.no_cache):
             return name
-        with self.engine.container(base.id, container_name, self.labels) as container:
+        with self.engine.container(base.id, container_name) as container:
             install_packages(container, manager, packages, base_name, self.proxy_environment)
             container.run("python3 -m venv --without-pip %s && %s" % (VENV, CLEANUP))
             repository, _, tag = name.rpartition(":")
@@ -57,12 +56,12 @@ class Runtime:
 
     def install(self, from_image: str, base: ImageInfo, image: ImagePlan, wheels: WheelBuild,
                 work_tag: str, container_name: str, entrypoint: tuple[str, ...] | None,
-                cmd: tuple[str, ...] | None) -> str:
+                cmd: tuple[str, ...] | None, labels: Mapping[str, str]) -> str:
         """Install the project (with ``image.extra``) on ``from_image`` and commit it."""
         run = run_dir(self.run_id)
         requirement = "%s/%s%s" % (run, wheels.wheel,
                                    "[%s]" % image.extra if image.extra else "")
-        with self.engine.container(from_image, container_name, self.labels,
+        with self.engine.container(from_image, container_name,
                                    {WHEELS: (self.volume, True)}) as container:
             container.run(
                 "PIP_CONFIG_FILE=/dev/null %s/bin/python %s/tools/%s/pip install --no-index "
@@ -73,7 +72,7 @@ class Runtime:
             repository, _, tag = work_tag.rpartition(":")
             env = {"PATH": "%s/bin:%s" % (VENV, _path(base)), "VIRTUAL_ENV": VENV}
             return container.commit(repository, tag,
-                                    image_config_changes(base, entrypoint, cmd, env),
+                                    image_config_changes(base, entrypoint, cmd, env, labels),
                                     "pbrx-images: %s" % image.name)
 
 

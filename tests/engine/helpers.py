@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-LABEL_PROJECT = "org.pbrx-images.project"
+import docker.errors
 
 
 @dataclass
@@ -39,7 +39,9 @@ def run_image(client, image: str, command=None, entrypoint=None) -> tuple[int, s
 
 
 def leftover_containers(client) -> list[str]:
-    return [c.name for c in client.containers.list(all=True, filters={"label": LABEL_PROJECT})]
+    """Containers build-images made (all are named pbrx-images-...) that still exist."""
+    return [c.name for c in client.containers.list(all=True)
+            if c.name.startswith("pbrx-images-")]
 
 
 def work_tags(client) -> list[str]:
@@ -82,3 +84,13 @@ def image_bytes_contain(client, image: str, needles: list[str]) -> list[str]:
         found.update(needle for needle in encoded if needle in window)
         tail = window[-longest:]
     return sorted(needle.decode() for needle in found)
+
+
+def remove_volume(client, name: str) -> None:
+    """Remove a volume (and any stopped container still holding it), if it exists."""
+    for container in client.containers.list(all=True, filters={"volume": name}):
+        container.remove(force=True)
+    try:
+        client.volumes.get(name).remove(force=True)
+    except docker.errors.NotFound:
+        pass

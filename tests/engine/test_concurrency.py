@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
-from tests.engine.helpers import build_images, leftover_containers, run_image, work_tags
+from tests.engine.helpers import (build_images, leftover_containers, remove_volume, run_image,
+                                  work_tags)
 
 pytestmark = pytest.mark.engine
 
@@ -25,10 +26,8 @@ def _copy(tmp_path, directory, name=None):
 
 def test_same_project_twice_and_another_project_at_once(tmp_path, docker_client, base_image):
     name = "pgtool-concurrent"
-    try:  # both builds of the same project compile into one fresh wheel cache
-        docker_client.volumes.get("pbrx-images-wheels-" + name).remove(force=True)
-    except Exception:
-        pass
+    # both builds of the same project compile into one fresh wheel cache
+    remove_volume(docker_client, "pbrx-images-wheels-" + name)
     jobs = [(_copy(tmp_path, "a", name), "a"), (_copy(tmp_path, "b", name), "b"),
             (_copy(tmp_path, "c", name + "-other"), "c")]
     processes = [subprocess.Popen(

@@ -107,7 +107,8 @@ def test_engine_stops_mid_build_then_next_run_works(example_project, second_engi
                        env=env)
     assert run.exit_code == 0
     client = second_engine.client()
-    assert client.containers.list(all=True, filters={"label": "org.pbrx-images.run"}) == []
+    assert [c.name for c in client.containers.list(all=True)
+            if c.name.startswith("pbrx-images-")] == []
     container = client.containers.run("pgtool-version", remove=True, network_mode="host")
     assert b"psycopg2" in container
 

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.engine.helpers import (build_images, has_traceback, leftover_containers, run_image,
-                                  work_tags)
+from tests.engine.helpers import (build_images, has_traceback, leftover_containers,
+                                  remove_volume, run_image, work_tags)
 
 pytestmark = pytest.mark.engine
 
@@ -54,10 +54,7 @@ def irq_project(example_project):
 def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, occurrence,
                    signum, no_cache, fresh):
     if fresh:
-        try:
-            docker_client.volumes.get(VOLUME).remove(force=True)
-        except Exception:
-            pass
+        remove_volume(docker_client, VOLUME)
     docker_client.images.get(base_image).tag(NAME + "-base", "before")
     docker_client.images.get(base_image).tag(NAME + "-base", "latest")
     old_id = docker_client.images.get(NAME + "-base:latest").id

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.engine.helpers import has_traceback, leftover_containers, work_tags
+from tests.engine.helpers import has_traceback, leftover_containers, remove_volume, work_tags
 
 pytestmark = pytest.mark.engine
 
@@ -21,10 +21,8 @@ def test_interrupt_while_wheels_compile(example_project, docker_client, base_ima
     pyproject = example_project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('name = "pgtool"', 'name = "%s"' % name))
     volume = "pbrx-images-wheels-" + name
-    try:  # an empty wheel cache: psycopg2 has to compile when the signal comes
-        docker_client.volumes.get(volume).remove(force=True)
-    except Exception:
-        pass
+    # an empty wheel cache: psycopg2 has to compile when the signal comes
+    remove_volume(docker_client, volume)
     # A tag that exists before the build must point at the same image afterwards.
     docker_client.images.get(base_image).tag(name + "-base", "latest")
     old_id = docker_client.images.get(name + "-base:latest").id

@@ -69,3 +69,37 @@ def test_dry_run_prints_the_plan_and_builds_nothing(example_project, docker_clie
     assert {image.id for image in docker_client.images.list(all=True)} == images_before
     assert {volume.name for volume in docker_client.volumes.list()} == volumes_before
     assert leftover_containers(docker_client) == []
+
+
+def test_oci_labels_and_no_build_labels(example_project, docker_client, base_image):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(example_project), *args], check=True,
+                       stdout=subprocess.DEVNULL)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "x")
+    git("remote", "add", "origin", "https://example.com/pgtool.git")
+    revision = subprocess.run(["git", "-C", str(example_project), "rev-parse", "HEAD"],
+                              stdout=subprocess.PIPE, check=True).stdout.decode().strip()
+    import os
+
+    from tests.engine.helpers import build_images as run_build
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1700000000")
+    run = run_build(str(example_project), "--base-image", base_image, "--tag", "labelled",
+                    env=env)
+    assert run.exit_code == 0
+    base_id = docker_client.images.get(base_image).id
+    for name, title in (("pgtool-base", "pgtool"), ("pgtool-version", "pgtool-version"),
+                        ("pgtool-report", "pgtool-report")):
+        labels = docker_client.images.get(name + ":labelled").labels
+        oci = {key[len("org.opencontainers.image."):]: value for key, value in labels.items()
+               if key.startswith("org.opencontainers.image.")}
+        assert oci == {"title": title, "version": "1.0.0", "revision": revision,
+                       "source": "https://example.com/pgtool.git",
+                       "created": "2023-11-14T22:13:20Z", "base.name": base_image,
+                       "base.digest": base_id}, name
+        assert not any(key.startswith("org.pbrx-images.") and key != "org.pbrx-images.test"
+                       for key in labels), labels  # (.test comes from the test base image)

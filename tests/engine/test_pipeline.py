@@ -11,7 +11,8 @@ import shutil
 import pytest
 
 from tests.conftest import ROOT, tree_digest
-from tests.engine.helpers import build_images, leftover_containers, run_image, work_tags
+from tests.engine.helpers import (build_images, leftover_containers, remove_volume, run_image,
+                                  work_tags)
 
 pytestmark = pytest.mark.engine
 
@@ -31,10 +32,8 @@ def built(tmp_path_factory, docker_client, base_image):
             docker_client.images.remove(name)
         except Exception:
             pass
-    try:  # a fresh wheel cache, so that the first run must compile
-        docker_client.volumes.get("pbrx-images-wheels-pgtool").remove(force=True)
-    except Exception:
-        pass
+    # a fresh wheel cache, so that the first run must compile
+    remove_volume(docker_client, "pbrx-images-wheels-pgtool")
     before = tree_digest(project)
     args = (str(project), "--base-image", base_image, "--prefix", PREFIX, "--tag", TAG,
             "--debug")

@@ -146,7 +146,7 @@ def test_cache_key_sensitive_to_order_and_boundaries():
 def image(entrypoint=("docker-entrypoint.sh",), cmd=("python3",)) -> ImageInfo:
     return ImageInfo(id="sha256:" + "a" * 64, entrypoint=entrypoint, cmd=cmd,
                      env=("PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"), user="",
-                     size=123)
+                     size=123, digest="sha256:" + "a" * 64)
 
 
 def test_changes_restore_the_base_entrypoint_and_cmd():
@@ -191,9 +191,16 @@ def test_env_lines_follow_entrypoint_and_cmd():
     assert changes == [
         'ENTRYPOINT ["docker-entrypoint.sh"]',
         'CMD ["python3"]',
-        "ENV PATH=/opt/venv/bin:/usr/bin",
-        "ENV VIRTUAL_ENV=/opt/venv",
+        'ENV PATH="/opt/venv/bin:/usr/bin"',
+        'ENV VIRTUAL_ENV="/opt/venv"',
     ]
+
+
+def test_values_with_spaces_and_quotes_are_quoted_and_labels_sorted():
+    changes = image_config_changes(image(), env={"GREETING": 'say "hi" there'},
+                                   labels={"z.last": "2", "a.first": "one two"})
+    assert changes[2:] == ['ENV GREETING="say \\"hi\\" there"',
+                           'LABEL a.first="one two"', 'LABEL z.last="2"']
 
 
 def test_no_env_lines_by_default():

@@ -1,0 +1,252 @@
+"""The Zuul jobs build-images and build-images-upload, run by ansible-playbook.
+
+Each job's playbooks run for real against localhost and the real engine, with
+what a Zuul executor would give them faked (see tests/zuul_jobs.py): the
+pre-run playbook installs build-images from this checkout into a virtualenv,
+the build job builds the bundled example, the upload job pushes it to a
+Debian ``docker-registry`` on a loopback port with htpasswd authentication,
+and the images are pulled back from there.  Nothing can be pulled from the
+internet, so the jobs get the local base image as ``build_images_base_image``.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.engine.helpers import run_image
+from tests.zuul_jobs import ANSIBLE_PLAYBOOK, PBRX_IMAGES, JobDir, project_entry
+
+pytestmark = pytest.mark.engine
+
+REGISTRY = Path("/usr/bin/docker-registry")
+USERNAME = "zuul-uploader"
+SCRIPTS = ("pgtool-version", "pgtool-report")
+
+
+@pytest.fixture(scope="module")
+def job_dir(tmp_path_factory) -> JobDir:
+    if not ANSIBLE_PLAYBOOK.exists():
+        pytest.fail("%s is missing: install the test extra ('.[test]')" % ANSIBLE_PLAYBOOK)
+    return JobDir(tmp_path_factory.mktemp("zuul-job"))
+
+
+@pytest.fixture(scope="module")
+def project(job_dir) -> dict:
+    """The project under test (zuul.project): a copy of the bundled example."""
+    src_dir = job_dir.work / "src" / "review.example.org" / "demo" / "pgtool"
+    shutil.copytree(ROOT / "examples" / "pgtool", src_dir)
+    return project_entry("demo/pgtool", src_dir)
+
+
+@pytest.fixture(scope="module")
+def installed(job_dir, project, docker_client) -> dict:
+    """The jobs' pre-run playbook has run; the variables every run passes."""
+    venv = job_dir.path / "build-images-venv"
+    run = job_dir.run("build-images/pre.yaml", "build-images",
+                      job_dir.zuul_vars(project, "build-images", change="4242"),
+                      {"ensure_build_images_venv": str(venv)})
+    assert run.exit_code == 0
+    assert (venv / "bin" / "build-images").exists()
+    return {"ensure_build_images_venv": str(venv)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A docker-registry on a free loopback port; one user, a random password."""
+    if not REGISTRY.exists():
+        pytest.fail("%s is missing: install Debian's docker-registry (tools/lib.sh does)"
+                    % REGISTRY)
+    import bcrypt
+
+    directory = tmp_path_factory.mktemp("registry")
+    password = "pw-" + secrets.token_hex(16)
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
+    (directory / "htpasswd").write_text("%s:%s\n" % (USERNAME, hashed))
+    port = free_port()
+    config = {"version": 0.1, "log": {"level": "warn"},
+              "storage": {"filesystem": {"rootdirectory": str(directory / "storage")}},
+              "http": {"addr": "127.0.0.1:%d" % port, "secret": secrets.token_hex(16)},
+              "auth": {"htpasswd": {"realm": "pbrx-images-test",
+                                    "path": str(directory / "htpasswd")}}}
+    (directory / "config.yml").write_text(json.dumps(config))  # JSON is YAML
+    log = open(directory / "registry.log", "wb")
+    process = subprocess.Popen([str(REGISTRY), "serve", str(directory / "config.yml")],
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    address = "127.0.0.1:%d" % port
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen("http://%s/v2/" % address, timeout=2)
+                pytest.fail("the registry does not ask for credentials")
+            except urllib.error.HTTPError as error:
+                if error.code == 401:
+                    break
+                raise
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("docker-registry did not start: %s"
+                                % (directory / "registry.log").read_text())
+                time.sleep(0.2)
+        yield {"address": address, "username": USERNAME, "password": password}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def registry_get(registry: dict, path: str) -> dict:
+    request = urllib.request.Request("http://%s%s" % (registry["address"], path))
+    token = b64encode(("%s:%s" % (registry["username"], registry["password"])).encode())
+    request.add_header("Authorization", "Basic " + token.decode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def remove_images(client, references) -> None:
+    for reference in references:
+        try:
+            client.images.remove(reference)
+        except Exception:
+            pass
+
+
+def expected_names(prefix: str) -> set[str]:
+    return {"%s/%s" % (prefix, name) for name in ("pgtool-base",) + SCRIPTS}
+
+
+def docker_configs(job_dir: JobDir) -> list[str]:
+    return [path.name for path in job_dir.tmp.glob("build-images-docker-*")]
+
+
+def test_build_job_builds_and_returns_the_images(job_dir, project, installed, base_image,
+                                                  docker_client):
+    prefix, tag = "pbrx-zuul-test", "zuul1"
+    remove_images(docker_client, ["%s:%s" % (name, tag) for name in expected_names(prefix)])
+    run = job_dir.run("build-images/run.yaml", "build-images",
+                      job_dir.zuul_vars(project, "build-images", change="4242"),
+                      dict(installed, build_images_base_image=base_image,
+                           build_images_prefix=prefix, build_images_tag=tag,
+                           build_images_extra_args="--smoke-test"))
+    assert run.exit_code == 0
+    images = run.returned["data"]["build_images"]
+    assert {image["name"] for image in images} == expected_names(prefix)
+    for image in images:
+        assert image["tag"] == tag
+        engine = docker_client.images.get("%s:%s" % (image["name"], tag))
+        assert image["id"] == engine.id
+        assert image["size"] == engine.attrs["Size"]
+        assert "%s:%s" % (image["name"], tag) in run.output  # build-images' table
+        assert image["id"] in run.output  # the role printed the list
+    code, output = run_image(docker_client, "%s/pgtool-version:%s" % (prefix, tag))
+    assert code == 0 and "psycopg2 2." in output, output
+
+
+def test_check_job_builds_the_bundled_example(job_dir, installed, base_image, docker_client):
+    """This project's own check job: zuul_work_dir is examples/pgtool of the checkout."""
+    prefix = "pbrx-zuul-example"
+    run = job_dir.run("build-images/run.yaml", "pbrx-images-build-example",
+                      job_dir.zuul_vars(PBRX_IMAGES, "pbrx-images-build-example",
+                                        change="4242"),
+                      dict(installed, build_images_base_image=base_image,
+                           build_images_prefix=prefix))
+    assert run.exit_code == 0
+    images = run.returned["data"]["build_images"]
+    assert {image["name"] for image in images} == expected_names(prefix)
+    assert {image["tag"] for image in images} == {"latest"}
+    assert "--smoke-test" in run.output  # the job's extra argument reached the command
+
+
+def upload(job_dir, project, installed, base_image, registry, password, zuul_extra,
+           secret_extra=None):
+    prefix = registry["address"] + "/pbrx-zuul"
+    credentials = {"registry": registry["address"], "username": registry["username"],
+                   "password": password}
+    credentials.update(secret_extra or {})
+    return job_dir.run("build-images/upload.yaml", "build-images-upload",
+                       job_dir.zuul_vars(project, "build-images-upload", **zuul_extra),
+                       dict(installed, build_images_base_image=base_image,
+                            build_images_prefix=prefix),
+                       secrets={"build_images_registry_credentials": credentials},
+                       verbosity=3)
+
+
+def test_upload_job_pushes_images_that_pull_back(job_dir, project, installed, base_image,
+                                                 registry, docker_client):
+    prefix = registry["address"] + "/pbrx-zuul"
+    tag = "change_4242"  # the job's tag for a change
+    remove_images(docker_client, ["%s:%s" % (name, tag) for name in expected_names(prefix)])
+    run = upload(job_dir, project, installed, base_image, registry, registry["password"],
+                 {"change": "4242"})
+    assert run.exit_code == 0
+    assert registry["password"] not in run.output
+    assert docker_configs(job_dir) == []  # logged out, configuration removed
+    docker_config = Path.home() / ".docker" / "config.json"
+    if docker_config.exists():
+        assert registry["address"] not in docker_config.read_text()
+
+    built = {image["name"]: image for image in run.returned["data"]["build_images"]}
+    pushed = {image["name"]: image for image in run.returned["data"]["build_images_uploaded"]}
+    assert set(pushed) == set(built) == expected_names(prefix)
+    artifacts = run.returned["data"]["zuul"]["artifacts"]
+    assert sorted(artifact["url"] for artifact in artifacts) == sorted(
+        "docker://%s:%s" % (name, tag) for name in pushed)
+    catalog = registry_get(registry, "/v2/_catalog")["repositories"]
+    for name, image in pushed.items():
+        assert image["tag"] == tag and image["id"] == built[name]["id"]
+        assert image["digest"].startswith("sha256:")
+        repository = name.split("/", 1)[1]
+        assert repository in catalog
+        assert tag in registry_get(registry, "/v2/%s/tags/list" % repository)["tags"]
+
+    remove_images(docker_client, ["%s:%s" % (name, tag) for name in pushed])
+    auth = {"username": registry["username"], "password": registry["password"]}
+    for name, image in pushed.items():
+        pulled = docker_client.images.pull(name, tag=tag, auth_config=auth)
+        assert pulled.id == image["id"]
+        assert "%s@%s" % (name, image["digest"]) in pulled.attrs["RepoDigests"]
+    code, output = run_image(docker_client, "%s/pgtool-version:%s" % (prefix, tag))
+    assert code == 0 and "psycopg2 2." in output, output
+
+
+def test_upload_job_with_a_wrong_password_fails_before_building(job_dir, project, installed,
+                                                                 base_image, registry):
+    wrong = "wrong-" + secrets.token_hex(16)
+    run = upload(job_dir, project, installed, base_image, registry, wrong, {"change": "4243"})
+    assert run.exit_code != 0
+    assert "docker login to %s as %s failed" % (registry["address"], USERNAME) in run.output
+    assert wrong not in run.output and registry["password"] not in run.output
+    assert "Build the images of" not in run.output
+    assert docker_configs(job_dir) == []
+
+
+def test_upload_job_without_a_secret_says_what_is_missing(job_dir, project, installed,
+                                                          base_image):
+    run = job_dir.run("build-images/upload.yaml", "build-images-upload",
+                      job_dir.zuul_vars(project, "build-images-upload", change="4244"),
+                      dict(installed, build_images_base_image=base_image,
+                           build_images_prefix="127.0.0.1:1/pbrx-zuul"))
+    assert run.exit_code != 0
+    assert "build_images_registry_credentials must be a secret" in run.output
+    assert "Build the images of" not in run.output
