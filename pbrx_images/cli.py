@@ -53,6 +53,10 @@ def parser() -> argparse.ArgumentParser:
                         help="print the plan (images, distro packages and the bindep "
                              "profiles that selected them, extras, CMD/ENTRYPOINT, layers) "
                              "and build nothing; the engine only reads the base image")
+    result.add_argument("--format", choices=("text", "json"), default="text",
+                        help="json: print the final report (images with id, size and "
+                             "layers, packages, step timings) as JSON on standard output; "
+                             "the output for people stays on standard error")
     result.add_argument("--debug", action="store_true",
                         help="show every command and its output, and tracebacks")
     result.add_argument("--version", action="version", version="%(prog)s " + _version())
@@ -86,6 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(dry_run(options, reporter)))
             return 0
         result = build(options, reporter)
+        if args.format == "json":
+            from pbrx_images.report import to_json
+            print(to_json(result, reporter.timings), flush=True)
         reporter.say("")
         reporter.table([(image.name, _human_size(image.size), image.id.split(":")[-1][:12])
                         for image in result.images], ("IMAGE", "SIZE", "ID"))

@@ -249,6 +249,14 @@ class Engine:
             raise EngineError("The base image %s could not be found after pulling it." % name)
         return found
 
+    def layers(self, image: str) -> list[dict[str, object]]:
+        """The image's history, oldest first: what made each layer, and its size."""
+        with engine_errors("read the history of image %s" % image):
+            history = self.client.api.history(image)
+        return [{"created_by": entry.get("CreatedBy") or entry.get("Comment") or "",
+                 "comment": entry.get("Comment") or "", "size": entry.get("Size") or 0}
+                for entry in reversed(history)]
+
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create the named volume unless it exists."""
         with engine_errors("create volume %s" % name):

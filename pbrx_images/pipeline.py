@@ -44,9 +44,10 @@ SMOKE_TIMEOUT = 60  # seconds a script may take to answer --help
 
 @dataclass(frozen=True)
 class BuiltImage:
-    name: str
+    name: str  #: full name with tag
     id: str
     size: int
+    layers: tuple[dict[str, object], ...] = ()  #: oldest first, from the image's history
 
 
 @dataclass(frozen=True)
@@ -380,7 +381,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         results = []
         for name, image_id in built.items():
             info = engine.image(image_id)
-            results.append(BuiltImage(name, image_id, info.size if info else 0))
+            results.append(BuiltImage(name, image_id, info.size if info else 0,
+                                      tuple(engine.layers(image_id))))
         return Result(plan, tuple(results))
     finally:
         with _signals_deferred():

@@ -103,3 +103,25 @@ def test_oci_labels_and_no_build_labels(example_project, docker_client, base_ima
                        "base.digest": base_id}, name
         assert not any(key.startswith("org.pbrx-images.") and key != "org.pbrx-images.test"
                        for key in labels), labels  # (.test comes from the test base image)
+
+
+def test_json_report_on_stdout(example_project, docker_client, base_image):
+    import json
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "pbrx_images.cli", str(example_project), "--base-image",
+         base_image, "--tag", "json", "--format", "json"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
+    assert completed.returncode == 0, completed.stderr.decode()
+    data = json.loads(completed.stdout)  # nothing but the report on stdout
+    assert "==> Wheels" in completed.stderr.decode()
+    names = {"%s:%s" % (image["name"], image["tag"]): image for image in data["images"]}
+    assert set(names) == {"pgtool-base:json", "pgtool-version:json", "pgtool-report:json"}
+    for name, image in names.items():
+        engine_image = docker_client.images.get(name)
+        assert image["id"] == engine_image.id
+        assert image["size"] == engine_image.attrs["Size"]
+        assert sum(layer["size"] for layer in image["layers"]) == image["size"]
+    assert [t["step"] for t in data["timings"]][0].startswith("Inspect base image")

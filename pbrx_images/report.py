@@ -1,0 +1,43 @@
+"""The final report of a build as JSON (``build-images --format json``).
+
+CI consumes it from standard output; everything for people then goes to
+standard error.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from pbrx_images.pipeline import Result
+
+FORMAT_VERSION = 1
+
+
+def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, Any]:
+    """Images (name, tag, id, size, layers), packages, extras and step timings."""
+    plan = result.plan
+    images = []
+    for built in result.images:
+        repository, _, tag = built.name.rpartition(":")
+        planned = next(image for image in plan.images if image.name == built.name)
+        images.append({
+            "name": repository, "tag": tag, "id": built.id, "size": built.size,
+            "script": planned.script, "extra": planned.extra,
+            "layers": [dict(layer) for layer in built.layers],
+        })
+    return {
+        "version": FORMAT_VERSION,
+        "project": {"name": plan.project, "version": plan.version},
+        "base_image": plan.base_image,
+        "platform": list(plan.packages.platform),
+        "packages": {"compile": list(plan.packages.compile),
+                     "runtime": list(plan.packages.runtime),
+                     "builder": list(plan.builder_packages),
+                     "runtime_image": list(plan.runtime_packages)},
+        "images": images,
+        "timings": [{"step": step, "seconds": round(seconds, 3)} for step, seconds in timings],
+    }
+
+
+def to_json(result: Result, timings: Sequence[tuple[str, float]]) -> str:
+    return json.dumps(report(result, timings), indent=2, sort_keys=False)

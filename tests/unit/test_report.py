@@ -1,0 +1,39 @@
+"""The JSON report of a build."""
+from __future__ import annotations
+
+import json
+
+from pbrx_images.bindep_file import DistroPackages
+from pbrx_images.metadata import ProjectMetadata
+from pbrx_images.pipeline import BuiltImage, Result
+from pbrx_images.plan import make_plan
+from pbrx_images.report import report, to_json
+
+
+def _result():
+    packages = DistroPackages(platform=("platform:dpkg",), runtime=("libpq5",),
+                              compile=("gcc",))
+    plan = make_plan(ProjectMetadata("foo", "1.0", ("foo-api",), ("foo-api",), "wheel"),
+                     packages, "debian:12", "reg:5000/team", "v1")
+    layer = {"created_by": "pbrx-images: x", "comment": "", "size": 10}
+    return Result(plan, (BuiltImage("reg:5000/team/foo-base:v1", "sha256:1", 100, (layer,)),
+                         BuiltImage("reg:5000/team/foo-api:v1", "sha256:2", 120, ())))
+
+
+def test_report_lists_images_packages_and_timings():
+    data = report(_result(), [("Wheels", 12.34567)])
+    assert data["version"] == 1
+    assert data["project"] == {"name": "foo", "version": "1.0"}
+    assert data["images"][0] == {"name": "reg:5000/team/foo-base", "tag": "v1",
+                                 "id": "sha256:1", "size": 100, "script": None, "extra": None,
+                                 "layers": [{"created_by": "pbrx-images: x", "comment": "",
+                                             "size": 10}]}
+    assert data["images"][1]["script"] == "foo-api"
+    assert data["images"][1]["extra"] == "foo-api"
+    assert data["packages"]["compile"] == ["gcc"]
+    assert data["packages"]["runtime_image"] == ["libpq5", "dumb-init"]
+    assert data["timings"] == [{"step": "Wheels", "seconds": 12.346}]
+
+
+def test_to_json_round_trips():
+    assert json.loads(to_json(_result(), []))["images"][1]["tag"] == "v1"
