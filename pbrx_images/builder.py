@@ -290,7 +290,8 @@ class Builder:
 def image_config_changes(base: ImageInfo, entrypoint: tuple[str, ...] | None = None,
                          cmd: tuple[str, ...] | None = None,
                          env: Mapping[str, str] | None = None,
-                         labels: Mapping[str, str] | None = None) -> list[str]:
+                         labels: Mapping[str, str] | None = None,
+                         user: str | None = None) -> list[str]:
     """Dockerfile instructions that give a committed image the intended config.
 
     Build containers idle with an entrypoint of their own; without these the
@@ -303,4 +304,6 @@ def image_config_changes(base: ImageInfo, entrypoint: tuple[str, ...] | None = N
     changes.extend("ENV %s=%s" % (key, json.dumps(value)) for key, value in (env or {}).items())
     changes.extend("LABEL %s=%s" % (key, json.dumps(value))
                    for key, value in sorted((labels or {}).items()))
+    if user:
+        changes.append("USER %s" % user)
     return changes

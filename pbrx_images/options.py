@@ -7,6 +7,7 @@ what is given on the command line wins.
 from __future__ import annotations
 
 import configparser
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ class Options:
     network: str | None = None  #: network of build containers; None = the engine's default
     smoke_test: bool = False  #: run each script with --help before tagging
     dry_run: bool = False  #: print the plan; build nothing
+    user: str | None = None  #: the images' user, created in the base image; None = root
+    uid: int | None = None  #: that user's UID; None = the distribution picks one
 
 
 def project_settings(project_dir: Path) -> dict[str, str]:
@@ -98,7 +101,8 @@ def _checked(table: Mapping[str, Any], where: str) -> dict[str, str]:
 def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None = None,
             tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
             debug: bool = False, network: str | None = None,
-            smoke_test: bool = False, dry_run: bool = False) -> Options:
+            smoke_test: bool = False, dry_run: bool = False,
+            user: str | None = None) -> Options:
     """Options from the command line (None = not given) over the project's settings."""
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -133,4 +137,20 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         network=network,
         smoke_test=smoke_test,
         dry_run=dry_run,
+        **parse_user(user),
     )
+
+
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def parse_user(value: str | None) -> dict[str, Any]:
+    """``NAME[:UID]`` as the ``user`` and ``uid`` options."""
+    if value is None:
+        return {"user": None, "uid": None}
+    name, colon, uid = value.partition(":")
+    if not _USER.fullmatch(name) or name == "root" or (colon and not uid.isdigit()) or (
+            uid and not 0 < int(uid) < 2**31):
+        raise ProjectError("--user %r is not NAME[:UID] with a lower-case user name other "
+                           "than root and a UID from 1 upwards, e.g. --user app:10001." % value)
+    return {"user": name, "uid": int(uid) if uid else None}

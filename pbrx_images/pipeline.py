@@ -351,7 +351,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             base_work = work_tags[plan.base.name] = run.work_tag("base")
             built[plan.base.name] = runtime.install(
                 runtime_image, base, plan.base, wheels, base_work, run.container_name("base"),
-                base_entrypoint(), base.cmd or ("/bin/sh",), labels_of(plan.base))
+                base_entrypoint(), base.cmd or ("/bin/sh",), labels_of(plan.base),
+                options.user, options.uid)
         for image in plan.scripts:
             with reporter.step("Image %s" % image.name):
                 work = work_tags[image.name] = run.work_tag(image_name(image.script or ""))
@@ -362,7 +363,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 elif image.extra:
                     built[image.name] = runtime.install(
                         base_work, base, image, wheels, work, run.container_name("script"),
-                        base_entrypoint(), image.cmd, labels_of(image))
+                        base_entrypoint(), image.cmd, labels_of(image), options.user)
                 else:
                     built[image.name] = engine.build_from_text(
                         "FROM %s\nCMD %s\n" % (base_work,

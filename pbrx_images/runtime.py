@@ -17,7 +17,8 @@ from typing import Mapping
 
 from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, image_config_changes,
                                  install_packages, reuse_cached_image, run_dir)
-from pbrx_images.engine import Engine, ImageInfo
+from pbrx_images.engine import CommandFailed, Engine, ImageInfo
+from pbrx_images.errors import BuildError
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import INIT_PATH, PackageManager
 from pbrx_images.plan import VENV, ImagePlan
@@ -56,8 +57,13 @@ class Runtime:
 
     def install(self, from_image: str, base: ImageInfo, image: ImagePlan, wheels: WheelBuild,
                 work_tag: str, container_name: str, entrypoint: tuple[str, ...] | None,
-                cmd: tuple[str, ...] | None, labels: Mapping[str, str]) -> str:
-        """Install the project (with ``image.extra``) on ``from_image`` and commit it."""
+                cmd: tuple[str, ...] | None, labels: Mapping[str, str],
+                user: str | None = None, uid: int | None = None) -> str:
+        """Install the project (with ``image.extra``) on ``from_image`` and commit it.
+
+        With ``user``, that user is created (unless it exists) and becomes
+        the image's user; the virtualenv stays owned by root.
+        """
         run = run_dir(self.run_id)
         requirement = "%s/%s%s" % (run, wheels.wheel,
                                    "[%s]" % image.extra if image.extra else "")
@@ -69,11 +75,36 @@ class Runtime:
                 "--find-links %s -c %s/lock.txt -c %s/constraints.txt %s && %s"
                 % (VENV, run, wheels.pip_wheel, run, run, run,
                    shlex.quote(requirement), CLEANUP), workdir="/")
+            if user:
+                try:
+                    container.run(create_user_command(user, uid))
+                except CommandFailed as failure:
+                    raise BuildError(
+                        "Creating the user %s in %s failed (%s): the base image needs useradd "
+                        "or adduser, and the name and UID must be free."
+                        % (user, image.name, _last_line(failure.output))) from failure
             repository, _, tag = work_tag.rpartition(":")
             env = {"PATH": "%s/bin:%s" % (VENV, _path(base)), "VIRTUAL_ENV": VENV}
             return container.commit(repository, tag,
-                                    image_config_changes(base, entrypoint, cmd, env, labels),
+                                    image_config_changes(base, entrypoint, cmd, env, labels,
+                                                         user),
                                     "pbrx-images: %s" % image.name)
+
+
+def create_user_command(user: str, uid: int | None) -> str:
+    """A POSIX sh command that creates ``user`` (useradd, or busybox adduser)."""
+    name = shlex.quote(user)
+    useradd_uid = "--uid %d " % uid if uid else ""
+    adduser_uid = "-u %d " % uid if uid else ""
+    return ("id -u %s >/dev/null 2>&1 || if command -v useradd >/dev/null 2>&1; then "
+            "useradd %s--user-group --create-home --shell /usr/sbin/nologin %s; "
+            "else adduser -D %s-s /sbin/nologin %s; fi"
+            % (name, useradd_uid, name, adduser_uid, name))
+
+
+def _last_line(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
 
 
 def _path(base: ImageInfo) -> str:

@@ -125,3 +125,23 @@ def test_json_report_on_stdout(example_project, docker_client, base_image):
         assert image["size"] == engine_image.attrs["Size"]
         assert sum(layer["size"] for layer in image["layers"]) == image["size"]
     assert [t["step"] for t in data["timings"]][0].startswith("Inspect base image")
+
+
+def test_non_root_user(example_project, docker_client, base_image):
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "nonroot",
+                       "--user", "app:10001")
+    assert run.exit_code == 0
+    for name in ("pgtool-base", "pgtool-version", "pgtool-report"):
+        assert docker_client.images.get(name + ":nonroot").attrs["Config"]["User"] == "app"
+    code, output = run_image(docker_client, "pgtool-report:nonroot")
+    assert code == 0 and "psycopg2" in output
+    code, output = run_image(docker_client, "pgtool-base:nonroot",
+                             ["sh", "-c", "id -un; id -u; touch /opt/venv/x && echo writable"])
+    assert output.splitlines()[:2] == ["app", "10001"], output
+    assert "Permission denied" in output and "writable" not in output
+    assert code != 0
+
+
+def test_invalid_user_is_refused(example_project):
+    run = build_images(str(example_project), "--user", "root")
+    assert run.exit_code == 1 and "--user 'root' is not NAME[:UID]" in run.output

@@ -272,3 +272,21 @@ def test_file_instead_of_a_directory(tmp_path):
     path.write_text("")
     with pytest.raises(ProjectError, match="not a directory"):
         resolve(path)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, {"user": None, "uid": None}),
+    ("app", {"user": "app", "uid": None}),
+    ("app:10001", {"user": "app", "uid": 10001}),
+])
+def test_parse_user(value, expected):
+    from pbrx_images.options import parse_user
+    assert parse_user(value) == expected
+
+
+@pytest.mark.parametrize("value", ["root", "App", "app:", "app:x", "app:0", "1app", "a" * 33,
+                                   "app:99999999999"])
+def test_parse_user_rejects(value):
+    from pbrx_images.options import parse_user
+    with pytest.raises(ProjectError, match="NAME\\[:UID\\]"):
+        parse_user(value)
