@@ -8,75 +8,11 @@ import sys
 import tempfile
 import time
 
-import docker
 import pytest
 
 from tests.engine.helpers import build_images, has_traceback
 
 pytestmark = pytest.mark.engine
-
-
-BRIDGE = "pbrx-test0"
-#: Link-local: the bridge is never routed anywhere and no container uses it
-#: (builds run with --network host); dockerd only needs a bridge of its own.
-BRIDGE_ADDRESS = "169.254.250.1/24"
-
-
-class Dockerd:
-    """A second dockerd with its own socket, data and bridge.
-
-    ``--bridge none`` is not an option: dockerd then deletes the default
-    bridge, docker0, which belongs to the engine the other tests use.
-    """
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.socket = "unix://%s/docker.sock" % root
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        log = open(os.path.join(self.root, "dockerd.log"), "ab")
-        self.process = subprocess.Popen(
-            ["dockerd", "--host", self.socket, "--data-root", self.root + "/data",
-             "--exec-root", self.root + "/exec", "--pidfile", self.root + "/dockerd.pid",
-             "--bridge", BRIDGE, "--iptables=false", "--ip-masq=false"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                docker.DockerClient(base_url=self.socket, timeout=5).ping()
-                return
-            except Exception:
-                time.sleep(0.5)
-        raise AssertionError("the test's dockerd did not start (see %s/dockerd.log)" % self.root)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=60)
-
-    def client(self) -> docker.DockerClient:
-        return docker.DockerClient(base_url=self.socket, timeout=600)
-
-
-@pytest.fixture
-def second_engine(docker_client, base_image):
-    if not shutil.which("dockerd"):
-        pytest.fail("dockerd is not installed")
-    root = tempfile.mkdtemp(prefix="pbrx-dockerd-", dir="/var/tmp")
-    subprocess.run(["ip", "link", "delete", BRIDGE], stderr=subprocess.DEVNULL)
-    subprocess.run(["ip", "link", "add", "name", BRIDGE, "type", "bridge"], check=True)
-    subprocess.run(["ip", "addr", "add", BRIDGE_ADDRESS, "dev", BRIDGE], check=True)
-    engine = Dockerd(root)
-    try:
-        engine.start()
-        engine.client().images.load(docker_client.api.get_image(base_image))
-        yield engine
-    finally:
-        engine.stop()
-        subprocess.run(["umount", "-R", root + "/data"], stderr=subprocess.DEVNULL)
-        shutil.rmtree(root, ignore_errors=True)
-        subprocess.run(["ip", "link", "delete", BRIDGE], stderr=subprocess.DEVNULL)
 
 
 def test_engine_stops_mid_build_then_next_run_works(example_project, second_engine, base_image):
