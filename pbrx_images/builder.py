@@ -31,6 +31,8 @@ from pbrx_images.package_manager import PackageManager
 
 #: Where the wheel volume is mounted in build containers.
 WHEELS = "/run/pbrx-images/wheels"
+#: Where the project's source is mounted, read-only, in the wheel container.
+SOURCE = "/src"
 #: Where pip's configuration and certificates go in the builder (never committed).
 PIP_DIR = "/tmp/pbrx-images-pip"
 #: The builder's own virtualenv.
@@ -207,29 +209,38 @@ class Builder:
                              "pbrx-images builder for %s" % self.work_name)
         return name
 
-    def wheels(self, builder_image: str, volume: str, run_id: str, source: bytes,
-               source_digest: str, constraints: bytes, container_name: str,
+    def wheels(self, builder_image: str, volume: str, source_volume: str, run_id: str,
+               source: bytes, source_digest: str, constraints: bytes, container_name: str,
                extras_for: Callable[[ProjectMetadata], Sequence[str]]) -> WheelBuild:
-        """Build the project's wheel and every wheel it needs into ``runs/{run_id}``."""
+        """Build the project's wheel and every wheel it needs into ``runs/{run_id}``.
+
+        ``source`` (an archive of the project, as :func:`archive_source`
+        makes it) is unpacked into ``source_volume``, which the wheel
+        container mounts read-only at /src; the project is built from a copy.
+        """
         run = run_dir(run_id)
         pip = BUILDER_VENV + "/bin/pip"
         env = self.pip_environment
         find_links = "" if self.no_cache else "--find-links %s " % WHEELS
         project_cache = "%s/projects/%s" % (WHEELS, source_digest[:24])
+        with self.engine.container(builder_image, container_name + "-source",
+                                   {SOURCE: (source_volume, False)}) as container:
+            container.put_archive(source, SOURCE)
         with self.engine.container(builder_image, container_name,
-                                   {WHEELS: (volume, False)}) as container:
+                                   {WHEELS: (volume, False), SOURCE: (source_volume, True)}
+                                   ) as container:
             container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode()})
             container.run("python3 %s prune %s %d" % (CACHE_TOOL, WHEELS, STALE_AFTER))
             container.put_files(self.pip_files)
-            container.put_archive(source)
             container.put_files({run + "/constraints.txt": constraints})
             # The project's own wheel, cached by the digest of its source tree.
             built_here = self.no_cache or not container.run(
                 "ls %s 2>/dev/null | grep '[.]whl$' || true" % project_cache).strip()
             if built_here:
                 self._run_pip(container, (
-                    "rm -rf /tmp/project-wheel && %s wheel --no-deps -c %s/constraints.txt "
-                    "-w /tmp/project-wheel /src" % (pip, run)), env, "the project's own wheel")
+                    "rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project && "
+                    "%s wheel --no-deps -c %s/constraints.txt -w /tmp/project-wheel "
+                    "/tmp/project" % (SOURCE, pip, run)), env, "the project's own wheel")
                 container.run("python3 %s store /tmp/project-wheel %s %s"
                               % (CACHE_TOOL, project_cache, run_id))
             wheel_dir = "/tmp/project-wheel" if built_here else project_cache

@@ -257,6 +257,14 @@ class Engine:
                  "comment": entry.get("Comment") or "", "size": entry.get("Size") or 0}
                 for entry in reversed(history)]
 
+    def remove_volume(self, name: str) -> None:
+        """Remove a volume; missing is fine."""
+        with engine_errors("remove volume %s" % name):
+            try:
+                self.client.api.remove_volume(name, force=True)
+            except docker.errors.NotFound:
+                pass
+
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create the named volume unless it exists."""
         with engine_errors("create volume %s" % name):

@@ -64,6 +64,8 @@ class _Run:
         self.work_name = work_name
         self.id = uuid.uuid4().hex[:12]
         self.volume = "pbrx-images-wheels-%s" % work_name
+        #: the project's source for this run only (removed at the end)
+        self.source_volume = "pbrx-images-source-%s-%s" % (work_name, self.id)
         self.work_tags: list[str] = []
         self._containers = 0
 
@@ -87,6 +89,10 @@ class _Run:
             with contextlib.suppress(BuildError):
                 self.engine.untag(tag)
         self.work_tags.clear()
+
+    def remove_source_volume(self) -> None:
+        with contextlib.suppress(BuildError):
+            self.engine.remove_volume(self.source_volume)
 
     def remove_run_files(self, image: str) -> None:
         """Delete this run's directory from the wheel volume (the cache stays)."""
@@ -286,7 +292,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     checked = _check(options, reporter, environ, home)
     static, depends, constraints = checked.static, checked.depends, checked.constraints
     pip, work_name, dockerfiles = checked.pip, checked.work_name, checked.dockerfiles
-    source = archive_source(project_dir)
+    source = archive_source(project_dir, prefix=".")
     revision, source_url = labels_module.git_origin(project_dir)
     reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
 
@@ -323,7 +329,9 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
 
         with reporter.step("Wheels of the project and its dependencies"):
             engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: work_name})
-            wheels = builder.wheels(builder_image, run.volume, run.id, source.data,
+            engine.ensure_volume(run.source_volume, {engine_module.LABEL_PROJECT: work_name})
+            wheels = builder.wheels(builder_image, run.volume, run.source_volume, run.id,
+                                    source.data,
                                     source.digest, constraints,
                                     run.container_name("wheels"), extras_for)
             plan = plans["plan"]
@@ -391,5 +399,6 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             run.drop_work_tags()
             if builder_image is not None:
                 run.remove_run_files(builder_image)
+            run.remove_source_volume()
         if not succeeded:
             reporter.say("Build failed; no image was tagged.")

@@ -24,7 +24,8 @@ def test_no_container_has_a_bind_mount(example_project, docker_client, base_imag
         created = real_create(self, *args, **kwargs)
         attrs = self.inspect_container(created["Id"])
         seen[attrs["Name"]] = (attrs["HostConfig"].get("Binds"),
-                               [mount["Type"] for mount in attrs.get("Mounts") or ()])
+                               [(mount["Type"], mount["Destination"], mount["RW"])
+                                for mount in attrs.get("Mounts") or ()])
         return created
 
     monkeypatch.setattr(docker.api.APIClient, "create_container", create_and_inspect)
@@ -34,9 +35,14 @@ def test_no_container_has_a_bind_mount(example_project, docker_client, base_imag
     assert len(result.images) == 3
     roles = {name.split("-")[-3] for name in seen}  # pbrx-images-{project}-{role}-{run}-{n}
     assert {"probe", "builder", "wheels", "runtime", "base", "script", "cleanup"} <= roles
-    for name, (binds, mount_types) in seen.items():
+    for name, (binds, mounts) in seen.items():
         assert not binds, name
-        assert set(mount_types) <= {"volume"}, (name, mount_types)
+        assert {kind for kind, _, _ in mounts} <= {"volume"}, (name, mounts)
+    wheels = [mounts for name, (_, mounts) in seen.items()
+              if "-wheels-" in name and not name.endswith("-source")]
+    assert wheels and all(("volume", "/src", False) in mounts for mounts in wheels)
+    assert not [volume.name for volume in docker_client.volumes.list()
+                if volume.name.startswith("pbrx-images-source-")]
 
 
 @pytest.mark.parametrize("second_engine", ["tcp"], indirect=True)

@@ -90,6 +90,8 @@ def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, oc
     assert not has_traceback(output)
     assert leftover_containers(docker_client) == []
     assert work_tags(docker_client) == []
+    assert not [volume.name for volume in docker_client.volumes.list()
+                if volume.name.startswith("pbrx-images-source-")]
     # A tag moves only if the signal came after every image was built and tagged.
     tagged = re.search(r"==> Tag images\n    done in", output) is not None
     assert (docker_client.images.get(NAME + "-base:latest").id == old_id) != tagged
