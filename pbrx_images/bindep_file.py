@@ -86,7 +86,10 @@ def load_bindep(path: Path) -> Depends:
 
 def _syntax_error_message(filename: str, text: str, error_text: str) -> str:
     """Describe where *text* fails to parse, for a ProjectError."""
-    lines = text.splitlines() or [""]
+    # Only "\n" ends a line for bindep (and for an editor, once read_text has
+    # translated CR and CRLF); str.splitlines would also split at form feeds,
+    # U+2028 and the like, and so give wrong line numbers.
+    lines = text.split("\n")
     line_number = _first_bad_line(lines)
     if line_number is None:
         # Fall back to the position bindep (parsley) reported.

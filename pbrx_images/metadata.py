@@ -26,6 +26,11 @@ from typing import Any, Iterable
 
 from pbrx_images.errors import BuildError, ProjectError
 
+try:
+    from lzma import LZMAError
+except ImportError:  # pragma: no cover - Python built without lzma support
+    LZMAError = zlib.error  # type: ignore[misc,assignment]
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python < 3.11 only
@@ -71,6 +76,14 @@ _PEP621_FIELDS = {
 
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END_OF_DOCUMENT = re.compile(r"\s*\(at end of document\)\s*$")
+
+# What zipfile and its decompressors raise for a damaged archive: encrypted
+# members (RuntimeError), unsupported features (NotImplementedError), offsets
+# out of range (ValueError) and corrupt compressed data.
+_BROKEN_ZIP = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, LZMAError, EOFError,
+    RuntimeError, NotImplementedError, ValueError,
+)
 
 
 # --------------------------------------------------------------------------
@@ -195,6 +208,12 @@ def _parse_ini(path: Path, text: str) -> configparser.RawConfigParser:
     try:
         parser.read_string(text, source=str(path))
     except configparser.MissingSectionHeaderError as error:
+        bad = _line(text, error.lineno)
+        if bad.startswith("[") and not bad.rstrip().endswith("]"):
+            raise ProjectError(
+                f"{path} line {error.lineno} ({bad!r}) is a section header without its"
+                f" closing ']'; add it."
+            ) from error
         raise ProjectError(
             f"{path} line {error.lineno} ({_line(text, error.lineno)!r}) comes before any"
             f" [section] header; put it in a section or remove it."
@@ -227,8 +246,13 @@ def _describe_duplicate(
     error: configparser.DuplicateSectionError | configparser.DuplicateOptionError,
 ) -> str:
     if isinstance(error, configparser.DuplicateOptionError):
-        return f"the key {error.option!r} of section [{error.section}]"
-    return f"the section [{error.section}]"
+        return f"the key {error.option!r} of section [{_printable(error.section)}]"
+    return f"the section [{_printable(error.section)}]"
+
+
+def _printable(text: str) -> str:
+    """Return ``text``, with escapes for characters that are not printable."""
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def _get(parser: configparser.RawConfigParser, section: str, key: str) -> str | None:
@@ -316,6 +340,10 @@ def _read_pyproject(path: Path) -> tuple[dict[str, Any], set[str]] | None:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ProjectError(_toml_error_message(path, error)) from error
+    except RecursionError as error:  # tomllib recurses once per nested array or table
+        raise ProjectError(
+            f"{path} nests arrays or inline tables too deeply to be read; flatten them."
+        ) from error
 
     project = document.get("project")
     if project is None:
@@ -380,28 +408,35 @@ def read_wheel(path: Path, data: bytes | None = None) -> ProjectMetadata:
     """
     path = Path(path)
     try:
-        with zipfile.ZipFile(io.BytesIO(data) if data is not None else path) as wheel:
+        archive = zipfile.ZipFile(io.BytesIO(data) if data is not None else path)
+    except OSError as error:
+        raise BuildError(
+            f"{path} cannot be read ({error.strerror or error}); check that the wheel exists"
+            f" and is readable."
+        ) from error
+    except _BROKEN_ZIP as error:
+        raise BuildError(
+            f"{path} is not a valid wheel ({_one_line(error)}); delete it and build it again."
+        ) from error
+    try:
+        with archive as wheel:
             dist_info = _find_dist_info(path, wheel.namelist())
             metadata_bytes = wheel.read(f"{dist_info}/METADATA")
             entry_points_name = f"{dist_info}/entry_points.txt"
             entry_points_bytes = (
                 wheel.read(entry_points_name) if entry_points_name in wheel.namelist() else None
             )
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError) as error:
+    except (OSError, *_BROKEN_ZIP) as error:  # bz2 reports broken data as OSError
         raise BuildError(
-            f"{path} is not a valid wheel ({error}); delete it and build it again."
-        ) from error
-    except OSError as error:
-        raise BuildError(
-            f"{path} cannot be read ({error.strerror or error}); check that the wheel exists"
-            f" and is readable."
+            f"{path} is not a valid wheel ({_one_line(error)}); delete it and build it again."
         ) from error
 
     try:
         metadata = email.parser.BytesParser().parsebytes(metadata_bytes, headersonly=True)
     except Exception as error:  # email.parser is lenient; this is a safety net
         raise BuildError(
-            f"{path} has an unreadable {dist_info}/METADATA ({error}); build the wheel again."
+            f"{path} has an unreadable {_printable(dist_info)}/METADATA ({_one_line(error)});"
+            f" build the wheel again."
         ) from error
 
     return ProjectMetadata(
@@ -413,6 +448,12 @@ def read_wheel(path: Path, data: bytes | None = None) -> ProjectMetadata:
         ),
         source="wheel",
     )
+
+
+def _one_line(error: Exception) -> str:
+    """The first line of ``error``'s message, or its type if it has none."""
+    lines = str(error).splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _clean(value: Any) -> str | None:
@@ -444,7 +485,8 @@ def _find_dist_info(path: Path, names: list[str]) -> str:
         if candidate[: -len(".dist-info")].lower() == prefix:
             return candidate
     raise BuildError(
-        f"{path} has several *.dist-info directories ({', '.join(candidates)});"
+        f"{path} has several *.dist-info directories"
+        f" ({', '.join(_printable(name) for name in candidates)});"
         f" build the wheel again."
     )
 
@@ -461,9 +503,20 @@ def _wheel_console_scripts(
         parser.read_string(data.decode("utf-8"), source=f"{dist_info}/entry_points.txt")
     except (UnicodeDecodeError, configparser.Error) as error:
         raise BuildError(
-            f"{path} has an unreadable {dist_info}/entry_points.txt ({error});"
-            f" build the wheel again."
+            f"{path} has an unreadable {_printable(dist_info)}/entry_points.txt"
+            f" ({_entry_points_problem(error)}); build the wheel again."
         ) from error
     if not parser.has_section("console_scripts"):
         return ()
     return tuple(parser.options("console_scripts"))
+
+
+def _entry_points_problem(error: UnicodeDecodeError | configparser.Error) -> str:
+    """Say in a few words, on one line, why entry_points.txt cannot be read."""
+    if isinstance(error, UnicodeDecodeError):
+        return f"byte {error.start} is not UTF-8"
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return f"line {error.lineno} comes before any [section] header"
+    if isinstance(error, configparser.ParsingError):
+        return f"line {error.errors[0][0]} is not of the form 'name = value'"
+    return _one_line(error)

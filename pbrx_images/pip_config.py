@@ -214,7 +214,7 @@ def _normalize_name(name: str) -> str:
 
 def _read_config_file(path: Path, notes: list[str]) -> configparser.RawConfigParser | None:
     """Parse one pip configuration file as pip does; None if there is none."""
-    if not path.exists():
+    if not os.path.exists(path):  # False, as for pip, also for names too long or with NUL
         return None
     encoding = locale.getpreferredencoding(False)
     try:
@@ -348,7 +348,9 @@ class _Translation:
         for section, options in self.host.sections.items():
             for key, value in options.items():
                 origin = self.host.origins.get((section, key))
-                where = f"{key} in [{section}] of {origin}" if origin else f"{key} in [{section}]"
+                where = f"{_printable(key)} in [{_printable(section)}]"
+                if origin:
+                    where += f" of {origin}"
                 new_value = self.translate(key, value, where)
                 if new_value is not None:
                     sections.setdefault(section, {})[key] = new_value
@@ -360,7 +362,7 @@ class _Translation:
             environment["PIP_CONFIG_FILE"] = self.config_path
         for name, value in self.host.environment.items():
             if name.startswith("PIP_"):
-                new_value = self.translate(_normalize_name(name[4:]), value, name)
+                new_value = self.translate(_normalize_name(name[4:]), value, _printable(name))
             else:
                 new_value = value
             if new_value is not None:
@@ -408,10 +410,10 @@ class _Translation:
             return self.copies[host_path]
         try:
             content = Path(host_path).read_bytes()
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a NUL in the name
             self.notes.append(
-                f"Not forwarding {redact(item)} ({where}) to the build container: the file"
-                f" cannot be read ({error.strerror or error})."
+                f"Not forwarding {_printable(redact(item))} ({where}) to the build container:"
+                f" the file cannot be read ({getattr(error, 'strerror', None) or error})."
             )
             return None
         container_path = self.unique_path(posixpath.basename(host_path))
@@ -445,7 +447,7 @@ class _Translation:
         if not self.local_locations:
             return
         described = "; ".join(
-            f"{redact(location)} ({', '.join(wheres)})"
+            f"{_printable(redact(location))} ({', '.join(wheres)})"
             for location, wheres in self.local_locations.items()
         )
         self.notes.append(
@@ -460,9 +462,9 @@ class _Translation:
                 by_value.setdefault(value, []).append(name)
         for value, names in by_value.items():
             self.notes.append(
-                f"The proxy {redact(value)} ({', '.join(names)}) is on the host's loopback"
-                f" interface, which a build container only reaches when it uses the host's"
-                f" network; it is forwarded as it is."
+                f"The proxy {_printable(redact(value))} ({', '.join(names)}) is on the host's"
+                f" loopback interface, which a build container only reaches when it uses the"
+                f" host's network; it is forwarded as it is."
             )
 
     def collect_secrets(self, value: str, is_proxy: bool) -> None:
@@ -483,6 +485,14 @@ class _Translation:
         return text.getvalue().encode("utf-8")
 
 
+def _printable(text: str) -> str:
+    """Return ``text``, with escapes for characters that are not printable.
+
+    Keeps notes on one line whatever a configuration file contains.
+    """
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
 def _is_remote_url(item: str) -> bool:
     """True for a URL with a scheme other than ``file``."""
     return bool(_URL_SCHEME.match(item)) and not item.lower().startswith("file:")
@@ -492,7 +502,10 @@ def _file_url_to_path(item: str) -> str:
     """Return the path of a ``file:`` URL, or ``item`` itself if it is a path."""
     if not item.lower().startswith("file:"):
         return item
-    parts = urlsplit(item)
+    try:
+        parts = urlsplit(item)
+    except ValueError:  # e.g. an unclosed "[": reading it fails with a note
+        return item
     if parts.netloc not in ("", "localhost"):
         return item  # a file on another machine: reading it fails with a note
     return unquote(parts.path)
@@ -507,6 +520,16 @@ def _is_loopback_url(value: str) -> bool:
     return host == "localhost" or host == "::1" or host.startswith("127.")
 
 
+def _netloc(url: str) -> str:
+    """The ``user@host:port`` part of a URL with a scheme.
+
+    Unlike ``urlsplit(url).netloc`` this never raises ValueError (for an
+    unclosed "[", or characters that change under NFKC normalization), so
+    the credentials of a URL pip may still accept are found.
+    """
+    return re.split(r"[/?#]", url.split("://", 1)[1], maxsplit=1)[0]
+
+
 def _secrets_in(value: str, is_proxy: bool) -> Iterable[str]:
     """Yield the secrets in an option value: URL credentials, proxy URLs."""
     for item in value.split():
@@ -517,7 +540,7 @@ def _secrets_in(value: str, is_proxy: bool) -> Iterable[str]:
             url = item
         else:
             continue
-        netloc = urlsplit(url).netloc
+        netloc = _netloc(url)
         if "@" not in netloc:
             continue
         user, colon, password = netloc.rpartition("@")[0].partition(":")
