@@ -242,14 +242,18 @@ def test_upload_job_pushes_images_that_pull_back(job_dir, project, installed, ba
         assert repository in catalog
         assert tag in registry_get(registry, "/v2/%s/tags/list" % repository)["tags"]
 
-    remove_images(docker_client, ["%s:%s" % (name, tag) for name in pushed])
+    references = ["%s:%s" % (name, tag) for name in pushed]
+    remove_images(docker_client, references)
     auth = {"username": registry["username"], "password": registry["password"]}
-    for name, image in pushed.items():
-        pulled = docker_client.images.pull(name, tag=tag, auth_config=auth)
-        assert pulled.id == image["id"]
-        assert "%s@%s" % (name, image["digest"]) in pulled.attrs["RepoDigests"]
-    code, output = run_image(docker_client, "%s/pgtool-version:%s" % (prefix, tag))
-    assert code == 0 and "psycopg2 2." in output, output
+    try:
+        for name, image in pushed.items():
+            pulled = docker_client.images.pull(name, tag=tag, auth_config=auth)
+            assert pulled.id == image["id"]
+            assert "%s@%s" % (name, image["digest"]) in pulled.attrs["RepoDigests"]
+        code, output = run_image(docker_client, "%s/pgtool-version:%s" % (prefix, tag))
+        assert code == 0 and "psycopg2 2." in output, output
+    finally:  # the registry's port changes from run to run: leave no tags of it
+        remove_images(docker_client, references)
 
 
 def test_upload_job_with_a_wrong_password_fails_before_building(
