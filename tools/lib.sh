@@ -1,6 +1,8 @@
 # Shared by tools/test-all and tools/try-example (sourced, not run).
 
-# install_missing: apt-get install what these scripts need and the machine lacks.
+# install_missing [registry]: apt-get install what these scripts need and the
+# machine lacks; with "registry", also Debian's docker-registry (the Zuul job
+# tests push to a registry of their own on a loopback port).
 install_missing() {
     export DEBIAN_FRONTEND=noninteractive
     local missing=()
@@ -8,8 +10,9 @@ install_missing() {
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     command -v git >/dev/null || missing+=(git)
     python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
-    # The Zuul job tests push to a registry of their own on a loopback port.
-    [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+    if [ "${1:-}" = registry ]; then
+        [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+    fi
     [ ${#missing[@]} -gt 0 ] || return 0
     if [ "$(id -u)" != 0 ]; then
         echo "${0##*/}: ${missing[*]} missing; run as root (sudo) to install them." >&2
@@ -17,9 +20,16 @@ install_missing() {
     fi
     echo "${0##*/}: installing ${missing[*]}"
     apt-get update -qq
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-    # The package starts a registry on port 5000 of every interface; the tests
-    # start their own, on loopback only.
+    # The docker-registry package would start a registry on port 5000 of every
+    # interface: keep packages from starting services while installing.
+    local policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        policy=/usr/sbin/policy-rc.d
+    fi
+    apt-get install -y -qq "${missing[@]}" >/dev/null || { rm -f $policy; return 1; }
+    rm -f $policy
     if [[ " ${missing[*]} " == *" docker-registry "* ]] && command -v systemctl >/dev/null; then
         systemctl disable --now docker-registry >/dev/null 2>&1 || true
     fi
