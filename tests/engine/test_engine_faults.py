@@ -27,7 +27,9 @@ def test_engine_stops_mid_build_then_next_run_works(example_project, second_engi
         if lines[-1].startswith("==> Wheels"):
             break
     else:
-        pytest.fail("the build ended before its wheel step:\n" + "".join(lines))
+        process.wait()
+        pytest.fail("the build ended (exit %s) before its wheel step; its last lines:\n%s"
+                    % (process.returncode, "".join(lines[-60:])))
     time.sleep(2)
     second_engine.stop()
     output = "".join(lines) + process.communicate(timeout=120)[0].decode()

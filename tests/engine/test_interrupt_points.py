@@ -73,7 +73,9 @@ def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, oc
             if seen == occurrence:
                 break
     else:
-        pytest.fail("the build ended before %r:\n%s" % (pattern, "".join(lines)))
+        process.wait()
+        pytest.fail("the build ended (exit %s) before %r; its last lines:\n%s"
+                    % (process.returncode, pattern, "".join(lines[-60:])))
     cleaning_up = "rm -rf /run" in pattern  # the last command: no time to lose
     time.sleep(0 if "==> " in pattern or cleaning_up else 0.3)  # at once, or into the command
     process.send_signal(signum)
