@@ -163,6 +163,25 @@ def _smoke_test(engine: Engine, run: _Run, image: ImagePlan, work_tag: str) -> N
                    last[-1].strip() if last else "no output")) from failure
 
 
+def _tag_all(engine: Engine, built: Mapping[str, str]) -> None:
+    """Tag each image ID with its name; on failure, restore the names' previous images."""
+    previous = {name: engine.image(name) for name in built}
+    done: list[str] = []
+    try:
+        for name, image_id in built.items():
+            engine.tag(image_id, name)
+            done.append(name)
+    except BaseException:
+        for name in done:
+            with contextlib.suppress(BuildError):
+                old = previous[name]
+                if old is None:
+                    engine.untag(name)
+                else:
+                    engine.tag(old.id, name)
+        raise
+
+
 @contextlib.contextmanager
 def _logged(reporter: Reporter, project_dir: Path, debug: bool) -> Iterator[None]:
     try:
@@ -383,10 +402,12 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 with reporter.step("Smoke test: %s --help" % image.script):
                     _smoke_test(engine, run, image, work_tags[image.name])
 
-        with reporter.step("Tag images"):
-            for name, image_id in built.items():
-                engine.tag(image_id, name)
-        succeeded = True
+        # All or nothing: a signal waits until every tag is set, and a failure
+        # part-way puts the previous tags back.
+        with _signals_deferred():
+            with reporter.step("Tag images"):
+                _tag_all(engine, built)
+            succeeded = True
         results = []
         for name, image_id in built.items():
             info = engine.image(image_id)
