@@ -28,7 +28,7 @@ POINTS = [
     ("builder-packages", r"\$ apt-get update", 1, signal.SIGTERM, True, False),
     ("builder-pip", r"\$ python3 -m venv /opt/pbrx-images-builder", 1, signal.SIGINT, True,
      False),
-    ("project-wheel", r"-w /tmp/project-wheel /src", 1, signal.SIGTERM, True, False),
+    ("project-wheel", r"-w /tmp/project-wheel /tmp/project", 1, signal.SIGTERM, True, False),
     ("resolving", r"install --dry-run", 1, signal.SIGINT, False, False),
     ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, False, True),
     ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, False, False),
@@ -90,10 +90,10 @@ def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, oc
     assert process.returncode in expected
     assert elapsed < 30
     assert not has_traceback(output)
-    assert leftover_containers(docker_client) == []
-    assert work_tags(docker_client) == []
+    assert [c for c in leftover_containers(docker_client) if NAME in c] == []
+    assert [t for t in work_tags(docker_client) if NAME in t] == []
     assert not [volume.name for volume in docker_client.volumes.list()
-                if volume.name.startswith("pbrx-images-source-")]
+                if volume.name.startswith("pbrx-images-source-%s-" % NAME)]
     # A tag moves only if the signal came after every image was built and tagged.
     tagged = re.search(r"==> Tag images\n    done in", output) is not None
     assert (docker_client.images.get(NAME + "-base:latest").id == old_id) != tagged
