@@ -40,8 +40,9 @@ def run_image(client, image: str, command=None, entrypoint=None) -> tuple[int, s
 
 def leftover_containers(client) -> list[str]:
     """Containers build-images made (all are named pbrx-images-...) that still exist."""
-    return [c.name for c in client.containers.list(all=True)
-            if c.name.startswith("pbrx-images-")]
+    names = [name.lstrip("/") for container in client.api.containers(all=True)
+             for name in container.get("Names") or ()]  # one call: no race with removals
+    return [name for name in names if name.startswith("pbrx-images-")]
 
 
 def work_tags(client) -> list[str]:
