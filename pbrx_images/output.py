@@ -48,7 +48,6 @@ class _Running:
     title: str
     started: float
     header_shown: bool = False  #: its title is on a line of its own above the live line
-    drawn: bool = False  #: the live line is on the screen
     last_draw: float = float("-inf")
 
 
@@ -92,6 +91,13 @@ class Reporter:
         self._log = open(log_path, "w", encoding="utf-8", errors="replace")
 
     def close(self) -> None:
+        """End a live line still on the screen (a step cut short) and close the log."""
+        self._ticker.stop()
+        with self._lock:
+            if self._running is not None:
+                self._running = None
+                with contextlib.suppress(OSError, ValueError):
+                    self._write(live.CLEAR)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -116,12 +122,11 @@ class Reporter:
             if running is None:
                 self._write(line + "\n")
                 return
-            text = live.CLEAR if running.drawn else ""
+            text = live.CLEAR
             if not running.header_shown:
                 running.header_shown = True
                 text += "%s %s\n" % (self._paint("==>", live.BLUE), running.title)
             self._write(text + line + "\n")
-            running.drawn = False
             self._draw()
 
     def _paint(self, text: str, style: str) -> str:
@@ -151,14 +156,14 @@ class Reporter:
         self._partial = ""
         self._decoder.reset()
         started = self._now()
-        if self.live:
-            with self._lock:
-                self._running = _Running(title, started)
-                self._draw()
-            self._ticker.start(self._tick)
-        elif not self.quiet:
-            self._show("%s %s" % (self._paint("==>", live.BLUE), title))
-        try:
+        try:  # (a signal may come at any moment: the live line must end in any case)
+            if self.live:
+                with self._lock:
+                    self._running = _Running(title, started)
+                    self._draw()
+                self._ticker.start(self._tick)
+            elif not self.quiet:
+                self._show("%s %s" % (self._paint("==>", live.BLUE), title))
             yield
         except BaseException as error:
             # KeyboardInterrupt, or the SIGTERM the command turns into an exception
@@ -176,12 +181,11 @@ class Reporter:
         painted = self._paint(result, style)
         with self._lock:
             running, self._running = self._running, None
-            if running is not None:
-                clear = live.CLEAR if running.drawn else ""
-                if running.header_shown:
-                    self._write(clear + "    " + painted + "\n")
+            if self.live:  # (a signal may have cut in before or while it was drawn)
+                if running is not None and running.header_shown:
+                    self._write(live.CLEAR + "    " + painted + "\n")
                 else:
-                    self._write("%s%s %s  %s\n" % (clear, self._paint("==>", live.BLUE),
+                    self._write("%s%s %s  %s\n" % (live.CLEAR, self._paint("==>", live.BLUE),
                                                    title, painted))
             elif not self.quiet:
                 self._write("    " + painted + "\n")
@@ -198,7 +202,6 @@ class Reporter:
                                 now - running.started, self._last_output(),
                                 live.terminal_width(self.stream, self._environ), self.color)
         self._write(live.CLEAR + line)
-        running.drawn = True
         running.last_draw = now
 
     def _tick(self) -> None:

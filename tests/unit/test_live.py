@@ -9,6 +9,7 @@ import pytest
 
 from pbrx_images import live
 from pbrx_images.output import REDRAW, Reporter
+from tests.terminal import screen
 
 TERMINAL = {"TERM": "xterm", "COLUMNS": "100"}
 ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -47,29 +48,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def screen(text: str) -> list[str]:
-    """What a terminal shows after ``text``: \\r, erase-line and newlines applied."""
-    rows = [""]
-    column = 0
-    for token in re.split(r"(\r|\n|\x1b\[K|\x1b\[[0-9;]*m)", text):
-        if token == "\r":
-            column = 0
-        elif token == "\n":
-            rows.append("")
-            column = 0
-        elif token == "\x1b[K":
-            rows[-1] = rows[-1][:column]
-        elif token.startswith("\x1b["):
-            continue  # colours take no room
-        elif token:
-            row = rows[-1]
-            rows[-1] = row[:column] + token + row[column + len(token):]
-            column += len(token)
-    if rows[-1] == "":
-        rows.pop()
-    return rows
 
 
 @pytest.fixture
@@ -302,6 +280,31 @@ def test_sigterm_like_exception_counts_as_interrupted(terminal, clock, ticker):
         with reporter.step("Tag images"):
             raise Interrupted()
     assert screen(terminal.getvalue()) == ["==> Tag images  interrupted after 0.0s"]
+
+
+def test_signal_as_the_step_starts_still_ends_the_line(terminal, clock, ticker):
+    def interrupted(tick):
+        raise KeyboardInterrupt  # as if Ctrl-C came right after the first draw
+
+    ticker.start = interrupted
+    reporter = live_reporter(terminal, clock, ticker)
+    with pytest.raises(KeyboardInterrupt):
+        with reporter.step("Wheels"):
+            pass
+    assert screen(terminal.getvalue()) == ["==> Wheels  interrupted after 0.0s"]
+    reporter.say("Build failed; no image was tagged.")
+    assert screen(terminal.getvalue())[-1] == "Build failed; no image was tagged."
+
+
+def test_close_erases_a_live_line_left_behind(terminal, clock, ticker):
+    reporter = live_reporter(terminal, clock, ticker)
+    step = reporter.step("Wheels")
+    step.__enter__()  # never left, as if the step's frame were gone
+    reporter.close()
+    assert screen(terminal.getvalue()) == []
+    assert ticker.tick is None
+    reporter.say("after")
+    assert screen(terminal.getvalue()) == ["after"]
 
 
 def test_tick_after_the_step_draws_nothing(terminal, clock, ticker):
