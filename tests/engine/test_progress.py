@@ -182,5 +182,6 @@ def test_live_line_ends_cleanly_when_interrupted(small_project, docker_client, b
                         r" interrupted after \d+\.\ds", stopped[0]), rows
     assert rows[-1].startswith("build-images: interrupted;"), rows
     assert run.raw.endswith("\n")
-    assert leftover_containers(docker_client) == []
+    # (only this project's: other builds may run on the same engine)
+    assert not [name for name in leftover_containers(docker_client) if NAME in name]
     assert not [tag for tag in work_tags(docker_client) if NAME in tag]
