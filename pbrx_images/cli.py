@@ -60,8 +60,15 @@ def parser() -> argparse.ArgumentParser:
                         help="json: print the final report (images with id, size and "
                              "layers, packages, step timings) as JSON on standard output; "
                              "the output for people stays on standard error")
+    shown = result.add_mutually_exclusive_group()
+    shown.add_argument("-q", "--quiet", action="store_true",
+                       help="print only notes, errors and the final table of images")
+    shown.add_argument("-v", "--verbose", action="store_true",
+                       help="also print every command run in a container and its output as "
+                            "it comes (the default: one line per step, redrawn in place on a "
+                            "terminal; the full output is always in the log file)")
     result.add_argument("--debug", action="store_true",
-                        help="show every command and its output, and tracebacks")
+                        help="like --verbose, plus tracebacks")
     result.add_argument("--version", action="version", version="%(prog)s " + _version())
     return result
 
@@ -80,7 +87,7 @@ def _human_size(size: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    reporter = Reporter(debug=args.debug)
+    reporter = Reporter(debug=args.debug, verbose=args.verbose, quiet=args.quiet)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     from pbrx_images.pipeline import build, dry_run
     try:
@@ -106,8 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_failure(reporter, error)
         return 1
     except (KeyboardInterrupt, Interrupted) as interruption:
-        reporter.say("build-images: interrupted; the containers and work images of this run "
-                     "were removed.")
+        reporter.error("build-images: interrupted; the containers and work images of this "
+                       "run were removed.")
         return 130 if isinstance(interruption, KeyboardInterrupt) else 143
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -115,22 +122,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report_failure(reporter: Reporter, error: BaseException) -> None:
     failure = error if isinstance(error, CommandFailed) else error.__cause__
-    if isinstance(failure, CommandFailed) and not reporter.debug:
+    if isinstance(failure, CommandFailed) and not reporter.verbose:  # (else shown already)
         lines = reporter.tail()
         if lines:
-            reporter.say("---- last lines of output ----")
+            reporter.error("---- last lines of output ----")
             for line in lines:
-                reporter.say("    " + line)
-            reporter.say("------------------------------")
+                reporter.error("    " + line)
+            reporter.error("------------------------------")
     if isinstance(error, CommandFailed):
         message = ("A build command failed with exit status %d (%s): the last lines of its "
                    "output are above." % (error.exit_code, _shorten(error.command)))
     else:
         message = str(error)
     log_path = getattr(error, "log_path", None) or reporter.log_path
-    reporter.say("build-images: error: " + message)
+    reporter.error("build-images: error: " + message)
     if log_path:
-        reporter.say("build-images: full log: %s" % log_path)
+        reporter.error("build-images: full log: %s" % log_path)
 
 
 def _shorten(command: str, limit: int = 100) -> str:

@@ -1,9 +1,19 @@
 """What the user sees while a build runs, and the full log behind it.
 
-Every step prints one line when it starts and one with its duration when it
-ends.  Commands and their output always go to the log file; with ``debug``
-they are also shown as they happen.  The last lines of output are kept so a
-failing step can show them.
+Three ways to show a build, chosen by :class:`Reporter`'s arguments and its
+stream:
+
+* live (the default on a terminal): one line per step, redrawn in place with
+  the time it has been running and the last line of output, then replaced by
+  the step's result;
+* plain (the default elsewhere, e.g. CI logs): a line when a step starts and
+  one with its duration when it ends, no carriage returns or escape codes;
+* verbose (``-v``, or ``--debug``): plain lines plus every command run in a
+  container and its output as it comes.
+
+Quiet (``-q``) shows only notes, errors and the final summary.  Commands and
+their output always go to the log file, and the last lines of output are kept
+so a failing step can show them.
 """
 from __future__ import annotations
 
@@ -12,11 +22,17 @@ import collections
 import contextlib
 import os
 import sys
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Sequence
+from typing import IO, Callable, Iterator, Mapping, Sequence
+
+from pbrx_images import live
 
 TAIL_LINES = 25
+#: The live line is redrawn for new output at most this often (seconds).
+REDRAW = 0.1
 
 
 def default_log_dir() -> Path:
@@ -25,14 +41,43 @@ def default_log_dir() -> Path:
     return Path(cache) / "pbrx-images" / "logs"
 
 
+@dataclass
+class _Running:
+    """The step the live line shows."""
+
+    title: str
+    started: float
+    header_shown: bool = False  #: its title is on a line of its own above the live line
+    last_draw: float = float("-inf")
+
+
 class Reporter:
-    """Prints steps and keeps the build log."""
+    """Prints steps and keeps the build log.
+
+    ``debug`` (or ``verbose``) shows commands and their output; ``quiet`` only
+    notes, errors and tables.  ``environ`` (for ``TERM`` and ``NO_COLOR``),
+    ``ticker`` (what redraws the live line while nothing else happens) and
+    ``clock`` (``time.monotonic`` by default) are there for tests.
+    """
 
     def __init__(self, stream: IO[str] | None = None, debug: bool = False,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, *, verbose: bool = False, quiet: bool = False,
+                 environ: Mapping[str, str] | None = None, ticker: live.Ticker | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
+        environ = os.environ if environ is None else environ
         self.debug = debug
+        self.verbose = verbose or debug
+        self.quiet = quiet and not self.verbose
+        #: one line per step, redrawn in place
+        self.live = live.is_terminal(self.stream, environ) and not (self.verbose or self.quiet)
+        self.color = live.wants_color(self.stream, environ)
         self.log_path = log_path
+        self._environ = environ
+        self._ticker = ticker if ticker is not None else live.Ticker()
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._running: _Running | None = None
         self._log: IO[str] | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._partial = ""
@@ -46,6 +91,13 @@ class Reporter:
         self._log = open(log_path, "w", encoding="utf-8", errors="replace")
 
     def close(self) -> None:
+        """End a live line still on the screen (a step cut short) and close the log."""
+        self._ticker.stop()
+        with self._lock:
+            if self._running is not None:
+                self._running = None
+                with contextlib.suppress(OSError, ValueError):
+                    self._write(live.CLEAR)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -55,49 +107,136 @@ class Reporter:
             self._log.write(text)
             self._log.flush()
 
+    def _now(self) -> float:
+        return self._clock() if self._clock is not None else time.monotonic()
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            self.stream.write(text)
+            self.stream.flush()
+
+    def _show(self, line: str) -> None:
+        """Print a whole line; during a live step, above the live line."""
+        with self._lock:
+            running = self._running
+            if running is None:
+                self._write(line + "\n")
+                return
+            text = live.CLEAR
+            if not running.header_shown:
+                running.header_shown = True
+                text += "%s %s\n" % (self._paint("==>", live.BLUE), running.title)
+            self._write(text + line + "\n")
+            self._draw()
+
+    def _paint(self, text: str, style: str) -> str:
+        return live.paint(text, style, self.color)
+
     def say(self, message: str) -> None:
-        """A line for the user (and the log)."""
-        print(message, file=self.stream, flush=True)
+        """A line for the user (and the log); not shown when quiet."""
         self._write_log(message + "\n")
+        if not self.quiet:
+            self._show(message)
 
     def note(self, message: str) -> None:
-        """A remark that does not stop the build."""
-        self.say("    note: " + message)
+        """A remark that does not stop the build (shown even when quiet)."""
+        self._write_log("    note: " + message + "\n")
+        self._show("    %s %s" % (self._paint("note:", live.YELLOW), message))
+
+    def error(self, message: str) -> None:
+        """A line about a failure, shown even when quiet."""
+        self._write_log(message + "\n")
+        self._show(message)
 
     @contextlib.contextmanager
     def step(self, title: str) -> Iterator[None]:
         """Announce a step, then report how long it took (or that it failed)."""
-        self.say("==> " + title)
+        self._write_log("==> " + title + "\n")
         self._tail.clear()
         self._partial = ""
         self._decoder.reset()
-        started = time.monotonic()
-        try:
+        started = self._now()
+        try:  # (a signal may come at any moment: the live line must end in any case)
+            if self.live:
+                with self._lock:
+                    self._running = _Running(title, started)
+                    self._draw()
+                self._ticker.start(self._tick)
+            elif not self.quiet:
+                self._show("%s %s" % (self._paint("==>", live.BLUE), title))
             yield
-        except BaseException:
-            self.say("    failed after %.1fs" % (time.monotonic() - started))
+        except BaseException as error:
+            # KeyboardInterrupt, or the SIGTERM the command turns into an exception
+            word = "failed" if isinstance(error, Exception) else "interrupted"
+            self._finish(title, "%s after %.1fs" % (word, self._now() - started), live.RED)
             raise
-        elapsed = time.monotonic() - started
+        elapsed = self._now() - started
         self.timings.append((title, elapsed))
-        self.say("    done in %.1fs" % elapsed)
+        self._finish(title, "done in %.1fs" % elapsed, live.GREEN)
+
+    def _finish(self, title: str, result: str, style: str) -> None:
+        """End a step's lines with ``result`` (e.g. ``done in 1.2s``)."""
+        self._ticker.stop()
+        self._write_log("    " + result + "\n")
+        painted = self._paint(result, style)
+        with self._lock:
+            running, self._running = self._running, None
+            if self.live:  # (a signal may have cut in before or while it was drawn)
+                if running is not None and running.header_shown:
+                    self._write(live.CLEAR + "    " + painted + "\n")
+                else:
+                    self._write("%s%s %s  %s\n" % (live.CLEAR, self._paint("==>", live.BLUE),
+                                                   title, painted))
+            elif not self.quiet:
+                self._write("    " + painted + "\n")
+            elif style == live.RED:  # quiet: which step failed belongs to the error
+                self._write("==> %s  %s\n" % (title, painted))
+
+    def _draw(self) -> None:
+        """(Re)draw the live line of the running step; the lock is held."""
+        running = self._running
+        if running is None:
+            return
+        now = self._now()
+        line = live.status_line(None if running.header_shown else running.title,
+                                now - running.started, self._last_output(),
+                                live.terminal_width(self.stream, self._environ), self.color)
+        self._write(live.CLEAR + line)
+        running.last_draw = now
+
+    def _tick(self) -> None:
+        """Redraw the live line so its clock moves (called by the ticker's thread)."""
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._draw()
+
+    def _last_output(self) -> str:
+        for line in reversed([*self._tail, self._partial]):
+            shown = live.visible(line)
+            if shown:
+                return shown
+        return ""
 
     def command(self, argv: Sequence[str] | str) -> None:
-        """Record a command about to run."""
+        """Record a command about to run (shown when verbose)."""
         text = argv if isinstance(argv, str) else " ".join(argv)
         self._write_log("$ " + text + "\n")
-        if self.debug:
-            print("    $ " + text, file=self.stream, flush=True)
+        if self.verbose:
+            self._write("    $ " + text + "\n")
 
     def output(self, data: bytes | str) -> None:
-        """Record output of a running command."""
+        """Record output of a running command (shown when verbose)."""
         text = self._decoder.decode(data) if isinstance(data, bytes) else data
         self._write_log(text)
-        if self.debug:
-            self.stream.write(text)
-            self.stream.flush()
+        if self.verbose:
+            self._write(text)
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()
         self._tail.extend(line.rstrip("\r") for line in lines)
+        if self._running is not None:
+            with self._lock:
+                running = self._running
+                if running is not None and self._now() - running.last_draw >= REDRAW:
+                    self._draw()
 
     def tail(self) -> list[str]:
         """The last lines of output since the current step began."""
@@ -107,9 +246,11 @@ class Reporter:
         return lines
 
     def table(self, rows: Sequence[Sequence[str]], header: Sequence[str]) -> None:
-        """Print an aligned table."""
+        """Print an aligned table (shown even when quiet: it is the summary)."""
         widths = [max(len(str(row[i])) for row in [header, *rows])
                   for i in range(len(header))]
         for row in [header, *rows]:
             cells = (str(cell).ljust(width) for cell, width in zip(row, widths))
-            self.say("  ".join(cells).rstrip())
+            line = "  ".join(cells).rstrip()
+            self._write_log(line + "\n")
+            self._show(line)

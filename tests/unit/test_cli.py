@@ -72,3 +72,21 @@ def test_invalid_names(tmp_path, option):
     code, output = run_cli(str(tmp_path), *option)
     assert code == 1
     assert "not a valid" in error_line(output)
+
+
+def test_quiet_and_verbose_exclude_each_other(tmp_path):
+    code, output = run_cli(str(tmp_path), "-q", "-v")
+    assert code == 2 and "not allowed with argument" in output
+
+
+@pytest.mark.parametrize("option", ["-q", "--quiet", "-v", "--verbose"])
+def test_errors_shown_whatever_the_verbosity(tmp_path, option):
+    code, output = run_cli(str(tmp_path), option)
+    assert code == 1
+    assert "not a Python project" in error_line(output)
+    assert "Traceback" not in output
+
+
+def test_help_documents_quiet_and_verbose():
+    code, output = run_cli("--help")
+    assert code == 0 and "--quiet" in output and "--verbose" in output

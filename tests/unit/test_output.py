@@ -70,11 +70,11 @@ def test_failing_step_prints_failed_after_and_reraises(reporter, stream, monkeyp
     assert reporter.timings == []
 
 
-def test_interrupted_step_reported_as_failed(reporter, stream):
+def test_interrupted_step_reported_as_interrupted(reporter, stream):
     with pytest.raises(KeyboardInterrupt):
         with reporter.step("Waiting"):
             raise KeyboardInterrupt
-    assert "failed after" in lines(stream)[-1]
+    assert "interrupted after" in lines(stream)[-1]
 
 
 def test_say_and_note(reporter, stream):
