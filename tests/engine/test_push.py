@@ -7,6 +7,7 @@ Every build gets a directory of its own, never the user's ~/.docker.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -214,3 +215,37 @@ def test_second_push_after_an_app_change_uploads_only_the_new_layer(
     assert sum(new[digest].stat().st_size for digest in new_layers) <= 100_000
     base_push = run.stderr.split("==> Push %s/%s-base" % (prefix, PROJECT))[1]
     assert "1 layer uploaded," in base_push.split("==>")[0]
+
+
+def test_wrong_password_says_to_log_in(tmp_path, registry, prefix, base_image, docker_client,
+                                       monkeypatch):
+    """Engine.push itself, with a wrong password in the client's configuration."""
+    from pbrx_images.engine import connect
+    from pbrx_images.errors import BuildError
+    from pbrx_images.output import Reporter
+
+    wrong = dict(registry, password="wrong-password")
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker_config(tmp_path / "config", wrong)))
+    name = "%s/wrong-password:%s" % (prefix, TAG)
+    docker_client.images.get(base_image).tag(name)
+    try:
+        engine = connect(Reporter(stream=io.StringIO()))
+        with pytest.raises(BuildError) as raised:
+            engine.push(name)
+        message = str(raised.value)
+        assert message.startswith("Pushing %s to %s failed (" % (name, registry["address"]))
+        assert "run 'docker login %s'" % registry["address"] in message
+        assert "wrong-password" not in message.replace(name, "")
+    finally:
+        docker_client.images.remove(name)
+
+
+def test_dry_run_says_where_it_would_push(tmp_path, prefix, base_image, docker_client):
+    project = write_project(tmp_path / "project", "hello")
+    completed = subprocess.run(
+        [sys.executable, "-m", "pbrx_images.cli", str(project), "--base-image", base_image,
+         "--prefix", prefix, "--push", "--dry-run"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    assert completed.returncode == 0, completed.stderr.decode()
+    assert ("Push: every image to %s, once all are built and tagged" % prefix.split("/")[0]
+            in completed.stdout.decode())
