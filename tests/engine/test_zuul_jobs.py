@@ -161,6 +161,8 @@ def test_upload_job_pushes_images_that_pull_back(job_dir, project, installed, ba
     for name, image in pushed.items():
         assert image["tag"] == tag and image["id"] == built[name]["id"]
         assert image["digest"].startswith("sha256:")
+        assert "==> Push %s:%s" % (name, tag) in run.output  # build-images --push pushed it
+        assert image["digest"] == built[name]["digest"]
         repository = name.split("/", 1)[1]
         assert repository in catalog
         assert tag in registry_get(registry, "/v2/%s/tags/list" % repository)["tags"]
