@@ -76,12 +76,17 @@ def names(prefix: str) -> list[str]:
 
 
 def remove_tags(client, prefix: str) -> None:
-    """Remove every local tag under ``prefix`` (the registry's port changes per run)."""
-    for image in client.images.list():
-        for tag in image.tags:
-            if tag.startswith(prefix + "/"):
+    """Remove every local image named under ``prefix`` (the registry's port changes per run).
+
+    By tag, and by repository digest: an image that lost its tag to a
+    rebuild keeps the digest of its push, and the name with it.
+    """
+    for _ in range(3):  # a script image goes before the base image under it
+        for image in client.images.list():
+            references = image.tags + (image.attrs.get("RepoDigests") or [])
+            if any(reference.startswith(prefix + "/") for reference in references):
                 try:
-                    client.images.remove(tag)
+                    client.images.remove(image.id, force=True)
                 except Exception:
                     pass
 
