@@ -52,6 +52,11 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("--user", metavar="NAME[:UID]",
                         help="create this user in the base image and run every image as it "
                              "(the virtualenv stays read-only to it); default: root")
+    result.add_argument("--push", action="store_true",
+                        help="once every image is built and tagged, push each to the "
+                             "registry its name starts with (from --prefix), with the "
+                             "credentials of 'docker login'; a name without a registry "
+                             "host is refused (spell out docker.io/ for Docker Hub)")
     result.add_argument("--dry-run", action="store_true",
                         help="print the plan (images, distro packages and the bindep "
                              "profiles that selected them, extras, CMD/ENTRYPOINT, layers) "
@@ -95,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.project_dir), base_image=args.base_image, prefix=args.prefix,
             tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
             debug=args.debug, network=args.network, smoke_test=args.smoke_test,
-            dry_run=args.dry_run, user=args.user)
+            dry_run=args.dry_run, user=args.user, push=args.push)
         if options.dry_run:
             print("\n".join(dry_run(options, reporter)))
             return 0
@@ -106,6 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.say("")
         reporter.table([(image.name, _human_size(image.size), image.id.split(":")[-1][:12])
                         for image in result.images], ("IMAGE", "SIZE", "ID"))
+        pushed = [image for image in result.images if image.digest]
+        if pushed:
+            reporter.say("")
+            reporter.say("Pushed; pull by digest:")
+            for image in pushed:
+                reporter.say("  %s@%s" % (image.name.rpartition(":")[0], image.digest))
         return 0
     except (BuildError, CommandFailed) as error:
         if args.debug:

@@ -30,6 +30,7 @@ import docker.types
 
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.output import Reporter
+from pbrx_images.registry import PushStream, push_failure
 
 #: Label of the wheel volumes (containers carry no label: a committed image
 #: would inherit it; they are known by their names instead).
@@ -367,6 +368,33 @@ class Engine:
                 except docker.errors.APIError as error:
                     if error.status_code != 409:  # still used by a container or image
                         raise
+
+    def push(self, name: str) -> PushStream:
+        """Push ``name`` (``repository:tag``) to the registry in its name.
+
+        The SDK sends the credentials the Docker client's configuration holds
+        for that registry (``$DOCKER_CONFIG`` or ``~/.docker/config.json``,
+        credential helpers included).  A failure is a BuildError that says
+        what to do; the returned stream has the digest the registry gave.
+        """
+        repository, _, tag = name.rpartition(":")
+        stream = PushStream(name)
+        with engine_errors("push %s" % name):
+            self.reporter.command("push %s" % name)
+            try:
+                for chunk in self.client.api.push(repository, tag, stream=True, decode=True):
+                    line = stream.feed(chunk)
+                    if line is not None:
+                        self.reporter.output(line + "\n")
+            except docker.errors.APIError as error:  # refused before the stream began
+                detail = error.explanation or str(error)
+                stream.error = (detail.decode("utf-8", "replace") if isinstance(detail, bytes)
+                                else str(detail))
+        if stream.error is not None:
+            raise push_failure(name, stream.error)
+        if stream.digest is None:
+            raise push_failure(name, "the engine reported no digest for the pushed image")
+        return stream
 
     def build(self, context_dir: str, dockerfile: str, name: str,
               buildargs: Mapping[str, str], labels: Mapping[str, str]) -> str:

@@ -43,6 +43,7 @@ class Options:
     dry_run: bool = False  #: print the plan; build nothing
     user: str | None = None  #: the images' user, created in the base image; None = root
     uid: int | None = None  #: that user's UID; None = the distribution picks one
+    push: bool = False  #: push every image to the registry in its name once all are tagged
 
 
 def project_settings(project_dir: Path) -> dict[str, str]:
@@ -102,7 +103,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
             debug: bool = False, network: str | None = None,
             smoke_test: bool = False, dry_run: bool = False,
-            user: str | None = None) -> Options:
+            user: str | None = None, push: bool = False) -> Options:
     """Options from the command line (None = not given) over the project's settings."""
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -137,6 +138,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         network=network,
         smoke_test=smoke_test,
         dry_run=dry_run,
+        push=push,
         **parse_user(user),
     )
 

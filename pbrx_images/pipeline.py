@@ -34,7 +34,9 @@ from pbrx_images.os_release import parse_os_release
 from pbrx_images.output import Reporter, default_log_dir
 from pbrx_images.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
 from pbrx_images.pip_config import PROXY_VARIABLES, ContainerPipConfig, read_host_pip_config
-from pbrx_images.plan import ImagePlan, Plan, check_prefix, check_tag, describe_plan, make_plan
+from pbrx_images.plan import (ImagePlan, Plan, check_prefix, check_tag, describe_plan,
+                              full_name, make_plan)
+from pbrx_images.registry import check_push_target
 from pbrx_images.runtime import Runtime, base_entrypoint
 from pbrx_images.source import archive_source
 
@@ -48,6 +50,7 @@ class BuiltImage:
     id: str
     size: int
     layers: tuple[dict[str, object], ...] = ()  #: oldest first, from the image's history
+    digest: str | None = None  #: the registry's manifest digest, when pushed
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,8 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
     static = read_project(project_dir)
     check_tag(options.tag)
     check_prefix(options.prefix)
+    if options.push:  # every image shares the prefix, so one name tells
+        check_push_target(full_name(check_prefix(options.prefix), "image", options.tag))
     bindep_path = bindep_file.find_bindep_file(project_dir)
     depends = bindep_file.load_bindep(bindep_path) if bindep_path else None
     constraints = options.constraints.read_bytes() if options.constraints else b""
@@ -299,9 +304,28 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
                                static.console_scripts, static.extras, static.source)
     plan = make_plan(metadata, base.packages, options.base_image, options.prefix, options.tag,
                      checked.dockerfiles)
-    return describe_plan(plan, base.description, base_entrypoint(), base.info.cmd,
-                         complete=static.console_scripts is not None
-                         and static.extras is not None)
+    lines = describe_plan(plan, base.description, base_entrypoint(), base.info.cmd,
+                          complete=static.console_scripts is not None
+                          and static.extras is not None)
+    if options.push:
+        lines.append("Push: every image to %s, once all are built and tagged"
+                     % check_push_target(plan.base.name))
+    return lines
+
+
+def _push(engine: Engine, reporter: Reporter, names: list[str]) -> dict[str, str]:
+    """Push the tagged images, base image first; their digests by name.
+
+    A failure stops at the first image the registry refuses, with a
+    BuildError that says what to do; the local tags stay.
+    """
+    digests = {}
+    for name in names:
+        with reporter.step("Push %s" % name):
+            pushed = engine.push(name)
+            digests[name] = pushed.digest or ""
+            reporter.say("    %s, digest %s" % (pushed.summary(), pushed.digest))
+    return digests
 
 
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
@@ -408,11 +432,12 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             with reporter.step("Tag images"):
                 _tag_all(engine, built)
             succeeded = True
+        digests = _push(engine, reporter, list(built)) if options.push else {}
         results = []
         for name, image_id in built.items():
             info = engine.image(image_id)
             results.append(BuiltImage(name, image_id, info.size if info else 0,
-                                      tuple(engine.layers(image_id))))
+                                      tuple(engine.layers(image_id)), digests.get(name)))
         return Result(plan, tuple(results))
     finally:
         with _signals_deferred():

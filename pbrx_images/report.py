@@ -14,7 +14,11 @@ FORMAT_VERSION = 1
 
 
 def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, Any]:
-    """Images (name, tag, id, size, layers), packages, extras and step timings."""
+    """Images (name, tag, id, size, layers), packages, extras and step timings.
+
+    An image's ``digest`` is the registry's manifest digest when ``--push``
+    pushed it (pull it as ``name@digest``), else null.
+    """
     plan = result.plan
     images = []
     for built in result.images:
@@ -22,6 +26,7 @@ def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, An
         planned = next(image for image in plan.images if image.name == built.name)
         images.append({
             "name": repository, "tag": tag, "id": built.id, "size": built.size,
+            "digest": built.digest,
             "script": planned.script, "extra": planned.extra,
             "layers": [dict(layer) for layer in built.layers],
         })

@@ -82,3 +82,12 @@ def second_engine(request, docker_client, base_image):
         subprocess.run(["umount", "-R", root + "/data"], stderr=subprocess.DEVNULL)
         shutil.rmtree(root, ignore_errors=True)
         subprocess.run(["ip", "link", "delete", BRIDGE], stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A docker-registry with htpasswd on a loopback port (see helpers.running_registry)."""
+    from tests.engine.helpers import running_registry
+
+    with running_registry(tmp_path_factory.mktemp("registry")) as running:
+        yield running

@@ -1,12 +1,28 @@
 """Running build-images as a user would, and looking at what it left."""
 from __future__ import annotations
 
+import contextlib
+import json
+import secrets
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from base64 import b64encode
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import docker.errors
+import pytest
+
+from tests.conftest import in_ci
+
+#: Debian's docker-registry (the distribution registry), which tools/test-all installs.
+REGISTRY = Path("/usr/bin/docker-registry")
+REGISTRY_USERNAME = "pbrx-uploader"
 
 
 @dataclass
@@ -95,3 +111,96 @@ def remove_volume(client, name: str) -> None:
         client.volumes.get(name).remove(force=True)
     except docker.errors.NotFound:
         pass
+
+
+def missing(message: str) -> None:
+    """Skip for want of a tool, but fail in CI, where tools/test-all installs it."""
+    if in_ci():
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (at the time of asking)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_registry(directory: Path) -> Iterator[dict]:
+    """A docker-registry on a free loopback port with htpasswd: one user, a random password.
+
+    Yields ``address`` (``127.0.0.1:PORT``, which the engine may reach over
+    plain HTTP: 127.0.0.0/8 is an insecure registry by default),
+    ``username``, ``password`` and ``storage`` (the registry's blob store).
+    """
+    if not REGISTRY.exists():
+        missing("%s is missing: install Debian's docker-registry (tools/test-all does)"
+                % REGISTRY)
+    import bcrypt
+
+    password = "pw-" + secrets.token_hex(16)
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
+    (directory / "htpasswd").write_text("%s:%s\n" % (REGISTRY_USERNAME, hashed))
+    port = free_port()
+    storage = directory / "storage"
+    config = {"version": 0.1, "log": {"level": "warn"},
+              "storage": {"filesystem": {"rootdirectory": str(storage)}},
+              "http": {"addr": "127.0.0.1:%d" % port, "secret": secrets.token_hex(16)},
+              "auth": {"htpasswd": {"realm": "pbrx-images-test",
+                                    "path": str(directory / "htpasswd")}}}
+    (directory / "config.yml").write_text(json.dumps(config))  # JSON is YAML
+    log = open(directory / "registry.log", "wb")
+    process = subprocess.Popen([str(REGISTRY), "serve", str(directory / "config.yml")],
+                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    address = "127.0.0.1:%d" % port
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen("http://%s/v2/" % address, timeout=2)
+                pytest.fail("the registry does not ask for credentials")
+            except urllib.error.HTTPError as error:
+                if error.code == 401:
+                    break
+                raise
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("docker-registry did not start: %s"
+                                % (directory / "registry.log").read_text())
+                time.sleep(0.2)
+        yield {"address": address, "username": REGISTRY_USERNAME, "password": password,
+               "storage": storage}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def registry_get(registry: dict, path: str) -> dict:
+    """A GET of the registry's API as its user, decoded from JSON."""
+    request = urllib.request.Request("http://%s%s" % (registry["address"], path))
+    token = b64encode(("%s:%s" % (registry["username"], registry["password"])).encode())
+    request.add_header("Authorization", "Basic " + token.decode())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def docker_config(directory: Path, registry: dict | None = None) -> Path:
+    """A Docker client configuration directory (for DOCKER_CONFIG), logged in to ``registry``.
+
+    What ``docker login`` writes: ``auths`` with base64 ``user:password``.
+    Without ``registry``, one logged in nowhere.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    auths = {}
+    if registry is not None:
+        token = b64encode(("%s:%s" % (registry["username"], registry["password"])).encode())
+        auths[registry["address"]] = {"auth": token.decode()}
+    (directory / "config.json").write_text(json.dumps({"auths": auths}))
+    return directory

@@ -4,33 +4,26 @@ Each job's playbooks run for real against localhost and the real engine, with
 what a Zuul executor would give them faked (see tests/zuul_jobs.py): the
 pre-run playbook installs build-images from this checkout into a virtualenv,
 the build job builds the bundled example, the upload job pushes it to a
-Debian ``docker-registry`` on a loopback port with htpasswd authentication,
-and the images are pulled back from there.  Nothing can be pulled from the
+Debian ``docker-registry`` on a loopback port with htpasswd authentication
+(the ``registry`` fixture of tests/engine/conftest.py), and the images are
+pulled back from there.  Nothing can be pulled from the
 internet, so the jobs get the local base image as ``build_images_base_image``.
 """
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
-from base64 import b64encode
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, in_ci
-from tests.engine.helpers import run_image
+from tests.conftest import ROOT
+from tests.engine.helpers import REGISTRY_USERNAME as USERNAME
+from tests.engine.helpers import missing, registry_get, run_image
 from tests.zuul_jobs import ANSIBLE_PLAYBOOK, PBRX_IMAGES, JobDir, project_entry
 
 pytestmark = pytest.mark.engine
 
-REGISTRY = Path("/usr/bin/docker-registry")
-USERNAME = "zuul-uploader"
 SCRIPTS = ("pgtool-version", "pgtool-report")
 
 
@@ -59,76 +52,6 @@ def installed(job_dir, project, docker_client) -> dict:
     assert run.exit_code == 0
     assert (venv / "bin" / "build-images").exists()
     return {"ensure_build_images_venv": str(venv)}
-
-
-def missing(message: str) -> None:
-    """Skip for want of a tool, but fail in CI, where tools/test-all installs it."""
-    if in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    """A docker-registry on a free loopback port; one user, a random password."""
-    if not REGISTRY.exists():
-        missing("%s is missing: install Debian's docker-registry (tools/test-all does)"
-                % REGISTRY)
-    import bcrypt
-
-    directory = tmp_path_factory.mktemp("registry")
-    password = "pw-" + secrets.token_hex(16)
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
-    (directory / "htpasswd").write_text("%s:%s\n" % (USERNAME, hashed))
-    port = free_port()
-    config = {"version": 0.1, "log": {"level": "warn"},
-              "storage": {"filesystem": {"rootdirectory": str(directory / "storage")}},
-              "http": {"addr": "127.0.0.1:%d" % port, "secret": secrets.token_hex(16)},
-              "auth": {"htpasswd": {"realm": "pbrx-images-test",
-                                    "path": str(directory / "htpasswd")}}}
-    (directory / "config.yml").write_text(json.dumps(config))  # JSON is YAML
-    log = open(directory / "registry.log", "wb")
-    process = subprocess.Popen([str(REGISTRY), "serve", str(directory / "config.yml")],
-                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-    address = "127.0.0.1:%d" % port
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen("http://%s/v2/" % address, timeout=2)
-                pytest.fail("the registry does not ask for credentials")
-            except urllib.error.HTTPError as error:
-                if error.code == 401:
-                    break
-                raise
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("docker-registry did not start: %s"
-                                % (directory / "registry.log").read_text())
-                time.sleep(0.2)
-        yield {"address": address, "username": USERNAME, "password": password}
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def registry_get(registry: dict, path: str) -> dict:
-    request = urllib.request.Request("http://%s%s" % (registry["address"], path))
-    token = b64encode(("%s:%s" % (registry["username"], registry["password"])).encode())
-    request.add_header("Authorization", "Basic " + token.decode())
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 def remove_images(client, references) -> None:
@@ -238,6 +161,8 @@ def test_upload_job_pushes_images_that_pull_back(job_dir, project, installed, ba
     for name, image in pushed.items():
         assert image["tag"] == tag and image["id"] == built[name]["id"]
         assert image["digest"].startswith("sha256:")
+        assert "==> Push %s:%s" % (name, tag) in run.output  # build-images --push pushed it
+        assert image["digest"] == built[name]["digest"]
         repository = name.split("/", 1)[1]
         assert repository in catalog
         assert tag in registry_get(registry, "/v2/%s/tags/list" % repository)["tags"]

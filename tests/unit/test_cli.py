@@ -90,3 +90,26 @@ def test_errors_shown_whatever_the_verbosity(tmp_path, option):
 def test_help_documents_quiet_and_verbose():
     code, output = run_cli("--help")
     assert code == 0 and "--quiet" in output and "--verbose" in output
+
+
+@pytest.mark.parametrize("prefix", [[], ["--prefix", "team"], ["--prefix", "team/sub"]])
+def test_push_to_docker_hub_by_default_is_refused_before_the_engine(tmp_path, prefix):
+    import os
+
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = demo\n")
+    env = dict(os.environ, DOCKER_HOST="unix://%s/no-engine.sock" % tmp_path)
+    code, output = run_cli(str(tmp_path), "--push", *prefix, env=env)
+    assert code == 1
+    line = error_line(output)
+    assert "would send" in line and "to Docker Hub" in line and "docker.io/" in line
+    assert "No Docker engine" not in output  # refused before the engine is contacted
+
+
+def test_push_to_docker_hub_spelt_out_is_accepted(tmp_path):
+    import os
+
+    (tmp_path / "setup.cfg").write_text("[metadata]\nname = demo\n")
+    env = dict(os.environ, DOCKER_HOST="unix://%s/no-engine.sock" % tmp_path)
+    code, output = run_cli(str(tmp_path), "--push", "--prefix", "docker.io/team", env=env)
+    assert code == 1
+    assert "No Docker engine answers" in error_line(output)  # got past the check

@@ -25,7 +25,8 @@ def test_report_lists_images_packages_and_timings():
     assert data["version"] == 1
     assert data["project"] == {"name": "foo", "version": "1.0"}
     assert data["images"][0] == {"name": "reg:5000/team/foo-base", "tag": "v1",
-                                 "id": "sha256:1", "size": 100, "script": None, "extra": None,
+                                 "id": "sha256:1", "size": 100, "digest": None,
+                                 "script": None, "extra": None,
                                  "layers": [{"created_by": "pbrx-images: x", "comment": "",
                                              "size": 10}]}
     assert data["images"][1]["script"] == "foo-api"
@@ -33,6 +34,15 @@ def test_report_lists_images_packages_and_timings():
     assert data["packages"]["compile"] == ["gcc"]
     assert data["packages"]["runtime_image"] == ["libpq5", "dumb-init"]
     assert data["timings"] == [{"step": "Wheels", "seconds": 12.346}]
+
+
+def test_report_gives_the_digest_of_a_pushed_image():
+    result = _result()
+    pushed = Result(result.plan, tuple(
+        BuiltImage(image.name, image.id, image.size, image.layers, "sha256:%d" % number)
+        for number, image in enumerate(result.images)))
+    assert [image["digest"] for image in report(pushed, [])["images"]] == [
+        "sha256:0", "sha256:1"]
 
 
 def test_to_json_round_trips():
