@@ -19,11 +19,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 from bindep.depends import Depends
 
 from pbrx_images import bindep_file, engine as engine_module, labels as labels_module
+from pbrx_images import sbom as sbom_module
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
 from pbrx_images.engine import Engine, ImageInfo
@@ -48,6 +49,8 @@ class BuiltImage:
     id: str
     size: int
     layers: tuple[dict[str, object], ...] = ()  #: oldest first, from the image's history
+    sbom: str | None = None  #: path of the image's SBOM file
+    sbom_digest: str | None = None  #: its sha256, as in the image's label
 
 
 @dataclass(frozen=True)
@@ -285,6 +288,44 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
                          and static.extras is not None)
 
 
+class _Sboms:
+    """The SBOM of each image of one build, made before the image is committed."""
+
+    def __init__(self, engine: Engine, run: _Run, manager: PackageManager,
+                 created: str | None) -> None:
+        self.engine = engine
+        self.run = run
+        self.manager = manager
+        self.created = created
+        self.tool_version = sbom_module.tool_version()
+        self.contents: dict[str, sbom_module.Contents] = {}  #: image name -> contents
+        self.documents: dict[str, bytes] = {}  #: image name -> SBOM file bytes
+
+    def label(self, name: str, contents: sbom_module.Contents) -> dict[str, str]:
+        """Make the SBOM of the image ``name``; the label with its digest."""
+        self.contents[name] = contents
+        data = sbom_module.serialize(sbom_module.document(contents, name, self.tool_version,
+                                                          self.created))
+        self.documents[name] = data
+        return {sbom_module.LABEL_DIGEST: sbom_module.digest(data)}
+
+    def collector(self, name: str) -> Callable[[engine_module.Container], dict[str, str]]:
+        """What Runtime.install calls in the finished container of the image ``name``."""
+        return lambda container: self.label(
+            name, sbom_module.collect(container, self.manager, name))
+
+    def labelled(self, name: str, unlabelled: str, work_tag: str) -> str:
+        """An image built from a Dockerfile, queried, then given its SBOM label.
+
+        Its package manager is detected: the Dockerfile may change anything.
+        The label is added by a build of ``FROM unlabelled`` that changes
+        only the configuration.
+        """
+        with self.engine.container(unlabelled, self.run.container_name("sbom")) as container:
+            labels = self.label(name, sbom_module.collect(container, None, name))
+        return self.engine.build_from_text("FROM %s\n" % unlabelled, work_tag, labels)
+
+
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
            home: Path) -> Result:
     project_dir = options.project_dir
@@ -353,6 +394,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 image.script or plan.project, plan.version, revision, source_url,
                 checked.created, options.base_image, base.digest)
 
+        sboms = _Sboms(engine, run, manager, sbom_module.timestamp(environ))
         built: dict[str, str] = {}  # final name -> image ID
         work_tags: dict[str, str] = {}  # final name -> work tag
         with reporter.step("Image %s" % plan.base.name):
@@ -360,29 +402,35 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             built[plan.base.name] = runtime.install(
                 runtime_image, base, plan.base, wheels, base_work, run.container_name("base"),
                 base_entrypoint(), base.cmd or ("/bin/sh",), labels_of(plan.base),
-                options.user, options.uid)
+                options.user, options.uid, sboms.collector(plan.base.name))
         for image in plan.scripts:
             with reporter.step("Image %s" % image.name):
                 work = work_tags[image.name] = run.work_tag(image_name(image.script or ""))
                 if image.dockerfile:
-                    built[image.name] = engine.build(
-                        str(project_dir), image.dockerfile, work,
-                        {"BASE_IMAGE": base_work}, labels_of(image))
+                    unlabelled = run.work_tag(image_name(image.script or "") + "-dockerfile")
+                    engine.build(str(project_dir), image.dockerfile, unlabelled,
+                                 {"BASE_IMAGE": base_work}, labels_of(image))
+                    built[image.name] = sboms.labelled(image.name, unlabelled, work)
                 elif image.extra:
                     built[image.name] = runtime.install(
                         base_work, base, image, wheels, work, run.container_name("script"),
-                        base_entrypoint(), image.cmd, labels_of(image), options.user)
-                else:
+                        base_entrypoint(), image.cmd, labels_of(image), options.user,
+                        finished=sboms.collector(image.name))
+                else:  # the base image's files: its SBOM's contents, under this name
                     built[image.name] = engine.build_from_text(
                         "FROM %s\nCMD %s\n" % (base_work,
                                                engine_module.json_exec_form(image.cmd or ())),
-                        work, labels_of(image))
+                        work, {**labels_of(image),
+                               **sboms.label(image.name, sboms.contents[plan.base.name])})
 
         if options.smoke_test:
             for image in plan.scripts:
                 with reporter.step("Smoke test: %s --help" % image.script):
                     _smoke_test(engine, run, image, work_tags[image.name])
 
+        sbom_dir = options.sbom_dir or sbom_module.default_dir()
+        with reporter.step("SBOMs (%s) into %s" % (sbom_module.FORMAT, sbom_dir)):
+            sbom_paths = sbom_module.write(sbom_dir, sboms.documents)
         with reporter.step("Tag images"):
             for name, image_id in built.items():
                 engine.tag(image_id, name)
@@ -390,8 +438,11 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         results = []
         for name, image_id in built.items():
             info = engine.image(image_id)
-            results.append(BuiltImage(name, image_id, info.size if info else 0,
-                                      tuple(engine.layers(image_id))))
+            path = sbom_paths.get(name)
+            results.append(BuiltImage(
+                name, image_id, info.size if info else 0, tuple(engine.layers(image_id)),
+                str(path) if path else None,
+                sbom_module.digest(sboms.documents[name]) if name in sboms.documents else None))
         return Result(plan, tuple(results))
     finally:
         with _signals_deferred():

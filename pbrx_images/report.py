@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from pbrx_images import sbom as sbom_module
 from pbrx_images.pipeline import Result
 
 FORMAT_VERSION = 1
 
 
 def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, Any]:
-    """Images (name, tag, id, size, layers), packages, extras and step timings."""
+    """Images (name, tag, id, size, layers, SBOM), packages, extras and step timings."""
     plan = result.plan
     images = []
     for built in result.images:
@@ -24,6 +25,8 @@ def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, An
             "name": repository, "tag": tag, "id": built.id, "size": built.size,
             "script": planned.script, "extra": planned.extra,
             "layers": [dict(layer) for layer in built.layers],
+            "sbom": {"path": built.sbom, "digest": built.sbom_digest,
+                     "format": sbom_module.FORMAT} if built.sbom else None,
         })
     return {
         "version": FORMAT_VERSION,
