@@ -36,11 +36,11 @@ def _remove_images(client):
             pass
 
 
-def _build(project, base_image, sbom_dir):
+def _build(project, base_image, sbom_dir, environ):
     completed = subprocess.run(
         [sys.executable, "-m", "pbrx_images.cli", str(project), "--base-image", base_image,
          "--prefix", PREFIX, "--tag", TAG, "--sbom-dir", str(sbom_dir), "--format", "json"],
-        env=dict(os.environ, SOURCE_DATE_EPOCH=EPOCH), stdin=subprocess.DEVNULL,
+        env=environ, stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
     sys.stdout.write(completed.stderr.decode("utf-8", "replace"))
     assert completed.returncode == 0
@@ -49,20 +49,31 @@ def _build(project, base_image, sbom_dir):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, docker_client, base_image):
-    """Build twice, each time into a fresh SBOM directory and without the images."""
+    """Build three times, each time into a fresh SBOM directory and without the images.
+
+    The first two without SOURCE_DATE_EPOCH (reproducible even so), the
+    third with it.
+    """
     from tests.conftest import ROOT
     import shutil
 
     project = tmp_path_factory.mktemp("sbom") / "pgtool"
     shutil.copytree(ROOT / "examples" / "pgtool", project)
+    # Its own Python distribution (a bare dist-info): its SBOM must be its own.
     (project / "Dockerfile.pgtool-version").write_text(
-        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo hello > /etc/pgtool-greeting\n"
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+        "RUN d=$(python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])')"
+        "/only_dockerfile-1.0.dist-info && mkdir $d && printf 'Metadata-Version: 2.1\\n"
+        "Name: only_dockerfile\\nVersion: 1.0\\n' > $d/METADATA\n"
         "CMD [\"pgtool-version\"]\n")
     results = []
-    for attempt in ("first", "second"):
+    environ = {key: value for key, value in os.environ.items()
+               if key != "SOURCE_DATE_EPOCH"}
+    for attempt, epoch in (("first", None), ("second", None), ("epoch", EPOCH)):
         _remove_images(docker_client)
         sbom_dir = tmp_path_factory.mktemp("sbom-" + attempt)
-        report = _build(project, base_image, sbom_dir)
+        report = _build(project, base_image, sbom_dir,
+                        dict(environ, SOURCE_DATE_EPOCH=epoch) if epoch else environ)
         files = {path.name: path.read_bytes() for path in sbom_dir.iterdir()}
         labels = {name: docker_client.images.get(name).labels for name in IMAGES}
         results.append({"dir": sbom_dir, "report": report, "files": files, "labels": labels})
@@ -102,7 +113,7 @@ def test_label_is_the_sha256_of_the_file(built, docker_client):
         assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.5"
         component = document["metadata"]["component"]
         assert "%s:%s" % (component["name"], component["version"]) == name
-        assert document["metadata"]["timestamp"] == "2023-11-14T22:13:20Z"
+        assert "timestamp" not in document["metadata"]
 
 
 def test_packages_and_distributions_match_the_images(built, docker_client):
@@ -126,9 +137,22 @@ def test_packages_and_distributions_match_the_images(built, docker_client):
         assert pypi["psycopg2"]["purl"] == "pkg:pypi/psycopg2@" + psycopg2
         assert "pgtool" in pypi
         assert ("tabulate" in pypi) == name.endswith("pgtool-report:" + TAG)
+        assert ("only_dockerfile" in pypi) == name.endswith("pgtool-version:" + TAG)
 
 
 def test_rebuild_gives_identical_sboms_and_labels(built):
-    first, second = built
+    first, second, _ = built
     assert first["files"] == second["files"]
-    assert first["labels"] == second["labels"]
+    for name in IMAGES:
+        assert first["labels"][name][LABEL] == second["labels"][name][LABEL]
+
+
+def test_source_date_epoch_sets_the_timestamp_and_only_it_changes(built):
+    first, _, epoch = built
+    assert sorted(epoch["files"]) == sorted(first["files"])
+    for file_name, data in epoch["files"].items():
+        document = json.loads(data)
+        assert document["metadata"].pop("timestamp") == "2023-11-14T22:13:20Z"
+        expected = json.loads(first["files"][file_name])
+        assert document.pop("serialNumber") != expected.pop("serialNumber")
+        assert document == expected
