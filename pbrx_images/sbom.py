@@ -140,21 +140,25 @@ def collect(container: Container, manager: PackageManager | None, image: str) ->
     ``manager`` None means the image's package manager is unknown; it is
     then detected.  ``image`` names the image in error messages.
     """
-    try:
-        os_release = parse_os_release(container.run(OS_RELEASE_QUERY))
-        if manager is None:
-            manager = from_detect_output(container.run(DETECT_SCRIPT))
-        packages: tuple[DistroPackage, ...] = ()
-        if manager is not None:
-            packages = parse_packages(manager.purl_type, container.run(manager.query_command()))
-        interpreter, python = parse_python(container.run(PYTHON_QUERY))
-    except CommandFailed as failure:
-        lines = [line.strip() for line in failure.output.splitlines() if line.strip()]
-        raise BuildError("Listing the packages of %s for its SBOM failed (%s exited with %d: "
-                         "%s): the image's package database or %s is broken; check the "
-                         "image, or the log with --debug."
-                         % (image, failure.command.split()[0], failure.exit_code,
-                            lines[-1] if lines else "no output", VENV)) from failure
+    def run(what: str, command: str) -> str:
+        try:
+            return container.run(command)
+        except CommandFailed as failure:
+            lines = [line.strip() for line in failure.output.splitlines() if line.strip()]
+            raise BuildError(
+                "Listing %s of %s for its SBOM failed (exit status %d: %s): check that the "
+                "image's package database and %s are intact; the log has the full output."
+                % (what, image, failure.exit_code, lines[-1] if lines else "no output", VENV)
+            ) from failure
+
+    os_release = parse_os_release(run("the operating system", OS_RELEASE_QUERY))
+    if manager is None:
+        manager = from_detect_output(run("the package manager", DETECT_SCRIPT))
+    packages: tuple[DistroPackage, ...] = ()
+    if manager is not None:
+        packages = parse_packages(manager.purl_type,
+                                  run("the distro packages", manager.query_command()))
+    interpreter, python = parse_python(run("the Python distributions", PYTHON_QUERY))
     return Contents(os_release, manager.purl_type if manager else None, packages,
                     interpreter, python)
 

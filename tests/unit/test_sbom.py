@@ -260,3 +260,43 @@ def test_write_into_a_file_fails_clearly(tmp_path):
 def test_default_dir_is_in_the_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert sbom.default_dir() == tmp_path / "pbrx-images" / "sbom"
+
+
+class _Container:
+    """Answers the queries with canned output (the engine test runs real ones)."""
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.commands = []
+
+    def run(self, command):
+        self.commands.append(command)
+        for start, answer in self.answers.items():
+            if command.startswith(start):
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer
+        raise AssertionError(command)
+
+
+def test_collect_detects_the_manager_when_not_given():
+    from pbrx_images.package_manager import DETECT_SCRIPT
+    container = _Container({"cat /etc/os-release": 'ID=alpine\nVERSION_ID=3.19.1\n',
+                            DETECT_SCRIPT: "apk\n", "cat /lib/apk/db/installed": APK_OUTPUT,
+                            "if [ -x": ""})
+    contents = sbom.collect(container, None, "app:latest")
+    assert contents.purl_type == "apk"
+    assert contents.os_release["ID"] == "alpine"
+    assert [package.name for package in contents.packages] == ["musl", "py3-foo-2"]
+    assert contents.interpreter is None and contents.python == ()
+
+
+def test_collect_failure_says_what_and_which_image():
+    from pbrx_images.engine import CommandFailed
+    container = _Container({"cat /etc/os-release": "ID=debian\n",
+                            "dpkg-query": CommandFailed("dpkg-query", 2, "dpkg-query: error: "
+                                                        "status database area is locked\n")})
+    with pytest.raises(BuildError, match="Listing the distro packages of app:latest for its "
+                                         "SBOM failed \\(exit status 2: dpkg-query: error: "
+                                         "status database area is locked\\)"):
+        sbom.collect(container, PackageManager("apt"), "app:latest")
