@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 from bindep.depends import Depends
 
@@ -288,44 +288,6 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
                          and static.extras is not None)
 
 
-class _Sboms:
-    """The SBOM of each image of one build, made before the image is committed."""
-
-    def __init__(self, engine: Engine, run: _Run, manager: PackageManager,
-                 created: str | None) -> None:
-        self.engine = engine
-        self.run = run
-        self.manager = manager
-        self.created = created
-        self.tool_version = sbom_module.tool_version()
-        self.contents: dict[str, sbom_module.Contents] = {}  #: image name -> contents
-        self.documents: dict[str, bytes] = {}  #: image name -> SBOM file bytes
-
-    def label(self, name: str, contents: sbom_module.Contents) -> dict[str, str]:
-        """Make the SBOM of the image ``name``; the label with its digest."""
-        self.contents[name] = contents
-        data = sbom_module.serialize(sbom_module.document(contents, name, self.tool_version,
-                                                          self.created))
-        self.documents[name] = data
-        return {sbom_module.LABEL_DIGEST: sbom_module.digest(data)}
-
-    def collector(self, name: str) -> Callable[[engine_module.Container], dict[str, str]]:
-        """What Runtime.install calls in the finished container of the image ``name``."""
-        return lambda container: self.label(
-            name, sbom_module.collect(container, self.manager, name))
-
-    def labelled(self, name: str, unlabelled: str, work_tag: str) -> str:
-        """An image built from a Dockerfile, queried, then given its SBOM label.
-
-        Its package manager is detected: the Dockerfile may change anything.
-        The label is added by a build of ``FROM unlabelled`` that changes
-        only the configuration.
-        """
-        with self.engine.container(unlabelled, self.run.container_name("sbom")) as container:
-            labels = self.label(name, sbom_module.collect(container, None, name))
-        return self.engine.build_from_text("FROM %s\n" % unlabelled, work_tag, labels)
-
-
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
            home: Path) -> Result:
     project_dir = options.project_dir
@@ -394,7 +356,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 image.script or plan.project, plan.version, revision, source_url,
                 checked.created, options.base_image, base.digest)
 
-        sboms = _Sboms(engine, run, manager, sbom_module.timestamp(environ))
+        sboms = sbom_module.Collection(engine, run.container_name, manager,
+                                       sbom_module.timestamp(environ))
         built: dict[str, str] = {}  # final name -> image ID
         work_tags: dict[str, str] = {}  # final name -> work tag
         with reporter.step("Image %s" % plan.base.name):
@@ -438,11 +401,9 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         results = []
         for name, image_id in built.items():
             info = engine.image(image_id)
-            path = sbom_paths.get(name)
             results.append(BuiltImage(
                 name, image_id, info.size if info else 0, tuple(engine.layers(image_id)),
-                str(path) if path else None,
-                sbom_module.digest(sboms.documents[name]) if name in sboms.documents else None))
+                str(sbom_paths[name]), sbom_module.digest(sboms.documents[name])))
         return Result(plan, tuple(results))
     finally:
         with _signals_deferred():

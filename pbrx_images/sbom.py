@@ -9,9 +9,10 @@ sorted, keys sorted, no timestamp unless ``SOURCE_DATE_EPOCH`` is set, a
 serial number derived from the content rather than random).  The sha256 of
 those bytes goes into the image's :data:`LABEL_DIGEST` label.
 
-:func:`collect` runs the read-only queries in a build container; the rest is
-pure: :func:`parse_packages` and :func:`parse_python` read the queries'
-output, :func:`document` builds the document, :func:`serialize` its bytes.
+:func:`collect` runs the read-only queries in a build container, and a
+:class:`Collection` keeps the documents of one build; the rest is pure:
+:func:`parse_packages` and :func:`parse_python` read the queries' output,
+:func:`document` builds the document, :func:`serialize` its bytes.
 """
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
 from pbrx_images import labels as labels_module
-from pbrx_images.engine import CommandFailed, Container
+from pbrx_images.engine import CommandFailed, Container, Engine
 from pbrx_images.errors import BuildError
 from pbrx_images.os_release import parse_os_release
 from pbrx_images.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
@@ -161,6 +162,45 @@ def collect(container: Container, manager: PackageManager | None, image: str) ->
     interpreter, python = parse_python(run("the Python distributions", PYTHON_QUERY))
     return Contents(os_release, manager.purl_type if manager else None, packages,
                     interpreter, python)
+
+
+class Collection:
+    """The SBOM of each image of one build, made before the image is committed.
+
+    ``container_name`` gives the name of a new build container for a role.
+    """
+
+    def __init__(self, engine: Engine, container_name: Callable[[str], str],
+                 manager: PackageManager, created: str | None) -> None:
+        self.engine = engine
+        self.container_name = container_name
+        self.manager = manager
+        self.created = created
+        self.tool_version = tool_version()
+        self.contents: dict[str, Contents] = {}  #: image name -> contents
+        self.documents: dict[str, bytes] = {}  #: image name -> SBOM file bytes
+
+    def label(self, name: str, contents: Contents) -> dict[str, str]:
+        """Make the SBOM of the image ``name``; the label with its digest."""
+        self.contents[name] = contents
+        data = serialize(document(contents, name, self.tool_version, self.created))
+        self.documents[name] = data
+        return {LABEL_DIGEST: digest(data)}
+
+    def collector(self, name: str) -> Callable[[Container], dict[str, str]]:
+        """What Runtime.install calls in the finished container of the image ``name``."""
+        return lambda container: self.label(name, collect(container, self.manager, name))
+
+    def labelled(self, name: str, unlabelled: str, work_tag: str) -> str:
+        """An image built from a Dockerfile, queried, then given its SBOM label.
+
+        Its package manager is detected: the Dockerfile may change anything.
+        The label is added by a build of ``FROM unlabelled`` that changes
+        only the configuration; the new image's ID is returned.
+        """
+        with self.engine.container(unlabelled, self.container_name("sbom")) as container:
+            labels = self.label(name, collect(container, None, name))
+        return self.engine.build_from_text("FROM %s\n" % unlabelled, work_tag, labels)
 
 
 def timestamp(environ: Mapping[str, str]) -> str | None:

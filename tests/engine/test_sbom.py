@@ -1,10 +1,11 @@
 """Each image's SBOM: written to --sbom-dir, its digest in the image's label.
 
-The example (pgtool) is built with a Dockerfile.pgtool-version, so the three
-ways an image is made are covered: the base image (installed, committed),
-pgtool-report (its extra installed on the base) and pgtool-version (from a
-Dockerfile, then labelled).  A second build of the same project, after the
-images are removed, must give byte-identical SBOMs and the same labels.
+The example (pgtool, renamed pgtool-sbom) is built with a
+Dockerfile.pgtool-version, so the three ways an image is made are covered:
+the base image (installed, committed), pgtool-report (its extra installed on
+the base) and pgtool-version (from a Dockerfile, then labelled).  A second
+build of the same project, after the images are removed, must give
+byte-identical SBOMs and the same labels.
 """
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ pytestmark = pytest.mark.engine
 
 PREFIX = "pbrx-sbom-test"
 TAG = "sbom"
-NAMES = ("pgtool-base", "pgtool-version", "pgtool-report")
+#: The example renamed, so that its wheel volume is this test's own (other
+#: tests remove pbrx-images-wheels-pgtool, and the containers using it).
+PROJECT = "pgtool-sbom"
+NAMES = (PROJECT + "-base", "pgtool-version", "pgtool-report")
 IMAGES = ["%s/%s:%s" % (PREFIX, name, TAG) for name in NAMES]
 LABEL = "io.pbrx-images.sbom.digest"
 EPOCH = "1700000000"
@@ -59,6 +63,9 @@ def built(tmp_path_factory, docker_client, base_image):
 
     project = tmp_path_factory.mktemp("sbom") / "pgtool"
     shutil.copytree(ROOT / "examples" / "pgtool", project)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('name = "pgtool"',
+                                                       'name = "%s"' % PROJECT))
     # Its own Python distribution (a bare dist-info): its SBOM must be its own.
     (project / "Dockerfile.pgtool-version").write_text(
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
@@ -135,7 +142,7 @@ def test_packages_and_distributions_match_the_images(built, docker_client):
                              "print(psycopg2.__version__.split()[0])'")
         assert pypi["psycopg2"]["version"] == psycopg2
         assert pypi["psycopg2"]["purl"] == "pkg:pypi/psycopg2@" + psycopg2
-        assert "pgtool" in pypi
+        assert PROJECT in pypi
         assert ("tabulate" in pypi) == name.endswith("pgtool-report:" + TAG)
         assert ("only_dockerfile" in pypi) == name.endswith("pgtool-version:" + TAG)
 
