@@ -57,6 +57,11 @@ def parser() -> argparse.ArgumentParser:
                              "registry its name starts with (from --prefix), with the "
                              "credentials of 'docker login'; a name without a registry "
                              "host is refused (spell out docker.io/ for Docker Hub)")
+    result.add_argument("--sbom-dir", metavar="DIR",
+                        help="write each image's SBOM (CycloneDX 1.5 JSON, "
+                             "NAME_TAG.cdx.json) into DIR; its sha256 is the image's "
+                             "io.pbrx-images.sbom.digest label (default: "
+                             "$XDG_CACHE_HOME/pbrx-images/sbom, i.e. ~/.cache/pbrx-images/sbom)")
     result.add_argument("--dry-run", action="store_true",
                         help="print the plan (images, distro packages and the bindep "
                              "profiles that selected them, extras, CMD/ENTRYPOINT, layers) "
@@ -100,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.project_dir), base_image=args.base_image, prefix=args.prefix,
             tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
             debug=args.debug, network=args.network, smoke_test=args.smoke_test,
-            dry_run=args.dry_run, user=args.user, push=args.push)
+            dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir)
         if options.dry_run:
             print("\n".join(dry_run(options, reporter)))
             return 0

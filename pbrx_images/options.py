@@ -44,6 +44,7 @@ class Options:
     user: str | None = None  #: the images' user, created in the base image; None = root
     uid: int | None = None  #: that user's UID; None = the distribution picks one
     push: bool = False  #: push every image to the registry in its name once all are tagged
+    sbom_dir: Path | None = None  #: where the SBOMs go; None = sbom.default_dir()
 
 
 def project_settings(project_dir: Path) -> dict[str, str]:
@@ -103,7 +104,8 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
             debug: bool = False, network: str | None = None,
             smoke_test: bool = False, dry_run: bool = False,
-            user: str | None = None, push: bool = False) -> Options:
+            user: str | None = None, push: bool = False,
+            sbom_dir: str | None = None) -> Options:
     """Options from the command line (None = not given) over the project's settings."""
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -139,8 +141,22 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         smoke_test=smoke_test,
         dry_run=dry_run,
         push=push,
+        sbom_dir=_sbom_dir(sbom_dir),
         **parse_user(user),
     )
+
+
+def _sbom_dir(value: str | None) -> Path | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise ProjectError("--sbom-dir was given an empty value: give a directory such as "
+                           "./sbom.")
+    path = Path(value).resolve()
+    if path.exists() and not path.is_dir():
+        raise ProjectError("--sbom-dir %s is not a directory: give a directory (it is created "
+                           "when missing)." % path)
+    return path
 
 
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")

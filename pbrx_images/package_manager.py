@@ -4,7 +4,8 @@ A :class:`PackageManager` produces the shell command that installs a
 project's distro packages in one image layer, leaving no package indexes or
 caches behind, and recognises the error output in which the manager says a
 package does not exist in the distro.  :data:`DETECT_SCRIPT` finds out which
-manager an image has.
+manager an image has; :meth:`PackageManager.query_command` lists what an
+image has installed (for its SBOM, :mod:`pbrx_images.sbom`).
 """
 
 from __future__ import annotations
@@ -110,6 +111,30 @@ class PackageManager:
             f" && {self.name} clean all"
             f" && rm -rf {_RPM_CACHE_DIRS}"
         )
+
+    @property
+    def purl_type(self) -> str:
+        """The package URL type of this manager's packages: deb, apk or rpm."""
+        return {"apt": "deb", "apk": "apk"}.get(self.name, "rpm")
+
+    def query_command(self) -> str:
+        """A read-only sh command that lists the installed packages.
+
+        apt: one line per package known to dpkg, ``STATUS\tNAME\tVERSION\tARCH``
+        (``STATUS`` as dpkg's three-letter abbreviation, ``ii`` when installed).
+        apk: the package database ``/lib/apk/db/installed`` itself (its ``P:``,
+        ``V:`` and ``A:`` lines are name, version and architecture; a blank line
+        ends a package), which, unlike ``apk info -v``, keeps name and version
+        apart.  rpm managers: ``NAME\tEPOCH\tVERSION-RELEASE\tARCH`` with
+        ``(none)`` for no epoch.  :func:`pbrx_images.sbom.parse_packages` reads
+        these outputs.
+        """
+        if self.name == "apt":
+            return ("dpkg-query -W -f='${db:Status-Abbrev}\\t${Package}\\t${Version}"
+                    "\\t${Architecture}\\n'")
+        if self.name == "apk":
+            return "cat /lib/apk/db/installed"
+        return "rpm -qa --qf '%{NAME}\\t%{EPOCH}\\t%{VERSION}-%{RELEASE}\\t%{ARCH}\\n'"
 
     def missing_packages(self, output: str) -> list[str]:
         """Packages that *output* (of a failed install) says do not exist.

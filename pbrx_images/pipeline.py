@@ -24,6 +24,7 @@ from typing import Iterator, Mapping
 from bindep.depends import Depends
 
 from pbrx_images import bindep_file, engine as engine_module, labels as labels_module
+from pbrx_images import sbom as sbom_module
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
 from pbrx_images.engine import Engine, ImageInfo
@@ -51,6 +52,8 @@ class BuiltImage:
     size: int
     layers: tuple[dict[str, object], ...] = ()  #: oldest first, from the image's history
     digest: str | None = None  #: the registry's manifest digest, when pushed
+    sbom: str | None = None  #: path of the image's SBOM file
+    sbom_digest: str | None = None  #: its sha256, as in the image's label
 
 
 @dataclass(frozen=True)
@@ -396,6 +399,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 image.script or plan.project, plan.version, revision, source_url,
                 checked.created, options.base_image, base.digest)
 
+        sboms = sbom_module.Collection(engine, run.container_name, manager,
+                                       sbom_module.timestamp(environ))
         built: dict[str, str] = {}  # final name -> image ID
         work_tags: dict[str, str] = {}  # final name -> work tag
         with reporter.step("Image %s" % plan.base.name):
@@ -403,29 +408,35 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             built[plan.base.name] = runtime.install(
                 runtime_image, base, plan.base, wheels, base_work, run.container_name("base"),
                 base_entrypoint(), base.cmd or ("/bin/sh",), labels_of(plan.base),
-                options.user, options.uid)
+                options.user, options.uid, sboms.collector(plan.base.name))
         for image in plan.scripts:
             with reporter.step("Image %s" % image.name):
                 work = work_tags[image.name] = run.work_tag(image_name(image.script or ""))
                 if image.dockerfile:
-                    built[image.name] = engine.build(
-                        str(project_dir), image.dockerfile, work,
-                        {"BASE_IMAGE": base_work}, labels_of(image))
+                    unlabelled = run.work_tag(image_name(image.script or "") + "-dockerfile")
+                    engine.build(str(project_dir), image.dockerfile, unlabelled,
+                                 {"BASE_IMAGE": base_work}, labels_of(image))
+                    built[image.name] = sboms.labelled(image.name, unlabelled, work)
                 elif image.extra:
                     built[image.name] = runtime.install(
                         base_work, base, image, wheels, work, run.container_name("script"),
-                        base_entrypoint(), image.cmd, labels_of(image), options.user)
-                else:
+                        base_entrypoint(), image.cmd, labels_of(image), options.user,
+                        finished=sboms.collector(image.name))
+                else:  # the base image's files: its SBOM's contents, under this name
                     built[image.name] = engine.build_from_text(
                         "FROM %s\nCMD %s\n" % (base_work,
                                                engine_module.json_exec_form(image.cmd or ())),
-                        work, labels_of(image))
+                        work, {**labels_of(image),
+                               **sboms.label(image.name, sboms.contents[plan.base.name])})
 
         if options.smoke_test:
             for image in plan.scripts:
                 with reporter.step("Smoke test: %s --help" % image.script):
                     _smoke_test(engine, run, image, work_tags[image.name])
 
+        sbom_dir = options.sbom_dir or sbom_module.default_dir()
+        with reporter.step("SBOMs (%s) into %s" % (sbom_module.FORMAT, sbom_dir)):
+            sbom_paths = sbom_module.write(sbom_dir, sboms.documents)
         # All or nothing: a signal waits until every tag is set, and a failure
         # part-way puts the previous tags back.
         with _signals_deferred():
@@ -436,8 +447,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         results = []
         for name, image_id in built.items():
             info = engine.image(image_id)
-            results.append(BuiltImage(name, image_id, info.size if info else 0,
-                                      tuple(engine.layers(image_id)), digests.get(name)))
+            results.append(BuiltImage(
+                name, image_id, info.size if info else 0, tuple(engine.layers(image_id)),
+                digest=digests.get(name), sbom=str(sbom_paths[name]),
+                sbom_digest=sbom_module.digest(sboms.documents[name])))
         return Result(plan, tuple(results))
     finally:
         with _signals_deferred():

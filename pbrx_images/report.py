@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from typing import Any, Sequence
 
+from pbrx_images import sbom as sbom_module
 from pbrx_images.pipeline import Result
 
 FORMAT_VERSION = 1
 
 
 def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, Any]:
-    """Images (name, tag, id, size, layers), packages, extras and step timings.
+    """Images (name, tag, id, size, layers, SBOM), packages, extras and step timings.
 
     An image's ``digest`` is the registry's manifest digest when ``--push``
     pushed it (pull it as ``name@digest``), else null.
@@ -29,6 +30,8 @@ def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, An
             "digest": built.digest,
             "script": planned.script, "extra": planned.extra,
             "layers": [dict(layer) for layer in built.layers],
+            "sbom": {"path": built.sbom, "digest": built.sbom_digest,
+                     "format": sbom_module.FORMAT} if built.sbom else None,
         })
     return {
         "version": FORMAT_VERSION,

@@ -13,11 +13,11 @@ their real names only when every image is built.
 from __future__ import annotations
 
 import shlex
-from typing import Mapping
+from typing import Callable, Mapping
 
 from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, image_config_changes,
                                  install_packages, reuse_cached_image, run_dir)
-from pbrx_images.engine import CommandFailed, Engine, ImageInfo
+from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import INIT_PATH, PackageManager
@@ -58,11 +58,14 @@ class Runtime:
     def install(self, from_image: str, base: ImageInfo, image: ImagePlan, wheels: WheelBuild,
                 work_tag: str, container_name: str, entrypoint: tuple[str, ...] | None,
                 cmd: tuple[str, ...] | None, labels: Mapping[str, str],
-                user: str | None = None, uid: int | None = None) -> str:
+                user: str | None = None, uid: int | None = None,
+                finished: Callable[[Container], Mapping[str, str]] | None = None) -> str:
         """Install the project (with ``image.extra``) on ``from_image`` and commit it.
 
         With ``user``, that user is created (unless it exists) and becomes
-        the image's user; the virtualenv stays owned by root.
+        the image's user; the virtualenv stays owned by root.  ``finished``
+        is called with the container once its files are final, before the
+        commit; the labels it returns are added (the SBOM's digest).
         """
         run = run_dir(self.run_id)
         requirement = "%s/%s%s" % (run, wheels.wheel,
@@ -83,6 +86,8 @@ class Runtime:
                         "Creating the user %s in %s failed (%s): the base image needs useradd "
                         "or adduser, and the name and UID must be free."
                         % (user, image.name, _last_line(failure.output))) from failure
+            if finished is not None:
+                labels = {**labels, **finished(container)}
             repository, _, tag = work_tag.rpartition(":")
             env = {"PATH": "%s/bin:%s" % (VENV, _path(base)), "VIRTUAL_ENV": VENV}
             return container.commit(repository, tag,

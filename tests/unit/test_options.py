@@ -290,3 +290,17 @@ def test_parse_user_rejects(value):
     from pbrx_images.options import parse_user
     with pytest.raises(ProjectError, match="NAME\\[:UID\\]"):
         parse_user(value)
+
+
+def test_sbom_dir_resolved_from_the_current_directory(project, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert resolve(project).sbom_dir is None  # the default, sbom.default_dir()
+    assert resolve(project, sbom_dir="out/sboms").sbom_dir == tmp_path.resolve() / "out/sboms"
+
+
+@pytest.mark.parametrize("value, message", [(" ", "empty value"), ("file", "not a directory")])
+def test_sbom_dir_rejects(project, tmp_path, monkeypatch, value, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ProjectError, match=message):
+        resolve(project, sbom_dir=value)

@@ -17,7 +17,9 @@ def _result():
                      packages, "debian:12", "reg:5000/team", "v1")
     layer = {"created_by": "pbrx-images: x", "comment": "", "size": 10}
     return Result(plan, (BuiltImage("reg:5000/team/foo-base:v1", "sha256:1", 100, (layer,)),
-                         BuiltImage("reg:5000/team/foo-api:v1", "sha256:2", 120, ())))
+                         BuiltImage("reg:5000/team/foo-api:v1", "sha256:2", 120, (),
+                                    sbom="/sboms/reg_5000_team_foo-api_v1.cdx.json",
+                                    sbom_digest="sha256:abc")))
 
 
 def test_report_lists_images_packages_and_timings():
@@ -28,9 +30,12 @@ def test_report_lists_images_packages_and_timings():
                                  "id": "sha256:1", "size": 100, "digest": None,
                                  "script": None, "extra": None,
                                  "layers": [{"created_by": "pbrx-images: x", "comment": "",
-                                             "size": 10}]}
+                                             "size": 10}], "sbom": None}
     assert data["images"][1]["script"] == "foo-api"
     assert data["images"][1]["extra"] == "foo-api"
+    assert data["images"][1]["sbom"] == {"path": "/sboms/reg_5000_team_foo-api_v1.cdx.json",
+                                         "digest": "sha256:abc",
+                                         "format": "CycloneDX 1.5 JSON"}
     assert data["packages"]["compile"] == ["gcc"]
     assert data["packages"]["runtime_image"] == ["libpq5", "dumb-init"]
     assert data["timings"] == [{"step": "Wheels", "seconds": 12.346}]
@@ -39,7 +44,7 @@ def test_report_lists_images_packages_and_timings():
 def test_report_gives_the_digest_of_a_pushed_image():
     result = _result()
     pushed = Result(result.plan, tuple(
-        BuiltImage(image.name, image.id, image.size, image.layers, "sha256:%d" % number)
+        BuiltImage(image.name, image.id, image.size, image.layers, digest="sha256:%d" % number)
         for number, image in enumerate(result.images)))
     assert [image["digest"] for image in report(pushed, [])["images"]] == [
         "sha256:0", "sha256:1"]
