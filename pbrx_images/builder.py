@@ -113,6 +113,25 @@ def cache_key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
+def build_tool_constraints(constraints: bytes) -> bytes:
+    """The lines of a constraints file that can change the builder's own tools.
+
+    Those are the lines naming pip, setuptools or wheel, and option lines;
+    the rest pins the project's dependencies, which the builder image does
+    not hold, so bumping one of those does not make a new builder image.
+    """
+    kept = []
+    for line in constraints.decode("utf-8", "replace").splitlines():
+        text = line.split(" #", 1)[0].strip()
+        if not text or text.startswith("#"):
+            continue
+        name = re.match(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", text)
+        if text.startswith("-") or name is None or \
+                re.sub(r"[-_.]+", "-", name.group(0)).lower() in BUILD_TOOLS:
+            kept.append(text)
+    return "".join(line + "\n" for line in kept).encode()
+
+
 def cached_image_name(kind: str, *inputs: str) -> str:
     """The name of a cached intermediate image, from everything that makes it."""
     return "pbrx-images-cache/%s:%s" % (kind, cache_key(RECIPE, kind, *inputs))
@@ -189,6 +208,7 @@ class Builder:
     def image(self, base: ImageInfo, base_name: str, manager: PackageManager,
               packages: tuple[str, ...], constraints: bytes, container_name: str) -> str:
         """The builder image's name, made unless a cached one has the same inputs."""
+        constraints = build_tool_constraints(constraints)
         name = cached_image_name("builder", base.id, manager.name, " ".join(packages),
                                  hashlib.sha256(constraints).hexdigest())
         if reuse_cached_image(self.engine, name, self.no_cache):

@@ -18,6 +18,15 @@ def test_constraints_apply_to_every_pip_step(example_project, docker_client, bas
     code, output = run_image(docker_client, "pgtool-report:pinned",
                              ["python", "-c", "import tabulate; print(tabulate.__version__)"])
     assert (code, output.strip()) == (0, "0.9.0")
+    # Bumping a dependency's pin is no reason for a new builder image.
+    constraints.write_text("tabulate==0.10.0\n")
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "pinned",
+                       "--constraints", str(constraints))
+    assert run.exit_code == 0
+    assert "reusing pbrx-images-cache/builder:" in run.output
+    code, output = run_image(docker_client, "pgtool-report:pinned",
+                             ["python", "-c", "import tabulate; print(tabulate.__version__)"])
+    assert (code, output.strip()) == (0, "0.10.0")
 
 
 def test_settings_from_pyproject(example_project, docker_client, base_image):
