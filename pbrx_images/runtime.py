@@ -150,7 +150,8 @@ class Runtime:
         built = self._built.get(parent["Id"])
         settings = {"Cmd": list(cmd or ()) or None, "Labels": dict(_labels(parent), **labels)}
         return self._load(parent, image, work_tag, [], settings,
-                          built.venv if built else {})
+                          built.venv if built else {}, "pbrx-images: CMD %s" % json.dumps(
+                              list(cmd or ())))
 
     # -- the parts -------------------------------------------------------------------------
 
@@ -226,10 +227,15 @@ class Runtime:
 
     def _load(self, parent: Mapping[str, Any], image: ImagePlan, work_tag: str,
               layers: list[tuple[NewLayer, Path]], settings: Mapping[str, object],
-              venv: dict[str, tuple[str, int, str, str]]) -> str:
-        """Load the image: ``parent``'s layers referenced, only unknown new ones sent."""
+              venv: dict[str, tuple[str, int, str, str]], comment: str = "pbrx-images"
+              ) -> str:
+        """Load the image: ``parent``'s layers referenced, only unknown new ones sent.
+
+        Nothing in the configuration depends on the image's name or tag, so
+        the same content gets the same ID under any name.
+        """
         config = image_config(parent, self._history(parent), [layer for layer, _ in layers],
-                              settings, self.created, "pbrx-images: %s" % image.name)
+                              settings, self.created, comment)
         archived = ArchivedImage(config, (work_tag,))
         known = set(chain_ids(parent["RootFS"]["Layers"]))
         for other in [image.name] + list(self._built):
