@@ -16,7 +16,7 @@ import posixpath
 import re
 import tarfile
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Mapping, Sequence
+from typing import IO, Any, Iterable, Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
@@ -25,7 +25,7 @@ MAX_LAYERS = 100
 #: mtime of every entry when SOURCE_DATE_EPOCH is not set.
 DEFAULT_EPOCH = 0
 #: Files pip writes that only record how and from where it installed: left out.
-NOISE = ("direct_url.json",)
+NOISE = ("direct_url.json", "REQUESTED")
 _CHUNK = 1 << 20
 _PYC = re.compile(r"^(?P<dir>.*?)/?__pycache__/(?P<stem>[^/.]+)\.[^/]*\.pyc$")
 
@@ -44,6 +44,7 @@ class Entry:
     data: bytes | None = None  #: replaced content (normalised files)
     uid: int = 0
     gid: int = 0
+    spool: Any = field(default=None, compare=False)  #: the file holding the content
 
     @property
     def signature(self) -> tuple[str, int, str, str]:
@@ -59,19 +60,17 @@ class Tree:
         self.entries = dict(entries)
 
     def read(self, entry: Entry) -> bytes:
-        if entry.data is not None:
-            return entry.data
-        self.spool.seek(entry.offset)
-        return self.spool.read(entry.size)
+        return b"".join(self.chunks(entry))
 
     def chunks(self, entry: Entry) -> Iterable[bytes]:
         if entry.data is not None:
             yield entry.data
             return
-        self.spool.seek(entry.offset)
+        spool = entry.spool if entry.spool is not None else self.spool
+        spool.seek(entry.offset)
         left = entry.size
         while left > 0:
-            chunk = self.spool.read(min(left, _CHUNK))
+            chunk = spool.read(min(left, _CHUNK))
             if not chunk:
                 raise ValueError("the exported archive ends inside %s" % entry.path)
             left -= len(chunk)
@@ -116,7 +115,7 @@ def read_tree(spool: IO[bytes], exported: str, keep_owner: bool = False) -> Tree
                         break
                     digest.update(chunk)
                 entries[path] = Entry(path, "file", mode, member.size, offset=member.offset_data,
-                                      digest=digest.hexdigest(), uid=uid, gid=gid)
+                                      digest=digest.hexdigest(), uid=uid, gid=gid, spool=spool)
     return Tree(spool, entries)
 
 
@@ -129,8 +128,8 @@ def without_noise(tree: Tree) -> Tree:
     """``tree`` without install-time noise, RECORD files rewritten to match.
 
     ``direct_url.json`` names the wheel file pip installed from (a path that
-    changes from run to run); ``INSTALLER`` and ``REQUESTED`` are constant and
-    stay.
+    changes from run to run); ``REQUESTED`` depends on how pip was called (a
+    distribution's layer must not); ``INSTALLER`` is constant and stays.
     """
     entries = dict(tree.entries)
     dropped = [path for path in entries if posixpath.basename(path) in NOISE
@@ -171,6 +170,7 @@ class LayerPlan:
     size: int = 0
     kind: str = "dependency"  #: "dependency", "group", "leftovers", "project", "user"
     whiteouts: list[str] = field(default_factory=list)  #: removed paths
+    name: str = ""  #: the distribution's canonical name (one-distribution layers)
 
 
 @dataclass(frozen=True)
@@ -255,18 +255,24 @@ def split(tree: Tree, parent: Mapping[str, tuple[str, int, str, str]],
     for number, dist in enumerate(dists):
         paths = files[number]
         layer = LayerPlan("%s %s" % (dist.name, dist.version), paths,
-                          sum(tree.entries[path].size for path in paths))
+                          sum(tree.entries[path].size for path in paths),
+                          name=canonicalize_name(dist.name))
         if canonicalize_name(dist.name) == project_key:
             layer.kind = "project"
             top.append(layer)
         else:
             layers.append(layer)
-    layers.sort(key=lambda layer: (-layer.size, layer.description))
+    layers = ordered(layers)
     if leftovers or removed:
         layers.append(LayerPlan("files of no or of several distributions", leftovers,
                                 sum(tree.entries[path].size for path in leftovers),
                                 "leftovers", removed))
     return layers + top
+
+
+def ordered(layers: Iterable[LayerPlan]) -> list[LayerPlan]:
+    """Dependencies from the most stable (largest) to the least."""
+    return sorted(layers, key=lambda layer: (-layer.size, layer.description))
 
 
 def group(layers: Sequence[LayerPlan], budget: int) -> tuple[list[LayerPlan], list[str]]:
@@ -315,7 +321,7 @@ def layer_entries(tree: Tree, layer: LayerPlan) -> list[Entry]:
         if target is not None and entry.linkname not in layer.paths:
             # a hard link to a file of another layer: a copy of the file instead
             entry = Entry(path, "file", target.mode, target.size, offset=target.offset,
-                          digest=target.digest, data=target.data)
+                          digest=target.digest, data=target.data, spool=target.spool)
         selected[path] = entry
     for path in layer.whiteouts:
         head, tail = posixpath.split(path)
