@@ -94,6 +94,9 @@ def wheels(tmp_path_factory):
     make_wheel(directory, "nslayers-alpha", "1.0", {"nsl/alpha.py": "VALUE = 'alpha'\n"})
     make_wheel(directory, "nslayers-beta", "1.0", {"nsl/beta.py": "VALUE = 'beta'\n"},
                requires=("nslayers-alpha",))
+    for name in ("dupelayers-one", "dupelayers-two"):  # both ship the same module
+        make_wheel(directory, name, "1.0", {"dupelayers_shared.py": "WHO = 'shared'\n",
+                                            name.replace("-", "_") + ".py": "X = 1\n"})
     for number in range(MANY):
         make_wheel(directory, "manylayers-dep%03d" % number, "1.0",
                    {"manylayers_dep%03d.py" % number: "N = %d\n" % number})
@@ -178,3 +181,20 @@ def test_at_most_100_layers_with_150_dependencies(tmp_path, docker_client, base_
         assert 90 <= len(layers) <= 100
     code, output = run_image(docker_client, "%s/manylayersapp-hello:many" % PREFIX)
     assert (code, output.strip()) == (0, "149")
+
+
+def test_a_file_two_distributions_claim_goes_to_the_leftovers_layer(tmp_path, docker_client,
+                                                                    base_image, wheels):
+    project = write_project(tmp_path / "dupelayersapp", "dupelayersapp",
+                            ["dupelayers-one", "dupelayers-two"],
+                            "import dupelayers_shared\n\n\ndef main():\n"
+                            "    print(dupelayers_shared.WHO)\n")
+    run = build(project, wheels, base_image, "dupe", tmp_path / "cache")
+    assert run.exit_code == 0
+    assert "installing all at once" in run.output
+    history = [entry["CreatedBy"] for entry in
+               docker_client.api.history("%s/dupelayersapp-base:dupe" % PREFIX)[:4]]
+    assert history[0] == "pbrx-images: dupelayersapp 1.0"
+    assert history[1] == "pbrx-images: files of no or of several distributions"
+    code, output = run_image(docker_client, "%s/dupelayersapp-hello:dupe" % PREFIX)
+    assert (code, output.strip()) == (0, "shared")
