@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,6 +23,8 @@ from pbrx_images.output import default_log_dir
 
 #: Bump when what goes into a distribution's layer changes.
 RECIPE = "1"
+#: Layers and index entries unused for this long (seconds) are removed.
+UNUSED_FOR = 30 * 24 * 3600
 
 
 def default_layer_dir() -> Path:
@@ -65,7 +68,29 @@ class LayerCache:
                                  for path, signature in data["files"].items()})
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        return layer if self.tar_path(layer.diff_id).is_file() else None
+        tar = self.tar_path(layer.diff_id)
+        try:
+            os.utime(tar)  # used: kept by prune()
+            os.utime(self.directory / "index" / (key + ".json"))
+        except OSError:
+            return None
+        return layer
+
+    def prune(self, max_age: float = UNUSED_FOR, now: float | None = None) -> None:
+        """Remove what was not used for ``max_age`` seconds, and leftover temporary files."""
+        now = time.time() if now is None else now
+        for directory in (self.directory, self.directory / "index"):
+            try:
+                paths = list(directory.iterdir())
+            except OSError:
+                continue
+            for path in paths:
+                try:
+                    if path.is_file() and now - path.stat().st_mtime > (
+                            3600 if path.name.startswith(".tmp-") else max_age):
+                        path.unlink()
+                except OSError:
+                    pass
 
     def put(self, key: str, layer: CachedLayer) -> None:
         data = {"diff_id": layer.diff_id, "name": layer.name, "description": layer.description,

@@ -61,6 +61,7 @@ class Runtime:
         self.epoch = epoch
         self.created = rfc3339(epoch)
         self.cache = LayerCache(layer_dir if layer_dir is not None else default_layer_dir())
+        self.cache.prune()
         self._built: dict[str, _Built] = {}  # image ID -> what this build loaded
         self.reporter = reporter
         self.work_name = work_name

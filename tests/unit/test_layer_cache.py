@@ -32,3 +32,32 @@ def test_every_input_changes_the_key():
             else changed[number] + "x"
         keys.add(layer_key(*changed))
     assert len(keys) == len(base) + 1
+
+
+def test_prune_removes_what_was_not_used(tmp_path):
+    import os
+    import time
+
+    cache = LayerCache(tmp_path)
+    cache.put("old", LAYER)
+    cache.tar_path(LAYER.diff_id).write_bytes(b"tar")
+    stale = tmp_path / ".tmp-killed"
+    stale.write_bytes(b"half")
+    long_ago = time.time() - 90 * 24 * 3600
+    for path in (stale, cache.tar_path(LAYER.diff_id), tmp_path / "index" / "old.json"):
+        os.utime(path, (long_ago, long_ago))
+    cache.prune(max_age=3600)
+    assert list(tmp_path.iterdir()) == [tmp_path / "index"]
+    assert list((tmp_path / "index").iterdir()) == []
+
+
+def test_get_marks_the_layer_as_used(tmp_path):
+    import os
+
+    cache = LayerCache(tmp_path)
+    cache.put("k", LAYER)
+    cache.tar_path(LAYER.diff_id).write_bytes(b"tar")
+    os.utime(cache.tar_path(LAYER.diff_id), (0, 0))
+    assert cache.get("k") == LAYER
+    cache.prune(max_age=3600)
+    assert cache.get("k") == LAYER
