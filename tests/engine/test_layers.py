@@ -25,6 +25,8 @@ pytestmark = pytest.mark.engine
 PREFIX = "pbrx-test-layers"
 NAMESPACE_DISTS = ("nslayers-alpha", "nslayers-beta")
 MANY = 150
+#: The user's layer must be reproducible too.
+USER = ("--user", "layers:10002")
 
 
 def make_wheel(directory: Path, name: str, version: str, files: dict[str, str],
@@ -115,12 +117,12 @@ def namespace_builds(tmp_path_factory, docker_client, base_image, wheels):
     for run in ("first", "second"):
         remove_volume(docker_client, "pbrx-images-wheels-nslayersapp")
         caches[run] = tmp_path_factory.mktemp("cache-" + run)
-        runs[run] = build(project, wheels, base_image, run, caches[run])
+        runs[run] = build(project, wheels, base_image, run, caches[run], *USER)
         ids[run] = {name: docker_client.images.get("%s/%s:%s" % (PREFIX, name, run)).id
                     for name in ("nslayersapp-base", "nslayersapp-hello")}
     with open(project / "nslayersapp" / "cli.py", "a") as handle:
         handle.write("# a one-line change\n")
-    runs["changed"] = build(project, wheels, base_image, "changed", caches["second"])
+    runs["changed"] = build(project, wheels, base_image, "changed", caches["second"], *USER)
     return {"runs": runs, "ids": ids}
 
 
@@ -137,6 +139,7 @@ def test_one_layer_per_distribution_project_on_top(namespace_builds, docker_clie
     assert created_by[0] == "pbrx-images: nslayersapp 1.0"
     assert sorted(created_by[1:]) == ["pbrx-images: nslayers-alpha 1.0",
                                       "pbrx-images: nslayers-beta 1.0"]
+    assert history[3]["CreatedBy"] == "pbrx-images: user layers"
 
 
 def test_an_app_change_changes_only_the_top_layer(namespace_builds, docker_client):
