@@ -21,7 +21,7 @@ import shlex
 import tempfile
 import urllib.parse
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from packaging.utils import canonicalize_name
 
@@ -87,7 +87,8 @@ class Runtime:
     def install(self, from_image: str, base: ImageInfo, image: ImagePlan, wheels: WheelBuild,
                 work_tag: str, container_name: str, entrypoint: tuple[str, ...] | None,
                 cmd: tuple[str, ...] | None, labels: Mapping[str, str],
-                user: str | None = None, uid: int | None = None) -> str:
+                user: str | None = None, uid: int | None = None,
+                finished: Callable[[Container], Mapping[str, str]] | None = None) -> str:
         """Install the project (with ``image.extra``) on ``from_image``; load it as layers.
 
         Each distribution the image adds gets a layer of its own
@@ -100,8 +101,11 @@ class Runtime:
         get a layer of their own.  The image (these layers on
         ``from_image``'s) is loaded under ``work_tag``.  With ``user`` on an
         image this build did not make, a layer that creates the user (unless
-        it exists) comes first; the virtualenv stays owned by root.  Returns
-        the image ID.
+        it exists) comes first; the virtualenv stays owned by root.
+        ``finished`` is called with a container of the image once its files
+        are final (one of the loaded image: the install container may lack
+        cached distributions); the labels it returns are added, as a new
+        configuration on the same layers.  Returns the image ID.
         """
         parent = self._inspect(from_image)
         own = self._built.get(parent["Id"])
@@ -171,7 +175,20 @@ class Runtime:
             settings["User"] = user
         self.reporter.say("    %d layers: %s" % (len(new_layers), "; ".join(
             layer.created_by.replace(LAYER_PREFIX, "", 1) for layer, _ in new_layers)))
-        return self._load(parent, image, work_tag, new_layers, settings, venv, venv_image)
+        if finished is None:
+            return self._load(parent, image, work_tag, new_layers, settings, venv, venv_image)
+        unlabelled = self._load(parent, image, None, new_layers, settings, venv, venv_image)
+        labelled = None
+        try:
+            with self.engine.container(unlabelled, container_name + "-finished") as container:
+                added = finished(container)
+            settings["Labels"] = dict(settings["Labels"], **added)  # type: ignore[arg-type]
+            labelled = self._load(parent, image, work_tag, new_layers, settings, venv,
+                                  venv_image)
+            return labelled
+        finally:
+            if labelled != unlabelled:
+                self.engine.untag(unlabelled)
 
     def _distribution_layers(self, container: Container, stack: contextlib.ExitStack,
                              image: ImagePlan, wheels: WheelBuild,
@@ -336,7 +353,7 @@ class Runtime:
         return parent_history(self.engine.history(parent["Id"]),
                               len(parent["RootFS"]["Layers"]))
 
-    def _load(self, parent: Mapping[str, Any], image: ImagePlan, work_tag: str,
+    def _load(self, parent: Mapping[str, Any], image: ImagePlan, work_tag: str | None,
               layers: list[tuple[NewLayer, Path]], settings: Mapping[str, object],
               venv: dict[str, tuple[str, int, str, str]], venv_image: str,
               comment: str = "pbrx-images") -> str:
@@ -347,7 +364,7 @@ class Runtime:
         """
         config = image_config(parent, self._history(parent), [layer for layer, _ in layers],
                               settings, self.created, comment)
-        archived = ArchivedImage(config, (work_tag,))
+        archived = ArchivedImage(config, (work_tag,) if work_tag else ())
         known = set(chain_ids(parent["RootFS"]["Layers"]))
         for other in [image.name] + list(self._built):
             found = self.engine.inspect(other)
