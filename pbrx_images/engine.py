@@ -22,7 +22,7 @@ import re
 import tarfile
 import time
 from dataclasses import dataclass
-from typing import Iterator, Mapping, Sequence
+from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 import docker
 import docker.errors
@@ -190,6 +190,19 @@ class Container:
             stream, _ = self.engine.client.api.get_archive(self.id, path)
             return b"".join(stream)
 
+    def export(self, path: str, spool: IO[bytes]) -> None:
+        """Stream a tar archive of ``path`` in the container into ``spool``."""
+        with engine_errors("copy files out of container %s" % self.name):
+            stream, _ = self.engine.client.api.get_archive(self.id, path, chunk_size=1 << 20)
+            for chunk in stream:
+                spool.write(chunk)
+
+    def changes(self) -> list[tuple[str, int]]:
+        """Paths changed since the container was created: (path, 0 changed/1 added/2 gone)."""
+        with engine_errors("list the changes in container %s" % self.name):
+            found = self.engine.client.api.diff(self.id) or []
+        return [(item["Path"], int(item["Kind"])) for item in found]
+
     def commit(self, repository: str, tag: str, changes: Sequence[str],
                message: str) -> str:
         """Commit the container's file system as an image; return the image ID."""
@@ -249,6 +262,31 @@ class Engine:
         if found is None:
             raise EngineError("The base image %s could not be found after pulling it." % name)
         return found
+
+    def inspect(self, image: str) -> dict[str, Any] | None:
+        """The engine's inspect output of ``image``, or None if it has no such image."""
+        with engine_errors("inspect image %s" % image):
+            try:
+                return dict(self.client.api.inspect_image(image))
+            except docker.errors.ImageNotFound:
+                return None
+
+    def history(self, image: str) -> list[dict[str, Any]]:
+        """The engine's history of ``image``, newest first."""
+        with engine_errors("read the history of image %s" % image):
+            return list(self.client.api.history(image))
+
+    def load(self, archive: Iterable[bytes], what: str) -> None:
+        """``docker load`` of a tar given in chunks (streamed to the engine)."""
+        with engine_errors("load %s" % what):
+            for line in self.client.api.load_image(archive, quiet=True):
+                if not isinstance(line, dict):
+                    continue
+                if line.get("error"):
+                    raise EngineError("The Docker engine could not load %s: %s."
+                                      % (what, str(line["error"]).rstrip(".")))
+                if line.get("stream"):
+                    self.reporter.output(line["stream"])
 
     def layers(self, image: str) -> list[dict[str, object]]:
         """The image's history, oldest first: what made each layer, and its size."""

@@ -20,16 +20,26 @@ from pbrx_images.pip_config import redact
 PREFIX = "org.opencontainers.image."
 
 
+def source_date_epoch(environ: Mapping[str, str], default: int | None = None) -> int | None:
+    """``SOURCE_DATE_EPOCH`` as a number of seconds, else ``default``."""
+    epoch = environ.get("SOURCE_DATE_EPOCH")
+    if epoch is None:
+        return default
+    try:
+        value = int(epoch)
+        datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        raise BuildError("SOURCE_DATE_EPOCH=%r is not a number of seconds since 1970: set "
+                         "it to one (e.g. git log -1 --format=%%ct) or unset it." % epoch
+                         ) from None
+    return value
+
+
 def created(environ: Mapping[str, str]) -> str:
     """RFC 3339 time of the build: ``SOURCE_DATE_EPOCH`` when set, else now."""
-    epoch = environ.get("SOURCE_DATE_EPOCH")
+    epoch = source_date_epoch(environ)
     if epoch is not None:
-        try:
-            moment = datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
-        except (ValueError, OverflowError, OSError):
-            raise BuildError("SOURCE_DATE_EPOCH=%r is not a number of seconds since 1970: set "
-                             "it to one (e.g. git log -1 --format=%%ct) or unset it." % epoch
-                             ) from None
+        moment = datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
     else:
         moment = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -29,6 +29,8 @@ from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
 from pbrx_images.engine import Engine, ImageInfo
 from pbrx_images.errors import BuildError
+from pbrx_images.image_archive import rfc3339
+from pbrx_images.layer import DEFAULT_EPOCH
 from pbrx_images.metadata import ProjectMetadata, image_name, read_project
 from pbrx_images.options import Options
 from pbrx_images.os_release import parse_os_release
@@ -229,7 +231,8 @@ class _Checked:
     pip: ContainerPipConfig
     work_name: str
     dockerfiles: frozenset[str]
-    created: str  #: the images' creation time (SOURCE_DATE_EPOCH when set)
+    created: str  #: the images' creation time (SOURCE_DATE_EPOCH when set, else 1970)
+    epoch: int  #: the same in seconds: the mtime of every file of the Python layers
 
 
 def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
@@ -257,8 +260,10 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
         reporter.note(note)
     dockerfiles = frozenset(path.name for path in project_dir.glob("Dockerfile.*")
                             if path.is_file())
+    epoch = labels_module.source_date_epoch(environ, DEFAULT_EPOCH)
+    assert epoch is not None
     return _Checked(static, depends, constraints, pip, work_name, dockerfiles,
-                    labels_module.created(environ))
+                    rfc3339(epoch), epoch)
 
 
 @dataclass
@@ -388,7 +393,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             reporter.note(note)
 
         runtime = Runtime(engine, reporter, work_name,
-                          _proxy_environment(environ), run.volume, run.id, options.no_cache)
+                          _proxy_environment(environ), run.volume, run.id, options.no_cache,
+                          checked.epoch)
         with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):
             runtime_image = runtime.packages_image(base, options.base_image, manager,
                                                    plan.runtime_packages,
@@ -423,11 +429,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                         base_entrypoint(), image.cmd, labels_of(image), options.user,
                         finished=sboms.collector(image.name))
                 else:  # the base image's files: its SBOM's contents, under this name
-                    built[image.name] = engine.build_from_text(
-                        "FROM %s\nCMD %s\n" % (base_work,
-                                               engine_module.json_exec_form(image.cmd or ())),
-                        work, {**labels_of(image),
-                               **sboms.label(image.name, sboms.contents[plan.base.name])})
+                    built[image.name] = runtime.configure(
+                        base_work, image, work, image.cmd,
+                        {**labels_of(image),
+                         **sboms.label(image.name, sboms.contents[plan.base.name])})
 
         if options.smoke_test:
             for image in plan.scripts:

@@ -176,11 +176,13 @@ def describe_plan(plan: Plan, base_description: str, entrypoint: Sequence[str],
         lines.append("    ENTRYPOINT %s  CMD %s" % (json.dumps(list(entrypoint)), cmd))
         if image.script is None:
             lines.append("    layers: those of %s; runtime packages, %s and an empty "
-                         "virtualenv %s (cached); the project%s installed into it"
+                         "virtualenv %s (cached); one per distribution installed into it "
+                         "(the project%s), the project's on top"
                          % (plan.base_image, INIT_PACKAGE, VENV,
                             " with its extra" if image.extra else ""))
         elif image.extra:
-            lines.append("    layers: those of %s; its extra installed" % plan.base.name)
+            lines.append("    layers: those of %s; one per distribution its extra adds"
+                         % plan.base.name)
         else:
             lines.append("    layers: those of %s (only CMD differs)" % plan.base.name)
     if not complete:

@@ -12,19 +12,41 @@ their real names only when every image is built.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import io
+import json
+import os
 import shlex
-from typing import Callable, Mapping
+import tempfile
+import urllib.parse
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from packaging.utils import canonicalize_name
 
 from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, image_config_changes,
                                  install_packages, reuse_cached_image, run_dir)
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
-from pbrx_images.errors import BuildError
+from pbrx_images.errors import BuildError, EngineError
+from pbrx_images.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
+                                       image_config, parent_history, rfc3339)
+from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, Entry, LayerPlan, Tree, group,
+                               layer_entries, ordered, read_tree, split, without_noise,
+                               write_layer)
+from pbrx_images.layer_cache import CachedLayer, LayerCache, default_layer_dir, layer_key
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import INIT_PATH, PackageManager
 from pbrx_images.plan import VENV, ImagePlan
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLEANUP = "rm -rf /root/.cache /tmp/* /var/tmp/*"
+#: Layers the base image leaves free for the distributions of script images' extras.
+RESERVED_LAYERS = 10
+#: How ``docker history`` shows a layer of a distribution.
+LAYER_PREFIX = "pbrx-images: "
+#: What useradd changes that the user's layer leaves out (logs).
+USER_LAYER_SKIP = ("var/log/", "var/cache/", "tmp/")
 
 
 class Runtime:
@@ -32,8 +54,15 @@ class Runtime:
 
     def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
                  proxy_environment: Mapping[str, str],
-                 volume: str, run_id: str, no_cache: bool) -> None:
+                 volume: str, run_id: str, no_cache: bool, epoch: int = DEFAULT_EPOCH,
+                 layer_dir: Path | None = None) -> None:
         self.engine = engine
+        #: mtime of every file in a layer, and the images' creation time
+        self.epoch = epoch
+        self.created = rfc3339(epoch)
+        self.cache = LayerCache(layer_dir if layer_dir is not None else default_layer_dir())
+        self.cache.prune()
+        self._built: dict[str, _Built] = {}  # image ID -> what this build loaded
         self.reporter = reporter
         self.work_name = work_name
         self.proxy_environment = dict(proxy_environment)
@@ -60,40 +89,335 @@ class Runtime:
                 cmd: tuple[str, ...] | None, labels: Mapping[str, str],
                 user: str | None = None, uid: int | None = None,
                 finished: Callable[[Container], Mapping[str, str]] | None = None) -> str:
-        """Install the project (with ``image.extra``) on ``from_image`` and commit it.
+        """Install the project (with ``image.extra``) on ``from_image``; load it as layers.
 
-        With ``user``, that user is created (unless it exists) and becomes
-        the image's user; the virtualenv stays owned by root.  ``finished``
-        is called with the container once its files are final, before the
-        commit; the labels it returns are added (the SBOM's digest).
+        Each distribution the image adds gets a layer of its own
+        (:mod:`pbrx_images.layer`): pip resolves in a container of
+        ``from_image`` which wheels that are; those whose layer the client's
+        cache lacks are installed there with ``--no-deps``, the virtualenv is
+        read out through the API and split by the distributions' RECORDs.
+        When files do not split cleanly (one no RECORD claims, or two
+        distributions claim), everything is installed at once and such files
+        get a layer of their own.  The image (these layers on
+        ``from_image``'s) is loaded under ``work_tag``.  With ``user`` on an
+        image this build did not make, a layer that creates the user (unless
+        it exists) comes first; the virtualenv stays owned by root.
+        ``finished`` is called with a container of the image once its files
+        are final (one of the loaded image: the install container may lack
+        cached distributions); the labels it returns are added, as a new
+        configuration on the same layers.  Returns the image ID.
         """
+        parent = self._inspect(from_image)
+        own = self._built.get(parent["Id"])
+        new_layers: list[tuple[NewLayer, Path]] = []
+        if user and own is None:
+            new_layers.append(self._user_layer(from_image, image, user, uid,
+                                               container_name + "-user"))
+        venv_image = own.venv_image if own is not None else parent["Id"]
+        budget = MAX_LAYERS - len(parent["RootFS"]["Layers"]) - len(new_layers)
+        if image.script is None:
+            budget -= RESERVED_LAYERS
+        project = wheels.metadata.name or self.work_name
+        with contextlib.ExitStack() as stack:
+            with self.engine.container(from_image, container_name,
+                                       {WHEELS: (self.volume, True)}) as container:
+                before = own.venv if own is not None else \
+                    self._export(container, stack).index()
+                layers = self._distribution_layers(container, stack, image, wheels, before,
+                                                   venv_image, project)
+            if layers is None:
+                self.reporter.say("    files that no or several distributions' RECORDs "
+                                  "claim: installing all at once")
+                with self.engine.container(from_image, container_name + "-whole",
+                                           {WHEELS: (self.volume, True)}) as container:
+                    self._pip(container, wheels, [image_requirement(self.run_id, wheels,
+                                                                    image)], deps=True)
+                    tree = self._export(container, stack)
+                plans = split(tree, before, project)
+            else:
+                tree = Tree(io.BytesIO(), {})
+                for layer in layers:
+                    cached = read_tree(stack.enter_context(
+                        open(self.cache.tar_path(layer.diff_id), "rb")), "/")
+                    tree.entries.update(cached.entries)
+                plans = [LayerPlan(layer.description, sorted(layer.files), layer.size,
+                                   layer.kind, name=layer.name) for layer in layers]
+                plans = ordered(plan for plan in plans if plan.kind != "project") + \
+                    [plan for plan in plans if plan.kind == "project"]
+            plans, grouped = group(plans, max(budget, 1))
+            if grouped:
+                self.reporter.say("    %d distributions share one layer, so that the image has "
+                                  "at most %d layers: %s" % (len(grouped), MAX_LAYERS,
+                                                             ", ".join(grouped)))
+            by_name = {layer.name: layer for layer in layers or ()}
+            for plan in plans:
+                reused = by_name.get(plan.name) if plan.kind in ("dependency", "project") \
+                    else None
+                if reused is not None:
+                    new_layers.append((NewLayer(reused.diff_id, LAYER_PREFIX + plan.description),
+                                       self.cache.tar_path(reused.diff_id)))
+                else:
+                    new_layers.append(self._store_layer(tree, plan))
+            venv = dict(before)
+            venv.update(tree.index())
+            for path in (path for plan in plans for path in plan.whiteouts):
+                venv.pop(path, None)
+        settings: dict[str, object] = {"Entrypoint": list(entrypoint or ()),
+                                       "Cmd": list(cmd or ()) or None,
+                                       "Env": _with_env(parent, {"PATH": "%s/bin:%s" % (
+                                           VENV, _path(base)), "VIRTUAL_ENV": VENV}),
+                                       "Labels": dict(_labels(parent), **labels)}
+        if entrypoint is None:
+            settings.pop("Entrypoint")
+        if cmd is None:
+            settings.pop("Cmd")
+        if user:
+            settings["User"] = user
+        self.reporter.say("    %d layers: %s" % (len(new_layers), "; ".join(
+            layer.created_by.replace(LAYER_PREFIX, "", 1) for layer, _ in new_layers)))
+        if finished is None:
+            return self._load(parent, image, work_tag, new_layers, settings, venv, venv_image)
+        unlabelled = self._load(parent, image, None, new_layers, settings, venv, venv_image)
+        labelled = None
+        try:
+            with self.engine.container(unlabelled, container_name + "-finished") as container:
+                added = finished(container)
+            settings["Labels"] = dict(settings["Labels"], **added)  # type: ignore[arg-type]
+            labelled = self._load(parent, image, work_tag, new_layers, settings, venv,
+                                  venv_image)
+            return labelled
+        finally:
+            if labelled != unlabelled:
+                self.engine.untag(unlabelled)
+
+    def _distribution_layers(self, container: Container, stack: contextlib.ExitStack,
+                             image: ImagePlan, wheels: WheelBuild,
+                             before: Mapping[str, tuple[str, int, str, str]],
+                             venv_image: str, project: str) -> list[CachedLayer] | None:
+        """The cached layer of every distribution the image adds, made when missing.
+
+        None when the files do not split cleanly into one layer per
+        distribution.
+        """
+        wanted = self._resolve(container, wheels, image)
+        layers: dict[str, CachedLayer] = {}
+        missing: dict[str, tuple[str, str]] = {}  # name -> (wheel path, cache key)
+        for name, (path, sha256) in wanted.items():
+            key = layer_key(sha256, venv_image, VENV, wheels.pip_wheel, self.epoch)
+            cached = None if self.no_cache else self.cache.get(key)
+            if cached is not None:
+                layers[name] = cached
+            else:
+                missing[name] = (path, key)
+        if layers:
+            self.reporter.say("    %d of %d distribution layers from the cache"
+                              % (len(layers), len(wanted)))
+        if missing:
+            self._pip(container, wheels, [path for path, _ in missing.values()], deps=False)
+            tree = self._export(container, stack)
+            plans = split(tree, before, project)
+            made = {plan.name: plan for plan in plans if plan.kind in ("dependency", "project")}
+            if set(made) != set(missing) or len(made) != len(plans):
+                return None
+            for name, plan in made.items():
+                layer, _ = self._store_layer(tree, plan)
+                cached = CachedLayer(layer.diff_id, name, plan.description, plan.size,
+                                     plan.kind, {path: tree.entries[path].signature
+                                                 for path in plan.paths})
+                self.cache.put(missing[name][1], cached)
+                layers[name] = cached
+        claimed: set[str] = set(before)
+        for layer in layers.values():
+            if claimed.intersection(layer.files):
+                return None
+            claimed.update(layer.files)
+        return [layers[name] for name in sorted(layers)]
+
+    def _resolve(self, container: Container, wheels: WheelBuild, image: ImagePlan
+                 ) -> dict[str, tuple[str, str]]:
+        """Canonical name -> (wheel path, its sha256) of each distribution pip would add."""
+        report = "/pbrx-images-report.json"  # not in /tmp, which pip runs clean
+        self._pip(container, wheels, [image_requirement(self.run_id, wheels, image)],
+                  deps=True, extra="--dry-run --quiet --report %s " % report)
+        data = json.loads(container.read_file(report))
+        wanted: dict[str, str] = {}
+        for item in data.get("install") or ():
+            name = canonicalize_name(item["metadata"]["name"])
+            url = (item.get("download_info") or {}).get("url") or ""
+            parsed = urllib.parse.urlsplit(url)
+            if parsed.scheme != "file":
+                raise BuildError("pip would install %s from %s, not from the run's wheels: "
+                                 "report this as a bug of build-images." % (name, url))
+            wanted[name] = urllib.parse.unquote(parsed.path)
+        sums = container.run("sha256sum %s" % " ".join(
+            shlex.quote(path) for path in wanted.values())) if wanted else ""
+        digests = {}
+        for line in sums.splitlines():
+            digest, _, path = line.strip().partition(" ")
+            digests[path.strip().lstrip("*")] = digest
+        return {name: (path, digests[path]) for name, path in wanted.items()}
+
+    def _pip(self, container: Container, wheels: WheelBuild, requirements: list[str],
+             deps: bool, extra: str = "") -> None:
+        """Run the run's pip in ``container`` on the run's wheels only."""
         run = run_dir(self.run_id)
-        requirement = "%s/%s%s" % (run, wheels.wheel,
-                                   "[%s]" % image.extra if image.extra else "")
-        with self.engine.container(from_image, container_name,
-                                   {WHEELS: (self.volume, True)}) as container:
-            container.run(
-                "PIP_CONFIG_FILE=/dev/null %s/bin/python %s/tools/%s/pip install --no-index "
-                "--no-cache-dir --disable-pip-version-check --no-warn-script-location "
-                "--find-links %s -c %s/lock.txt -c %s/constraints.txt %s && %s"
-                % (VENV, run, wheels.pip_wheel, run, run, run,
-                   shlex.quote(requirement), CLEANUP), workdir="/")
-            if user:
-                try:
-                    container.run(create_user_command(user, uid))
-                except CommandFailed as failure:
-                    raise BuildError(
-                        "Creating the user %s in %s failed (%s): the base image needs useradd "
-                        "or adduser, and the name and UID must be free."
-                        % (user, image.name, _last_line(failure.output))) from failure
-            if finished is not None:
-                labels = {**labels, **finished(container)}
-            repository, _, tag = work_tag.rpartition(":")
-            env = {"PATH": "%s/bin:%s" % (VENV, _path(base)), "VIRTUAL_ENV": VENV}
-            return container.commit(repository, tag,
-                                    image_config_changes(base, entrypoint, cmd, env, labels,
-                                                         user),
-                                    "pbrx-images: %s" % image.name)
+        container.run(
+            "PIP_CONFIG_FILE=/dev/null %s/bin/python %s/tools/%s/pip install --no-index "
+            "--no-cache-dir --disable-pip-version-check --no-warn-script-location %s%s"
+            "--find-links %s -c %s/lock.txt -c %s/constraints.txt %s && %s"
+            % (VENV, run, wheels.pip_wheel, extra, "" if deps else "--no-deps ", run, run,
+               run, " ".join(shlex.quote(item) for item in requirements), CLEANUP),
+            {"SOURCE_DATE_EPOCH": str(self.epoch)}, workdir="/")
+
+    def configure(self, from_image: str, image: ImagePlan, work_tag: str,
+                  cmd: tuple[str, ...] | None, labels: Mapping[str, str]) -> str:
+        """``from_image`` with another ``CMD`` and labels: a new configuration, no layer."""
+        parent = self._inspect(from_image)
+        built = self._built.get(parent["Id"])
+        settings = {"Cmd": list(cmd or ()) or None, "Labels": dict(_labels(parent), **labels)}
+        return self._load(parent, image, work_tag, [], settings,
+                          built.venv if built else {},
+                          built.venv_image if built else parent["Id"],
+                          "pbrx-images: CMD %s" % json.dumps(
+                              list(cmd or ())))
+
+    # -- the parts -------------------------------------------------------------------------
+
+    def _inspect(self, name: str) -> dict[str, Any]:
+        found = self.engine.inspect(name)
+        if found is None:
+            raise BuildError("The image %s disappeared from the engine during the build: run "
+                             "build-images again." % name)
+        return found
+
+    def _export(self, container: Container, stack: contextlib.ExitStack) -> Tree:
+        """The virtualenv of ``container``, without install-time noise."""
+        spool = stack.enter_context(tempfile.TemporaryFile(prefix="pbrx-images-venv-"))
+        container.export(VENV, spool)
+        return without_noise(read_tree(spool, VENV))
+
+    def _store_layer(self, tree: Tree, plan: LayerPlan) -> tuple[NewLayer, Path]:
+        """Write a layer's tar into the layer cache, named by its digest."""
+        self.cache.directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.cache.directory, prefix=".tmp-",
+                                         delete=False) as out:
+            try:
+                diff_id = write_layer(tree, layer_entries(tree, plan), self.epoch, out)
+            except BaseException:
+                os.unlink(out.name)
+                raise
+        final = self.cache.tar_path(diff_id)
+        os.replace(out.name, final)
+        return NewLayer(diff_id, LAYER_PREFIX + plan.description), final
+
+    def _user_layer(self, from_image: str, image: ImagePlan, user: str, uid: int | None,
+                    container_name: str) -> tuple[NewLayer, Path]:
+        """A layer that creates ``user``: the files useradd changed, owners kept."""
+        with self.engine.container(from_image, container_name) as container:
+            try:
+                container.run(create_user_command(user, uid),
+                              {"SOURCE_DATE_EPOCH": str(self.epoch)})
+            except CommandFailed as failure:
+                raise BuildError(
+                    "Creating the user %s in %s failed (%s): the base image needs useradd "
+                    "or adduser, and the name and UID must be free."
+                    % (user, image.name, _last_line(failure.output))) from failure
+            entries: dict[str, Entry] = {}
+            removed = []
+            for path, kind in sorted(container.changes()):
+                relative = path.strip("/")
+                if not relative or relative.startswith(USER_LAYER_SKIP):
+                    continue
+                if kind == 2:
+                    removed.append(relative)
+                    continue
+                with tempfile.TemporaryFile() as spool:
+                    container.export(path, spool)
+                    found = read_tree(spool, path, keep_owner=True)
+                    entry = found.entries.get(relative)
+                    if entry is not None:
+                        data = found.read(entry) if entry.kind == "file" else None
+                        entries[relative] = dataclasses.replace(entry, data=data, offset=-1)
+        tree = Tree(io.BytesIO(), entries)
+        plan = LayerPlan("user %s" % user, sorted(path for path, entry in entries.items()
+                                                  if entry.kind != "dir"
+                                                  or not any(other.startswith(path + "/")
+                                                             for other in entries)),
+                         kind="user", whiteouts=removed)
+        return self._store_layer(tree, plan)
+
+    def _history(self, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
+        built = self._built.get(parent["Id"])
+        if built is not None:
+            return built.history
+        return parent_history(self.engine.history(parent["Id"]),
+                              len(parent["RootFS"]["Layers"]))
+
+    def _load(self, parent: Mapping[str, Any], image: ImagePlan, work_tag: str | None,
+              layers: list[tuple[NewLayer, Path]], settings: Mapping[str, object],
+              venv: dict[str, tuple[str, int, str, str]], venv_image: str,
+              comment: str = "pbrx-images") -> str:
+        """Load the image: ``parent``'s layers referenced, only unknown new ones sent.
+
+        Nothing in the configuration depends on the image's name or tag, so
+        the same content gets the same ID under any name.
+        """
+        config = image_config(parent, self._history(parent), [layer for layer, _ in layers],
+                              settings, self.created, comment)
+        archived = ArchivedImage(config, (work_tag,) if work_tag else ())
+        known = set(chain_ids(parent["RootFS"]["Layers"]))
+        for other in [image.name] + list(self._built):
+            found = self.engine.inspect(other)
+            if found is not None:
+                known.update(chain_ids((found.get("RootFS") or {}).get("Layers") or ()))
+        chains = chain_ids(archived.diff_ids)
+        offset = len(parent["RootFS"]["Layers"])
+        with contextlib.ExitStack() as stack:
+            files = {layer.diff_id: stack.enter_context(open(path, "rb"))
+                     for (layer, path), chain in zip(layers, chains[offset:])
+                     if chain not in known}
+            if len(files) < len(layers):
+                self.reporter.say("    %d of %d new layers already on the engine"
+                                  % (len(layers) - len(files), len(layers)))
+            self.engine.load(archive([archived], files), image.name)
+        if self.engine.image(archived.id) is None:
+            raise EngineError("Loading %s gave no image %s." % (image.name, archived.id))
+        history = json.loads(config)["history"]
+        self._built[archived.id] = _Built(history, venv, venv_image)
+        return archived.id
+
+
+@dataclasses.dataclass
+class _Built:
+    """What this build knows of an image it loaded."""
+
+    history: list[dict[str, Any]]
+    venv: dict[str, tuple[str, int, str, str]]  #: the virtualenv's index (layer.Tree.index)
+    venv_image: str  #: the image whose virtualenv this one's grew from
+
+
+def _with_env(parent: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:
+    """The parent's ``Env`` with ``values`` replaced in place or added at the end."""
+    env = list((parent.get("Config") or {}).get("Env") or ())
+    for key, value in values.items():
+        item = "%s=%s" % (key, value)
+        for number, existing in enumerate(env):
+            if existing.partition("=")[0] == key:
+                env[number] = item
+                break
+        else:
+            env.append(item)
+    return env
+
+
+def _labels(parent: Mapping[str, Any]) -> dict[str, str]:
+    return dict((parent.get("Config") or {}).get("Labels") or {})
+
+
+def image_requirement(run_id: str, wheels: WheelBuild, image: ImagePlan) -> str:
+    """The project's wheel in the run's directory, with the image's extra."""
+    return "%s/%s%s" % (run_dir(run_id), wheels.wheel,
+                        "[%s]" % image.extra if image.extra else "")
 
 
 def create_user_command(user: str, uid: int | None) -> str:

@@ -201,8 +201,6 @@ def _layer_files(blob: Path) -> list[str]:
         return [member.name for member in archive if member.isfile()]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="needs per-distribution layers")
 def test_second_push_after_an_app_change_uploads_only_the_new_layer(
         pushed, registry, prefix, base_image):
     """One line of the app changes: only a layer of the app's own files is uploaded."""

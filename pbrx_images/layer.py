@@ -1,0 +1,395 @@
+"""Image layers: a virtualenv split into one layer per distribution, as tars.
+
+Pure code.  A :class:`Tree` is the content of a directory exported from a
+container (an archive from the Docker API, spooled to a temporary file);
+:func:`split` decides from each distribution's ``*.dist-info/RECORD`` which
+changed file belongs to which layer; :func:`write_layer` writes a layer as a
+normalised tar (sorted entries, owner root with empty names, one fixed
+mtime, no pax headers), so the same files always give the same digest.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import posixpath
+import re
+import tarfile
+from dataclasses import dataclass, field
+from typing import IO, Any, Iterable, Mapping, Sequence
+
+from packaging.utils import canonicalize_name
+
+#: The layers of an image, its base's included, stay at or below this.
+MAX_LAYERS = 100
+#: mtime of every entry when SOURCE_DATE_EPOCH is not set.
+DEFAULT_EPOCH = 0
+#: Files pip writes that only record how and from where it installed: left out.
+NOISE = ("direct_url.json", "REQUESTED")
+_CHUNK = 1 << 20
+_PYC = re.compile(r"^(?P<dir>.*?)/?__pycache__/(?P<stem>[^/.]+)\.[^/]*\.pyc$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file, directory or symbolic link of a tree."""
+
+    path: str  #: relative to the root of the image, no leading "/", e.g. "opt/venv/bin/x"
+    kind: str  #: "file", "dir", "symlink" or "link" (a hard link to ``linkname``)
+    mode: int
+    size: int = 0
+    linkname: str = ""
+    offset: int = -1  #: where its content starts in the tree's spool file
+    digest: str = ""  #: sha256 of the content (files)
+    data: bytes | None = None  #: replaced content (normalised files)
+    uid: int = 0
+    gid: int = 0
+    spool: Any = field(default=None, compare=False)  #: the file holding the content
+
+    @property
+    def signature(self) -> tuple[str, int, str, str]:
+        """What makes two entries the same file (times and owners aside)."""
+        return (self.kind, self.mode, self.linkname, self.digest)
+
+
+class Tree:
+    """Entries of an exported directory; file contents stay in the spool file."""
+
+    def __init__(self, spool: IO[bytes], entries: Mapping[str, Entry]) -> None:
+        self.spool = spool
+        self.entries = dict(entries)
+
+    def read(self, entry: Entry) -> bytes:
+        return b"".join(self.chunks(entry))
+
+    def chunks(self, entry: Entry) -> Iterable[bytes]:
+        if entry.data is not None:
+            yield entry.data
+            return
+        spool = entry.spool if entry.spool is not None else self.spool
+        spool.seek(entry.offset)
+        left = entry.size
+        while left > 0:
+            chunk = spool.read(min(left, _CHUNK))
+            if not chunk:
+                raise ValueError("the exported archive ends inside %s" % entry.path)
+            left -= len(chunk)
+            yield chunk
+
+    def index(self) -> dict[str, tuple[str, int, str, str]]:
+        """Path -> signature of every entry that is not a directory."""
+        return {path: entry.signature for path, entry in self.entries.items()
+                if entry.kind != "dir"}
+
+
+def read_tree(spool: IO[bytes], exported: str, keep_owner: bool = False) -> Tree:
+    """The entries of an archive ``GET /containers/{id}/archive?path=exported`` gave.
+
+    Its members are named after the last part of ``exported``; they are
+    renamed to full paths without the leading "/".
+    """
+    parent = posixpath.dirname(exported.rstrip("/")).strip("/")
+    entries = {}
+    spool.seek(0)
+    with tarfile.open(fileobj=spool, mode="r:") as archive:
+        for member in archive:
+            path = posixpath.normpath(posixpath.join(parent, member.name)).lstrip("/")
+            uid, gid = (member.uid, member.gid) if keep_owner else (0, 0)
+            mode = member.mode & 0o7777
+            if member.isdir():
+                entries[path] = Entry(path, "dir", mode, uid=uid, gid=gid)
+            elif member.issym():
+                entries[path] = Entry(path, "symlink", mode, linkname=member.linkname,
+                                      uid=uid, gid=gid)
+            elif member.islnk():
+                target = posixpath.normpath(posixpath.join(parent, member.linkname))
+                entries[path] = Entry(path, "link", mode, linkname=target.lstrip("/"),
+                                      uid=uid, gid=gid)
+            elif member.isreg():
+                digest = hashlib.sha256()
+                handle = archive.extractfile(member)
+                assert handle is not None
+                while True:
+                    chunk = handle.read(_CHUNK)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                entries[path] = Entry(path, "file", mode, member.size, offset=member.offset_data,
+                                      digest=digest.hexdigest(), uid=uid, gid=gid, spool=spool)
+    return Tree(spool, entries)
+
+
+def parse_record(text: str) -> list[str]:
+    """The paths a ``RECORD`` file lists (PEP 376 / the wheel spec: CSV rows)."""
+    return [row[0] for row in csv.reader(io.StringIO(text)) if row and row[0]]
+
+
+def without_noise(tree: Tree) -> Tree:
+    """``tree`` without install-time noise, RECORD files rewritten to match.
+
+    ``direct_url.json`` names the wheel file pip installed from (a path that
+    changes from run to run); ``REQUESTED`` depends on how pip was called (a
+    distribution's layer must not); ``INSTALLER`` is constant and stays.
+    """
+    entries = dict(tree.entries)
+    dropped = [path for path in entries if posixpath.basename(path) in NOISE
+               and posixpath.dirname(path).endswith(".dist-info")]
+    for path in dropped:
+        del entries[path]
+        record = posixpath.join(posixpath.dirname(path), "RECORD")
+        old = entries.get(record)
+        if old is None or old.kind != "file":
+            continue
+        text = tree.read(old).decode("utf-8")
+        listed = posixpath.join(posixpath.basename(posixpath.dirname(path)),
+                                posixpath.basename(path))
+        lines = [line for line in text.splitlines(keepends=True)
+                 if parse_record(line)[:1] != [listed]]
+        data = "".join(lines).encode("utf-8")
+        entries[record] = Entry(old.path, "file", old.mode, len(data), digest=hashlib.sha256(
+            data).hexdigest(), data=data, uid=old.uid, gid=old.gid)
+    return Tree(tree.spool, entries)
+
+
+def pyc_source(path: str) -> str | None:
+    """``a/__pycache__/b.cpython-311.pyc`` -> ``a/b.py``; ``a/b.pyc`` -> ``a/b.py``."""
+    match = _PYC.match(path)
+    if match:
+        return posixpath.join(match.group("dir"), match.group("stem") + ".py")
+    if path.endswith(".pyc"):
+        return path[:-1]
+    return None
+
+
+@dataclass
+class LayerPlan:
+    """The files of one layer, and what to call it."""
+
+    description: str  #: e.g. "psycopg2 2.9.9"; "3 smaller distributions: a, b, c"
+    paths: list[str]
+    size: int = 0
+    kind: str = "dependency"  #: "dependency", "group", "leftovers", "project", "user"
+    whiteouts: list[str] = field(default_factory=list)  #: removed paths
+    name: str = ""  #: the distribution's canonical name (one-distribution layers)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    name: str
+    version: str
+    record: str  #: path of its RECORD file
+
+
+def distributions(tree: Tree, paths: Iterable[str]) -> list[Distribution]:
+    """The distributions whose RECORD is among ``paths``."""
+    found = []
+    for path in sorted(paths):
+        directory, base = posixpath.split(path)
+        if base != "RECORD" or not directory.endswith(".dist-info"):
+            continue
+        stem = posixpath.basename(directory)[:-len(".dist-info")]
+        name, _, version = stem.partition("-")
+        metadata = tree.entries.get(posixpath.join(directory, "METADATA"))
+        if metadata is not None and metadata.kind == "file":
+            headers = _headers(tree.read(metadata).decode("utf-8", "replace"))
+            name, version = headers.get("name", name), headers.get("version", version)
+        found.append(Distribution(name, version, path))
+    return found
+
+
+def _headers(text: str) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            break
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith((" ", "\t")):
+            headers.setdefault(key.strip().lower(), value.strip())
+    return headers
+
+
+def changes(tree: Tree, parent: Mapping[str, tuple[str, int, str, str]]) -> tuple[
+        list[str], list[str]]:
+    """(paths new or changed since ``parent``, paths ``parent`` had that are gone)."""
+    changed = [path for path, entry in tree.entries.items()
+               if entry.kind != "dir" and parent.get(path) != entry.signature]
+    current = tree.entries
+    removed = [path for path in parent if path not in current]
+    return sorted(changed), sorted(removed)
+
+
+def split(tree: Tree, parent: Mapping[str, tuple[str, int, str, str]],
+          project: str) -> list[LayerPlan]:
+    """One layer per distribution new since ``parent``, bottom first.
+
+    Files each new distribution's RECORD claims go to its layer (RECORD
+    paths are relative to the directory holding the ``.dist-info``), byte
+    code with its source; files no RECORD claims, or that two claim, go to a
+    leftovers layer, with the removals.  Dependencies come largest first
+    (the most stable at the bottom), then the leftovers, then ``project``.
+    """
+    changed, removed = changes(tree, parent)
+    changed_set = set(changed)
+    owners: dict[str, set[int]] = {}
+    dists = distributions(tree, changed)
+    for number, dist in enumerate(dists):
+        site = posixpath.dirname(posixpath.dirname(dist.record))
+        for listed in parse_record(tree.read(tree.entries[dist.record]).decode("utf-8")):
+            path = posixpath.normpath(posixpath.join(site, listed)).lstrip("/")
+            if path in changed_set:
+                owners.setdefault(path, set()).add(number)
+    files: dict[int, list[str]] = {number: [] for number in range(len(dists))}
+    leftovers: list[str] = []
+    for path in changed:
+        claim = owners.get(path)
+        if claim is None:
+            source = pyc_source(path)
+            claim = owners.get(source) if source else None
+        if claim is not None and len(claim) == 1:
+            files[next(iter(claim))].append(path)
+        else:
+            leftovers.append(path)
+    project_key = canonicalize_name(project)
+    layers = []
+    top = []
+    for number, dist in enumerate(dists):
+        paths = files[number]
+        layer = LayerPlan("%s %s" % (dist.name, dist.version), paths,
+                          sum(tree.entries[path].size for path in paths),
+                          name=canonicalize_name(dist.name))
+        if canonicalize_name(dist.name) == project_key:
+            layer.kind = "project"
+            top.append(layer)
+        else:
+            layers.append(layer)
+    layers = ordered(layers)
+    if leftovers or removed:
+        layers.append(LayerPlan("files of no or of several distributions", leftovers,
+                                sum(tree.entries[path].size for path in leftovers),
+                                "leftovers", removed))
+    return layers + top
+
+
+def ordered(layers: Iterable[LayerPlan]) -> list[LayerPlan]:
+    """Dependencies from the most stable (largest) to the least."""
+    return sorted(layers, key=lambda layer: (-layer.size, layer.description))
+
+
+def group(layers: Sequence[LayerPlan], budget: int) -> tuple[list[LayerPlan], list[str]]:
+    """At most ``budget`` (>= 1) layers: the smallest dependencies share one.
+
+    Returns the layers and the descriptions of the distributions grouped.
+    """
+    if len(layers) <= budget:
+        return list(layers), []
+    dependencies = [layer for layer in layers if layer.kind == "dependency"]
+    others = [layer for layer in layers if layer.kind != "dependency"]
+    keep = max(budget - len(others) - 1, 0)
+    by_size = sorted(dependencies, key=lambda layer: (-layer.size, layer.description))
+    kept, grouped = by_size[:keep], by_size[keep:]
+    merged = LayerPlan("%d smaller distributions: %s" % (
+        len(grouped), ", ".join(layer.description for layer in grouped)),
+        sorted(path for layer in grouped for path in layer.paths),
+        sum(layer.size for layer in grouped), "group")
+    result = kept + [merged] + others
+    if len(result) > budget:  # more non-dependency layers than the budget: one for all
+        everything = LayerPlan("all distributions", sorted(
+            path for layer in result for path in layer.paths),
+            sum(layer.size for layer in result), "group",
+            sorted(path for layer in result for path in layer.whiteouts))
+        return [everything], [layer.description for layer in layers]
+    return result, [layer.description for layer in grouped]
+
+
+def parents(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def layer_entries(tree: Tree, layer: LayerPlan) -> list[Entry]:
+    """The layer's entries with their parent directories, in tar order."""
+    selected: dict[str, Entry] = {}
+    for path in list(layer.paths) + list(layer.whiteouts):
+        for directory in parents(path):
+            if directory not in selected:
+                known = tree.entries.get(directory)
+                selected[directory] = known if known is not None and known.kind == "dir" \
+                    else Entry(directory, "dir", 0o755)
+    for path in layer.paths:
+        entry = tree.entries[path]
+        target = tree.entries.get(entry.linkname) if entry.kind == "link" else None
+        if target is not None and entry.linkname not in layer.paths:
+            # a hard link to a file of another layer: a copy of the file instead
+            entry = Entry(path, "file", target.mode, target.size, offset=target.offset,
+                          digest=target.digest, data=target.data, spool=target.spool)
+        selected[path] = entry
+    for path in layer.whiteouts:
+        head, tail = posixpath.split(path)
+        whiteout = posixpath.join(head, ".wh." + tail)
+        selected[whiteout] = Entry(whiteout, "file", 0o644, data=b"",
+                                   digest=hashlib.sha256(b"").hexdigest())
+    return [selected[path] for path in sorted(selected)]
+
+
+def write_layer(tree: Tree, entries: Iterable[Entry], mtime: int,
+                out: IO[bytes]) -> str:
+    """Write a normalised tar of ``entries`` to ``out``; return its ``sha256:`` digest."""
+    digest = hashlib.sha256()
+
+    class _Hashing:
+        written = 0
+
+        def tell(self) -> int:
+            return self.written
+
+        def write(self, data: bytes) -> int:
+            digest.update(data)
+            out.write(data)
+            self.written += len(data)
+            return len(data)
+
+    with tarfile.open(fileobj=_Hashing(), mode="w", format=tarfile.GNU_FORMAT,  # type: ignore
+                      encoding="utf-8") as archive:
+        for entry in entries:
+            info = tarfile.TarInfo(entry.path)
+            info.mtime = mtime
+            info.mode = entry.mode
+            info.uid, info.gid = entry.uid, entry.gid
+            info.uname = info.gname = ""
+            if entry.kind == "dir":
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            elif entry.kind == "symlink":
+                info.type = tarfile.SYMTYPE
+                info.linkname = entry.linkname
+                archive.addfile(info)
+            elif entry.kind == "link":
+                info.type = tarfile.LNKTYPE
+                info.linkname = entry.linkname
+                archive.addfile(info)
+            else:
+                info.size = entry.size if entry.data is None else len(entry.data)
+                archive.addfile(info, _Reader(tree.chunks(entry)))
+    return "sha256:" + digest.hexdigest()
+
+
+class _Reader(io.RawIOBase):
+    """A file object over an iterator of chunks (what tarfile.addfile reads)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
