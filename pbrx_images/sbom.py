@@ -263,8 +263,14 @@ def _python_component(distribution: PythonDistribution) -> dict[str, Any]:
 
 def document(contents: Contents, image: str, tool_version: str,
              created: str | None = None) -> dict[str, Any]:
-    """The CycloneDX document of the image named ``image`` (``repository:tag``)."""
-    repository, _, tag = image.rpartition(":")
+    """The CycloneDX document of the image named ``image`` (``repository:tag``).
+
+    The document names the image by its last path component only: with
+    the registry, prefix or tag in it, the same contents under another
+    name would get another SBOM digest label, so another image ID.
+    """
+    repository = image.rpartition(":")[0] or image
+    short_name = repository.rsplit("/", 1)[-1]
     components: list[dict[str, Any]] = []
     release = contents.os_release
     if release.get("ID"):
@@ -287,12 +293,11 @@ def document(contents: Contents, image: str, tool_version: str,
                                            "value": VENV}]})
     components.extend(_python_component(distribution) for distribution in contents.python)
     unique = {component["bom-ref"]: component for component in components}
-    image_ref = "image:%s" % image
+    image_ref = "image:%s" % short_name
     metadata: dict[str, Any] = {
         "tools": {"components": [{"type": "application", "name": "pbrx-images",
                                   "version": tool_version}]},
-        "component": {"type": "container", "bom-ref": image_ref, "name": repository,
-                      "version": tag},
+        "component": {"type": "container", "bom-ref": image_ref, "name": short_name},
     }
     if created:
         metadata["timestamp"] = created

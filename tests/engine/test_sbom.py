@@ -119,7 +119,7 @@ def test_label_is_the_sha256_of_the_file(built, docker_client):
         document = json.loads(data)
         assert document["bomFormat"] == "CycloneDX" and document["specVersion"] == "1.5"
         component = document["metadata"]["component"]
-        assert "%s:%s" % (component["name"], component["version"]) == name
+        assert component["name"] == name.rpartition(":")[0].rsplit("/", 1)[-1]
         assert "timestamp" not in document["metadata"]
 
 

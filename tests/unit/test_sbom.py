@@ -190,8 +190,7 @@ def test_document_has_the_required_fields_and_names_the_image():
     assert data["version"] == 1
     assert data["serialNumber"].startswith("urn:uuid:")
     assert data["metadata"]["component"] == {
-        "type": "container", "bom-ref": "image:reg:5000/team/pgtool-base:v1",
-        "name": "reg:5000/team/pgtool-base", "version": "v1"}
+        "type": "container", "bom-ref": "image:pgtool-base", "name": "pgtool-base"}
     assert data["metadata"]["tools"]["components"][0]["name"] == "pbrx-images"
     os_component = data["components"][0]
     assert os_component == {"type": "operating-system", "name": "debian", "version": "12",
@@ -300,3 +299,10 @@ def test_collect_failure_says_what_and_which_image():
                                          "SBOM failed \\(exit status 2: dpkg-query: error: "
                                          "status database area is locked\\)"):
         sbom.collect(container, PackageManager("apt"), "app:latest")
+
+
+def test_the_same_contents_under_another_name_or_tag_give_the_same_sbom():
+    """The digest is an image label: a tag must not change the image's ID."""
+    first = sbom.serialize(sbom.document(_contents(), "reg:5000/team/pgtool-base:v1", "1.2.3"))
+    second = sbom.serialize(sbom.document(_contents(), "pgtool-base:latest", "1.2.3"))
+    assert first == second
