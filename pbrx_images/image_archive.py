@@ -86,6 +86,7 @@ def parent_history(history: Sequence[Mapping[str, Any]], layer_count: int
 class NewLayer:
     diff_id: str  #: sha256 of the uncompressed tar
     created_by: str  #: what ``docker history`` shows for it
+    kind: str = ""  #: layer.LayerPlan.kind ("dependency", "project", ...), in its comment
 
 
 def image_config(parent: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
@@ -109,7 +110,7 @@ def image_config(parent: Mapping[str, Any], history: Sequence[Mapping[str, Any]]
     for layer in layers:
         diff_ids.append(layer.diff_id)
         entries.append({"created": created, "created_by": layer.created_by,
-                        "comment": comment})
+                        "comment": "%s %s" % (comment, layer.kind) if layer.kind else comment})
     if not layers:
         entries.append({"created": created, "created_by": comment, "empty_layer": True})
     document: dict[str, Any] = {

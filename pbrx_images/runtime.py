@@ -154,7 +154,8 @@ class Runtime:
                 reused = by_name.get(plan.name) if plan.kind in ("dependency", "project") \
                     else None
                 if reused is not None:
-                    new_layers.append((NewLayer(reused.diff_id, LAYER_PREFIX + plan.description),
+                    new_layers.append((NewLayer(reused.diff_id,
+                                                LAYER_PREFIX + plan.description, plan.kind),
                                        self.cache.tar_path(reused.diff_id)))
                 else:
                     new_layers.append(self._store_layer(tree, plan))
@@ -308,7 +309,7 @@ class Runtime:
                 raise
         final = self.cache.tar_path(diff_id)
         os.replace(out.name, final)
-        return NewLayer(diff_id, LAYER_PREFIX + plan.description), final
+        return NewLayer(diff_id, LAYER_PREFIX + plan.description, plan.kind), final
 
     def _user_layer(self, from_image: str, image: ImagePlan, user: str, uid: int | None,
                     container_name: str) -> tuple[NewLayer, Path]:

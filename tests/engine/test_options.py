@@ -133,6 +133,11 @@ def test_json_report_on_stdout(example_project, docker_client, base_image):
         assert image["id"] == engine_image.id
         assert image["size"] == engine_image.attrs["Size"]
         assert sum(layer["size"] for layer in image["layers"]) == image["size"]
+        owners = [item["name"] for layer in image["layers"] for item in layer["distributions"]]
+        if name == "pgtool-base:json":
+            assert owners[-1] == "pgtool"  # the project's own layer is the top one
+        assert "psycopg2" in owners
+        assert ("tabulate" in owners) == (name == "pgtool-report:json")
     assert [t["step"] for t in data["timings"]][0].startswith("Inspect base image")
 
 

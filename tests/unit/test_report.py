@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.metadata import ProjectMetadata
 from pbrx_images.pipeline import BuiltImage, Result
@@ -30,7 +32,8 @@ def test_report_lists_images_packages_and_timings():
                                  "id": "sha256:1", "size": 100, "digest": None,
                                  "script": None, "extra": None,
                                  "layers": [{"created_by": "pbrx-images: x", "comment": "",
-                                             "size": 10}], "sbom": None}
+                                             "size": 10, "distributions": []}],
+                                 "sbom": None}
     assert data["images"][1]["script"] == "foo-api"
     assert data["images"][1]["extra"] == "foo-api"
     assert data["images"][1]["sbom"] == {"path": "/sboms/reg_5000_team_foo-api_v1.cdx.json",
@@ -52,3 +55,22 @@ def test_report_gives_the_digest_of_a_pushed_image():
 
 def test_to_json_round_trips():
     assert json.loads(to_json(_result(), []))["images"][1]["tag"] == "v1"
+
+
+@pytest.mark.parametrize("layer, expected", [
+    ({"created_by": "pbrx-images: psycopg2 2.9.9", "comment": "pbrx-images dependency"},
+     [{"name": "psycopg2", "version": "2.9.9"}]),
+    ({"created_by": "pbrx-images: pgtool 1.0.0", "comment": "pbrx-images project"},
+     [{"name": "pgtool", "version": "1.0.0"}]),
+    ({"created_by": "pbrx-images: 2 smaller distributions: a 1.0, b-c 2.0rc1",
+      "comment": "pbrx-images group"},
+     [{"name": "a", "version": "1.0"}, {"name": "b-c", "version": "2.0rc1"}]),
+    ({"created_by": "pbrx-images: user app", "comment": "pbrx-images user"}, []),
+    ({"created_by": "pbrx-images: files of no or of several distributions",
+      "comment": "pbrx-images leftovers"}, []),
+    ({"created_by": "/bin/sh -c apt-get install -y x", "comment": ""}, []),
+    ({"created_by": "pbrx-images: CMD [\"x\"]", "comment": "pbrx-images"}, []),
+])
+def test_layers_name_the_distributions_they_hold(layer, expected):
+    from pbrx_images.report import layer_distributions
+    assert layer_distributions(layer) == expected
