@@ -123,6 +123,16 @@ def tar_files(files: Mapping[str, bytes], mode: int = 0o644) -> bytes:
     return buffer.getvalue()
 
 
+def _registry_digest(repo_digests: Sequence[str], image_id: str) -> str:
+    """The digest a registry knows the image by, else its ID.
+
+    Podman lists a digest under ``localhost/`` for every image, pushed or not:
+    that is no registry's, so it does not count.
+    """
+    return next((entry.rpartition("@")[2] for entry in repo_digests
+                 if "@" in entry and not entry.startswith("localhost/")), image_id)
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """What the build needs to know of an image."""
@@ -226,8 +236,7 @@ class Engine:
             env=tuple(config.get("Env") or ()),
             user=config.get("User") or "",
             size=attrs.get("Size") or 0,
-            digest=next((entry.rpartition("@")[2] for entry in attrs.get("RepoDigests") or ()
-                         if "@" in entry), attrs["Id"]),
+            digest=_registry_digest(attrs.get("RepoDigests") or (), attrs["Id"]),
         )
 
     def require_image(self, name: str) -> ImageInfo:
