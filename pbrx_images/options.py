@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from pbrx_images import target_platform
 from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.plan import check_prefix, check_tag
 
@@ -43,6 +44,7 @@ class Options:
     dry_run: bool = False  #: print the plan; build nothing
     user: str | None = None  #: the images' user, created in the base image; None = root
     uid: int | None = None  #: that user's UID; None = the distribution picks one
+    platform: str | None = None  #: normalised ``os/arch[/variant]``; None = the engine's
 
 
 def project_settings(project_dir: Path) -> dict[str, str]:
@@ -102,7 +104,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
             debug: bool = False, network: str | None = None,
             smoke_test: bool = False, dry_run: bool = False,
-            user: str | None = None) -> Options:
+            user: str | None = None, platform: str | None = None) -> Options:
     """Options from the command line (None = not given) over the project's settings."""
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -137,6 +139,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         network=network,
         smoke_test=smoke_test,
         dry_run=dry_run,
+        platform=str(target_platform.parse(platform)) if platform is not None else None,
         **parse_user(user),
     )
 
