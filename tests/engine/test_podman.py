@@ -52,6 +52,7 @@ class Podman:
 
     def command(self, *args: str) -> list[str]:
         return ["podman", "--root", self.root + "/storage", "--runroot", self.root + "/run",
+                "--tmpdir", self.root + "/tmp", "--network-config-dir", self.root + "/networks",
                 "--cgroup-manager", "cgroupfs", *args]
 
     def environment(self) -> dict:
