@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import in_ci
 from tests.engine.helpers import build_images, leftover_containers
+from tests.engine.test_errors import assert_clean_failure
 
 pytestmark = pytest.mark.engine
 
@@ -128,7 +129,7 @@ class Podman:
         return docker.DockerClient(base_url=self.socket, timeout=600)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def podman(docker_client, base_image):
     """A podman service of the test's own, holding the base image."""
     if not shutil.which("podman"):
@@ -180,3 +181,27 @@ def test_full_build_against_podman(example_project, podman, base_image, docker_c
     again = build_images(*args[:-2], env=env)
     assert again.exit_code == 0
     assert "Builder image" in again.output and "pulling" not in again.output
+
+
+def test_failures_on_podman_are_one_sentence(example_project, podman, base_image):
+    """Podman's error replies and build stream are told as on Docker."""
+    env = dict(os.environ, DOCKER_HOST=podman.socket)
+    client = podman.client()
+    run = build_images(str(example_project), "--base-image", "pbrx-images-test/nothing:here",
+                       "--network", "host", env=env)
+    assert_clean_failure(run, "pbrx-images-test/nothing:here", "could not be pulled")
+    bindep = example_project / "bindep.txt"
+    good_bindep = bindep.read_text()
+    bindep.write_text("libpq5\nno-such-package-pbrx [platform:dpkg]\n")
+    run = build_images(str(example_project), "--base-image", base_image, "--network", "host",
+                       "--tag", "missing", env=env)
+    assert_clean_failure(run, "'no-such-package-pbrx'", base_image)
+    bindep.write_text(good_bindep)
+    (example_project / "Dockerfile.pgtool-report").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN exit 3\n")
+    run = build_images(str(example_project), "--base-image", base_image, "--network", "host",
+                       "--tag", "dfail", env=env)
+    assert_clean_failure(run, "docker build -f Dockerfile.pgtool-report")
+    assert not leftover_containers(client)
+    assert not [tag for image in client.images.list() for tag in image.tags
+                if "dfail" in tag or "pbrx-images-work" in tag]
