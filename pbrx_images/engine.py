@@ -58,8 +58,11 @@ def connect(reporter: Reporter, network: str | None = None,
             platform: str | None = None) -> "Engine":
     """Find the engine the standard way (``DOCKER_HOST`` or the default socket)."""
     address = _engine_address()
+    over_ssh = address.startswith("ssh://")
     try:
-        client = docker.from_env(timeout=600)
+        # ssh:// through the OpenSSH client, as the docker CLI does (its
+        # configuration, agent and known hosts); the SDK still needs paramiko
+        client = docker.from_env(timeout=600, use_ssh_client=over_ssh)
         client.ping()
     except docker.errors.DockerException as error:
         if "Permission denied" in str(error) or isinstance(error.__context__, PermissionError):
@@ -67,6 +70,16 @@ def connect(reporter: Reporter, network: str | None = None,
                 "Permission denied on the Docker engine at %s: run as a user allowed to use "
                 "it (e.g. in the docker group) or point DOCKER_HOST at one you may use."
                 % address) from error
+        if over_ssh and "paramiko" in str(error):
+            raise EngineError(
+                "DOCKER_HOST is %s, and the Docker SDK needs paramiko for ssh:// engines: "
+                "install it (pip install 'pbrx-images[ssh]') and try again." % address
+            ) from error
+        if over_ssh:
+            raise EngineError(
+                "No Docker engine answers at %s: check that 'ssh %s docker version' works "
+                "(OpenSSH client, key, known host, docker on the remote machine), then try "
+                "again." % (address, address)) from error
         raise EngineError(
             "No Docker engine answers at %s: start the Docker daemon, or set DOCKER_HOST "
             "to an engine that runs, and try again." % address) from error

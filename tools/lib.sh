@@ -1,10 +1,12 @@
 # Shared by tools/test-all and tools/try-example (sourced, not run).
 
-# install_missing [registry] [podman]: apt-get install what these scripts need
-# and the machine lacks; with "registry", also Debian's docker-registry (the
-# Zuul job tests push to a registry of their own on a loopback port); with
-# "podman", also Debian's podman (a test builds through its Docker-compatible
-# API, served by a `podman system service` of its own).
+# install_missing [registry] [podman] [sshd]: apt-get install what these
+# scripts need and the machine lacks; with "registry", also Debian's
+# docker-registry (the Zuul job tests push to a registry of their own on a
+# loopback port); with "podman", also Debian's podman (a test builds through
+# its Docker-compatible API, served by a `podman system service` of its own);
+# with "sshd", also openssh-server (a test builds through DOCKER_HOST=ssh://
+# to an sshd of its own on a loopback port).
 install_missing() {
     export DEBIAN_FRONTEND=noninteractive
     local missing=()
@@ -17,6 +19,7 @@ install_missing() {
         case $extra in
             registry) [ -x /usr/bin/docker-registry ] || missing+=(docker-registry) ;;
             podman) command -v podman >/dev/null || missing+=(podman) ;;
+            sshd) [ -x /usr/sbin/sshd ] || missing+=(openssh-server) ;;
             *) echo "install_missing: unknown extra $extra" >&2; return 1 ;;
         esac
     done
