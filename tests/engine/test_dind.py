@@ -35,12 +35,19 @@ CAPABILITIES = (
     "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_TIME",
     "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
     "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ")
-#: Unprivileged, the container's cgroup (v1) hierarchies are mounted read-only;
+#: Unprivileged, the container's cgroup hierarchies are mounted read-only;
 #: the inner dockerd must make cgroups for its containers, so they are
-#: remounted read-write first (as --privileged would have them).
+#: remounted read-write first (as --privileged would have them).  On cgroup
+#: v2 the container's own processes then move to a child group so that the
+#: controllers can be enabled below the root (what docker's dind script does).
 ENTRYPOINT = (
-    "for mount in $(awk '$3 == \"cgroup\" {print $2}' /proc/mounts); do "
-    "mount -o remount,bind,rw \"$mount\" || exit 1; done; "
+    "for mount in $(awk '$3 == \"cgroup\" || $3 == \"cgroup2\" {print $2}' /proc/mounts); "
+    "do mount -o remount,bind,rw \"$mount\" || exit 1; done; "
+    "if [ -f /sys/fs/cgroup/cgroup.controllers ]; then "
+    "mkdir -p /sys/fs/cgroup/init && "
+    "xargs -rn1 < /sys/fs/cgroup/cgroup.procs > /sys/fs/cgroup/init/cgroup.procs; "
+    "sed -e 's/ / +/g' -e 's/^/+/' < /sys/fs/cgroup/cgroup.controllers "
+    "> /sys/fs/cgroup/cgroup.subtree_control; fi; "
     "exec dockerd --host tcp://0.0.0.0:%d --iptables=false --ip-masq=false --ip-forward=false")
 
 
