@@ -58,6 +58,8 @@ def test_amd64_build_passes_the_platform_to_every_create_and_build(
         assert docker_client.images.get(image.id).attrs["Architecture"] == "amd64"
     assert "Debian GNU/Linux 12 (bookworm), apt, linux/amd64" in (
         tmp_path / "out.txt").read_text()
+    for image in result.images:
+        docker_client.images.remove(image.name)
 
 
 def test_dry_run_shows_the_platform(example_project, base_image):

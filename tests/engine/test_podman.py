@@ -52,6 +52,7 @@ class Podman:
         self.root = root
         self.socket = "unix:///run/pbrx-images-test-podman-%d.sock" % os.getpid()
         self.process: subprocess.Popen | None = None
+        self.made_run_dirs: list[str] = []
 
     def command(self, *args: str) -> list[str]:
         return ["podman", "--root", self.root + "/storage", "--runroot", self.root + "/run",
@@ -62,6 +63,9 @@ class Podman:
         return dict(os.environ, CONTAINERS_CONF=self.root + "/containers.conf")
 
     def start(self) -> None:
+        #: netavark's run directory, which podman makes even for host networking
+        self.made_run_dirs = [path for path in ("/run/containers", "/run/containers/networks")
+                              if not os.path.exists(path)]
         _containers_conf(self.root + "/containers.conf")
         log = open(os.path.join(self.root, "podman.log"), "ab")
         self.process = subprocess.Popen(
@@ -96,6 +100,9 @@ class Podman:
             subprocess.run(["umount", "-R", self.root + "/storage/overlay"], stderr=devnull)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.socket[len("unix://"):])
+        for path in reversed(self.made_run_dirs):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only when empty
 
     def _end_leftovers(self) -> None:
         """Kill, by PID, the processes the service left that use this storage.
