@@ -62,6 +62,11 @@ def parser() -> argparse.ArgumentParser:
                              "NAME_TAG.cdx.json) into DIR; its sha256 is the image's "
                              "io.pbrx-images.sbom.digest label (default: "
                              "$XDG_CACHE_HOME/pbrx-images/sbom, i.e. ~/.cache/pbrx-images/sbom)")
+    result.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                        help="platform of every container and image, e.g. linux/arm64; "
+                             "the base image must be of that platform, and the engine must "
+                             "run it (natively or with qemu emulation); default: the "
+                             "engine's own")
     result.add_argument("--dry-run", action="store_true",
                         help="print the plan (images, distro packages and the bindep "
                              "profiles that selected them, extras, CMD/ENTRYPOINT, layers) "
@@ -105,7 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.project_dir), base_image=args.base_image, prefix=args.prefix,
             tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
             debug=args.debug, network=args.network, smoke_test=args.smoke_test,
-            dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir)
+            dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir,
+            platform=args.platform)
         if options.dry_run:
             print("\n".join(dry_run(options, reporter)))
             return 0

@@ -31,6 +31,7 @@ import docker.types
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.output import Reporter
 from pbrx_images.registry import PushStream, push_failure
+from pbrx_images.target_platform import emulation_missing, of_image
 
 #: Label of the wheel volumes (containers carry no label: a committed image
 #: would inherit it; they are known by their names instead).
@@ -54,11 +55,15 @@ def _engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-def connect(reporter: Reporter, network: str | None = None) -> "Engine":
+def connect(reporter: Reporter, network: str | None = None,
+            platform: str | None = None) -> "Engine":
     """Find the engine the standard way (``DOCKER_HOST`` or the default socket)."""
     address = _engine_address()
+    over_ssh = address.startswith("ssh://")
     try:
-        client = docker.from_env(timeout=600)
+        # ssh:// through the OpenSSH client, as the docker CLI does (its
+        # configuration, agent and known hosts); the SDK still needs paramiko
+        client = docker.from_env(timeout=600, use_ssh_client=over_ssh)
         client.ping()
     except docker.errors.DockerException as error:
         if "Permission denied" in str(error) or isinstance(error.__context__, PermissionError):
@@ -66,10 +71,20 @@ def connect(reporter: Reporter, network: str | None = None) -> "Engine":
                 "Permission denied on the Docker engine at %s: run as a user allowed to use "
                 "it (e.g. in the docker group) or point DOCKER_HOST at one you may use."
                 % address) from error
+        if over_ssh and "paramiko" in str(error):
+            raise EngineError(
+                "DOCKER_HOST is %s, and the Docker SDK needs paramiko for ssh:// engines: "
+                "install it (pip install 'pbrx-images[ssh]') and try again." % address
+            ) from error
+        if over_ssh:
+            raise EngineError(
+                "No Docker engine answers at %s: check that 'ssh %s docker version' works "
+                "(OpenSSH client, key, known host, docker on the remote machine), then try "
+                "again." % (address, address)) from error
         raise EngineError(
             "No Docker engine answers at %s: start the Docker daemon, or set DOCKER_HOST "
             "to an engine that runs, and try again." % address) from error
-    return Engine(client, reporter, network)
+    return Engine(client, reporter, network, platform)
 
 
 def _translate(error: Exception, doing: str) -> BuildError:
@@ -124,6 +139,16 @@ def tar_files(files: Mapping[str, bytes], mode: int = 0o644) -> bytes:
     return buffer.getvalue()
 
 
+def _registry_digest(repo_digests: Sequence[str], image_id: str) -> str:
+    """The digest a registry knows the image by, else its ID.
+
+    Podman lists a digest under ``localhost/`` for every image, pushed or not:
+    that is no registry's, so it does not count.
+    """
+    return next((entry.rpartition("@")[2] for entry in repo_digests
+                 if "@" in entry and not entry.startswith("localhost/")), image_id)
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     """What the build needs to know of an image."""
@@ -135,6 +160,9 @@ class ImageInfo:
     user: str
     size: int
     digest: str  #: the registry digest when the image has one, else its ID
+    os: str = ""  #: e.g. linux
+    architecture: str = ""  #: e.g. amd64, arm64
+    variant: str = ""  #: e.g. v7 for arm
 
 
 class Container:
@@ -153,17 +181,46 @@ class Container:
         reporter.command(command)
         chunks: list[bytes] = []
         with engine_errors("run a command in container %s" % self.name):
-            exec_id = api.exec_create(self.id, ["/bin/sh", "-c", command],
-                                      environment=dict(environment or {}),
-                                      workdir=workdir, user=user)["Id"]
+            try:
+                exec_id = api.exec_create(self.id, ["/bin/sh", "-c", command],
+                                          environment=dict(environment or {}),
+                                          workdir=workdir, user=user)["Id"]
+            except docker.errors.APIError:
+                self._check_not_stopped()
+                raise
             for chunk in api.exec_start(exec_id, stream=True):
                 chunks.append(chunk)
                 reporter.output(chunk)
             exit_code = api.exec_inspect(exec_id)["ExitCode"]
         output = b"".join(chunks).decode("utf-8", "replace")
         if exit_code != 0:
+            self._check_not_stopped()
             raise CommandFailed(command, exit_code if exit_code is not None else -1, output)
         return output
+
+    def _check_not_stopped(self) -> None:
+        """Raise the reason the container stopped when its idle command could not run.
+
+        An image of an architecture the engine cannot run (no emulation) makes
+        the idle command fail at once with "exec format error", so every
+        exec is refused after that ("container ... is not running", or exit
+        status 126 "cannot exec in a stopped container").
+        """
+        api = self.engine.client.api
+        with contextlib.suppress(docker.errors.DockerException):
+            attrs = api.inspect_container(self.id)
+            if attrs["State"].get("Running"):
+                return
+            logs = api.logs(self.id, stdout=True, stderr=True).decode("utf-8", "replace")
+            line = next((line for line in logs.splitlines() if "exec format error" in line),
+                        None)
+            if line is not None:
+                platform = self.engine.platform
+                if platform is None:
+                    image = self.engine.image(attrs["Image"])
+                    platform = str(of_image(image.os, image.architecture, image.variant)
+                                   ) if image else "these"
+                raise emulation_missing(platform, line)
 
     def put_archive(self, archive: bytes, path: str = "/") -> None:
         """Unpack a tar archive into the container at ``path``."""
@@ -217,11 +274,13 @@ class Engine:
     """The Docker engine, with the few operations a build needs."""
 
     def __init__(self, client: docker.DockerClient, reporter: Reporter,
-                 network: str | None = None) -> None:
+                 network: str | None = None, platform: str | None = None) -> None:
         self.client = client
         self.reporter = reporter
         #: network mode of every build container and docker build; None = default
         self.network = network
+        #: ``os/arch[/variant]`` of every container and build; None = the engine's own
+        self.platform = platform
 
     def image(self, name: str) -> ImageInfo | None:
         """The image called ``name`` (a name or an ID), or None if the engine has none."""
@@ -240,8 +299,10 @@ class Engine:
             env=tuple(config.get("Env") or ()),
             user=config.get("User") or "",
             size=attrs.get("Size") or 0,
-            digest=next((entry.rpartition("@")[2] for entry in attrs.get("RepoDigests") or ()
-                         if "@" in entry), attrs["Id"]),
+            digest=_registry_digest(attrs.get("RepoDigests") or (), attrs["Id"]),
+            os=attrs.get("Os") or "",
+            architecture=attrs.get("Architecture") or "",
+            variant=attrs.get("Variant") or "",
         )
 
     def require_image(self, name: str) -> ImageInfo:
@@ -251,7 +312,7 @@ class Engine:
             return found
         self.reporter.say("    pulling %s" % name)
         try:
-            self.client.images.pull(name)
+            self.client.images.pull(name, platform=self.platform)
         except docker.errors.DockerException as error:
             detail = getattr(error, "explanation", None) or str(error)
             raise EngineError(
@@ -327,8 +388,15 @@ class Engine:
                 created = api.create_container(
                     image, name=name, entrypoint=IDLE_COMMAND, command=[],
                     host_config=api.create_host_config(mounts=mounts,
-                                                       network_mode=self.network))
-                api.start(created["Id"])
+                                                       network_mode=self.network),
+                    platform=self.platform)
+                try:
+                    api.start(created["Id"])
+                except docker.errors.APIError as error:
+                    if "exec format error" in str(error.explanation or error):
+                        raise emulation_missing(self.platform or "these", str(
+                            error.explanation or error)) from error
+                    raise
             yield Container(self, created["Id"], name)
         finally:
             self.remove_container(name)
@@ -369,7 +437,7 @@ class Engine:
         try:
             with engine_errors("read %s from image %s" % (path, image)):
                 api.create_container(image, name=name, entrypoint=IDLE_COMMAND,
-                                     command=[])
+                                     command=[], platform=self.platform)
                 for _ in range(8):  # follow symbolic links such as /etc/os-release
                     try:
                         stream, _ = api.get_archive(name, path)
@@ -453,7 +521,7 @@ class Engine:
         with engine_errors("build %s" % name):
             for chunk in self.client.api.build(tag=name, rm=True, forcerm=True, pull=False,
                                                decode=True, network_mode=self.network,
-                                               **arguments):
+                                               platform=self.platform, **arguments):
                 if "stream" in chunk:
                     self.reporter.output(chunk["stream"])
                 if "aux" in chunk and "ID" in chunk["aux"]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from pbrx_images import target_platform
 from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.plan import check_prefix, check_tag
 
@@ -45,6 +46,7 @@ class Options:
     uid: int | None = None  #: that user's UID; None = the distribution picks one
     push: bool = False  #: push every image to the registry in its name once all are tagged
     sbom_dir: Path | None = None  #: where the SBOMs go; None = sbom.default_dir()
+    platform: str | None = None  #: normalised ``os/arch[/variant]``; None = the engine's
 
 
 def project_settings(project_dir: Path) -> dict[str, str]:
@@ -105,7 +107,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             debug: bool = False, network: str | None = None,
             smoke_test: bool = False, dry_run: bool = False,
             user: str | None = None, push: bool = False,
-            sbom_dir: str | None = None) -> Options:
+            sbom_dir: str | None = None, platform: str | None = None) -> Options:
     """Options from the command line (None = not given) over the project's settings."""
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -142,6 +144,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         dry_run=dry_run,
         push=push,
         sbom_dir=_sbom_dir(sbom_dir),
+        platform=str(target_platform.parse(platform)) if platform is not None else None,
         **parse_user(user),
     )
 

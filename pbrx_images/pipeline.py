@@ -25,6 +25,7 @@ from bindep.depends import Depends
 
 from pbrx_images import bindep_file, engine as engine_module, labels as labels_module
 from pbrx_images import sbom as sbom_module
+from pbrx_images import target_platform
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
 from pbrx_images.engine import Engine, ImageInfo
@@ -279,6 +280,9 @@ class _Base:
 def _inspect_base(engine: Engine, run: "_Run", name: str,
                   depends: Depends | None) -> _Base:
     base = engine.require_image(name)
+    base_platform = target_platform.of_image(base.os, base.architecture, base.variant)
+    if engine.platform is not None:
+        target_platform.check_base(target_platform.parse(engine.platform), base_platform, name)
     os_release = engine.read_file(base.id, "/etc/os-release",
                                   run.container_name("os-release"))
     if os_release is None:
@@ -291,8 +295,8 @@ def _inspect_base(engine: Engine, run: "_Run", name: str,
     packages = bindep_file.evaluate(depends, text)
     manager = _detect(engine, base, name, run)
     release = parse_os_release(text)
-    return _Base(base, packages, manager, "%s, %s" % (
-        release.get("PRETTY_NAME", release.get("ID", "?")), manager.name))
+    return _Base(base, packages, manager, "%s, %s, %s" % (
+        release.get("PRETTY_NAME", release.get("ID", "?")), manager.name, base_platform))
 
 
 def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | None = None,
@@ -301,7 +305,7 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     environ = os.environ if environ is None else environ
     home = Path.home() if home is None else home
     checked = _check(options, reporter, environ, home)
-    engine = engine_module.connect(reporter, options.network)
+    engine = engine_module.connect(reporter, options.network, options.platform)
     run = _Run(engine, checked.work_name)
     try:
         base = _inspect_base(engine, run, options.base_image, checked.depends)
@@ -315,6 +319,7 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     lines = describe_plan(plan, base.description, base_entrypoint(), base.info.cmd,
                           complete=static.console_scripts is not None
                           and static.extras is not None)
+    lines.insert(2, "Platform: %s" % (options.platform or "the engine's own (no --platform)"))
     if options.push:
         lines.append("Push: every image to %s, once all are built and tagged"
                      % check_push_target(plan.base.name))
@@ -347,7 +352,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     revision, source_url = labels_module.git_origin(project_dir)
     reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
 
-    engine = engine_module.connect(reporter, options.network)
+    engine = engine_module.connect(reporter, options.network, options.platform)
     engine.remove_dead_containers()
     run = _Run(engine, work_name)
     builder_image = None

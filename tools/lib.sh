@@ -1,8 +1,12 @@
 # Shared by tools/test-all and tools/try-example (sourced, not run).
 
-# install_missing [registry]: apt-get install what these scripts need and the
-# machine lacks; with "registry", also Debian's docker-registry (the Zuul job
-# tests push to a registry of their own on a loopback port).
+# install_missing [registry] [podman] [sshd]: apt-get install what these
+# scripts need and the machine lacks; with "registry", also Debian's
+# docker-registry (the Zuul job tests push to a registry of their own on a
+# loopback port); with "podman", also Debian's podman (a test builds through
+# its Docker-compatible API, served by a `podman system service` of its own);
+# with "sshd", also openssh-server (a test builds through DOCKER_HOST=ssh://
+# to an sshd of its own on a loopback port).
 install_missing() {
     export DEBIAN_FRONTEND=noninteractive
     local missing=()
@@ -10,9 +14,15 @@ install_missing() {
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     command -v git >/dev/null || missing+=(git)
     python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
-    if [ "${1:-}" = registry ]; then
-        [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
-    fi
+    local extra
+    for extra in "$@"; do
+        case $extra in
+            registry) [ -x /usr/bin/docker-registry ] || missing+=(docker-registry) ;;
+            podman) command -v podman >/dev/null || missing+=(podman) ;;
+            sshd) [ -x /usr/sbin/sshd ] || missing+=(openssh-server) ;;
+            *) echo "install_missing: unknown extra $extra" >&2; return 1 ;;
+        esac
+    done
     [ ${#missing[@]} -gt 0 ] || return 0
     if [ "$(id -u)" != 0 ]; then
         echo "${0##*/}: ${missing[*]} missing; run as root (sudo) to install them." >&2
