@@ -352,8 +352,8 @@ def _up_to_date(engine: Engine, reporter: Reporter, options: Options,
                                          for name, info in infos.items()},
                                 build_record.read_file)
     if reason is not None:
-        reporter.say("The last build of the same inputs left other images (%s): building "
-                     "again." % reason)
+        reporter.say("Building again: the last build of the same inputs is no longer "
+                     "current (%s)." % reason)
         return None
     reporter.say("Up to date: nothing changed since the build of %s and its images are still "
                  "there; nothing to build (--refresh builds anyway, picking up new releases of "
