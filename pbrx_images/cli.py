@@ -43,6 +43,11 @@ def parser() -> argparse.ArgumentParser:
                         help="pip constraints file applied to every pip step")
     result.add_argument("--no-cache", action="store_true",
                         help="rebuild the builder and runtime package images and every wheel")
+    result.add_argument("--refresh", action="store_true",
+                        help="build even when nothing changed since the last build (which "
+                             "would only say the images are up to date): resolves the "
+                             "dependencies again, so new releases of unpinned ones are "
+                             "picked up; the wheel and layer caches stay in use")
     result.add_argument("--network", metavar="NETWORK",
                         help="network of the build containers, e.g. host (default: the "
                              "engine's default bridge)")
@@ -111,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
             debug=args.debug, network=args.network, smoke_test=args.smoke_test,
             dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir,
-            platform=args.platform)
+            platform=args.platform, refresh=args.refresh)
         if options.dry_run:
             print("\n".join(dry_run(options, reporter)))
             return 0

@@ -47,6 +47,8 @@ class Options:
     push: bool = False  #: push every image to the registry in its name once all are tagged
     sbom_dir: Path | None = None  #: where the SBOMs go; None = sbom.default_dir()
     platform: str | None = None  #: normalised ``os/arch[/variant]``; None = the engine's
+    #: build even if the last build of the same inputs left its images as they were
+    refresh: bool = False
 
 
 def project_settings(project_dir: Path) -> dict[str, str]:
@@ -107,7 +109,8 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             debug: bool = False, network: str | None = None,
             smoke_test: bool = False, dry_run: bool = False,
             user: str | None = None, push: bool = False,
-            sbom_dir: str | None = None, platform: str | None = None) -> Options:
+            sbom_dir: str | None = None, platform: str | None = None,
+            refresh: bool = False) -> Options:
     """Options from the command line (None = not given) over the project's settings."""
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -145,6 +148,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         push=push,
         sbom_dir=_sbom_dir(sbom_dir),
         platform=str(target_platform.parse(platform)) if platform is not None else None,
+        refresh=refresh,
         **parse_user(user),
     )
 

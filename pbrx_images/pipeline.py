@@ -24,7 +24,7 @@ from typing import Iterator, Mapping
 from bindep.depends import Depends
 
 from pbrx_images import bindep_file, engine as engine_module, labels as labels_module
-from pbrx_images import sbom as sbom_module
+from pbrx_images import build_record, sbom as sbom_module
 from pbrx_images import target_platform
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
@@ -234,6 +234,7 @@ class _Checked:
     dockerfiles: frozenset[str]
     created: str  #: the images' creation time (SOURCE_DATE_EPOCH when set, else 1970)
     epoch: int  #: the same in seconds: the mtime of every file of the Python layers
+    bindep: tuple[str, bytes] | None = None  #: the bindep file's name and content
 
 
 def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
@@ -264,7 +265,8 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
     epoch = labels_module.source_date_epoch(environ, DEFAULT_EPOCH)
     assert epoch is not None
     return _Checked(static, depends, constraints, pip, work_name, dockerfiles,
-                    rfc3339(epoch), epoch)
+                    rfc3339(epoch), epoch,
+                    (bindep_path.name, bindep_path.read_bytes()) if bindep_path else None)
 
 
 @dataclass
@@ -341,6 +343,56 @@ def _push(engine: Engine, reporter: Reporter, names: list[str]) -> dict[str, str
     return digests
 
 
+def _up_to_date(engine: Engine, reporter: Reporter, options: Options,
+                records: build_record.RecordStore, key: str) -> Result | None:
+    """The images of the last build of the same inputs, if they are still as it left them.
+
+    Only inspects images and reads the SBOM files: no container runs.
+    """
+    record = records.get(key)
+    if record is None:
+        return None
+    infos = {image.name: engine.image(image.name) for image in record.images}
+    reason = build_record.stale(record, {name: info.id if info else None
+                                         for name, info in infos.items()},
+                                build_record.read_file)
+    if reason is not None:
+        reporter.say("Building again: the last build of the same inputs is no longer "
+                     "current (%s)." % reason)
+        return None
+    reporter.say("Up to date: nothing changed since the build of %s and its images are still "
+                 "there; nothing to build (--refresh builds anyway, picking up new releases of "
+                 "unpinned dependencies)."
+                 % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.built_at)))
+    for note in record.plan.notes:
+        reporter.note(note)
+    names = [image.name for image in record.images]
+    digests = _push(engine, reporter, names) if options.push else {}
+    results = []
+    for image in record.images:
+        info = infos[image.name]
+        results.append(BuiltImage(image.name, image.id, info.size if info else 0,
+                                  tuple(engine.layers(image.id)),
+                                  digest=digests.get(image.name), sbom=image.sbom,
+                                  sbom_digest=image.sbom_digest))
+    return Result(record.plan, tuple(results))
+
+
+def _record(records: build_record.RecordStore, reporter: Reporter, key: str, plan: Plan,
+            built: Mapping[str, str], sbom_paths: Mapping[str, Path],
+            sbom_documents: Mapping[str, bytes]) -> None:
+    """Keep what the next build of the same inputs needs to do nothing."""
+    images = tuple(build_record.RecordedImage(
+        image.name, built[image.name], str(sbom_paths[image.name]),
+        sbom_module.digest(sbom_documents[image.name])) for image in plan.images)
+    try:
+        records.put(build_record.Record(key, images, plan, time.time()))
+    except OSError as error:
+        reporter.note("cannot write the record of this build into %s (%s): the next build "
+                      "of the same inputs builds again" % (records.directory,
+                                                           error.strerror or error))
+
+
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
            home: Path) -> Result:
     project_dir = options.project_dir
@@ -354,6 +406,23 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
 
     engine = engine_module.connect(reporter, options.network, options.platform)
     engine.remove_dead_containers()
+    records = build_record.RecordStore(build_record.default_record_dir())
+    tool = build_record.tool_identity()
+
+    def inputs_key(base_image: ImageInfo) -> str:
+        return build_record.key(build_record.Inputs(
+            tool, source.digest, constraints, checked.bindep, options.base_image,
+            base_image.id, base_image.digest, build_record.option_values(options),
+            pip.files, pip.environment, _proxy_environment(environ),
+            environ.get("SOURCE_DATE_EPOCH"), revision, source_url))
+
+    # Nothing to do when the last build of the same inputs left its images as they are.
+    # (A base image the engine does not have yet is pulled by a full build.)
+    current_base = engine.image(options.base_image)
+    if current_base is not None and not (options.no_cache or options.refresh):
+        current = _up_to_date(engine, reporter, options, records, inputs_key(current_base))
+        if current is not None:
+            return current
     run = _Run(engine, work_name)
     builder_image = None
     succeeded = False
@@ -453,6 +522,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             with reporter.step("Tag images"):
                 _tag_all(engine, built)
             succeeded = True
+        _record(records, reporter, inputs_key(base), plan, built, sbom_paths, sboms.documents)
         digests = _push(engine, reporter, list(built)) if options.push else {}
         results = []
         for name, image_id in built.items():

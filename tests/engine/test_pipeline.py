@@ -24,7 +24,12 @@ IMAGES = ["%s/%s:%s" % (PREFIX, name, TAG)
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, docker_client, base_image):
-    """Build pgtool twice (the second time everything is cached)."""
+    """Build pgtool twice (the second time everything is cached).
+
+    The second build is given --refresh: without it, it would only find the
+    images up to date (tests/engine/test_noop.py), and this module checks
+    what a full build does with every cache warm.
+    """
     project = tmp_path_factory.mktemp("example") / "pgtool"
     shutil.copytree(ROOT / "examples" / "pgtool", project)
     for name in IMAGES:
@@ -39,7 +44,7 @@ def built(tmp_path_factory, docker_client, base_image):
             "--debug")
     first = build_images(*args)
     after_first = tree_digest(project)
-    second = build_images(*args)
+    second = build_images(*args, "--refresh")
     return {"project": project, "first": first, "second": second,
             "digests": (before, after_first, tree_digest(project))}
 

@@ -1,0 +1,219 @@
+"""A rebuild with nothing changed: up to date at once, without a container.
+
+One small project (its own name, prefix and cache directory) is built again
+and again; each step of the fixture changes one thing and records what the
+build did: its output, its JSON report and the containers of this project
+the engine created meanwhile (from the engine's events, so that builds of
+other projects on a shared engine do not count).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.engine
+
+NAME = "noopcheck"
+PREFIX = "pbrx-noop-test"
+TAG = "noop"
+IMAGES = ["%s/%s:%s" % (PREFIX, name, TAG) for name in (NAME + "-base", NAME + "-hello")]
+UP_TO_DATE = "Up to date: nothing changed since the build of"
+#: A step only a full build has.
+FULL_BUILD_STEP = "==> Wheels of the project and its dependencies"
+
+
+@dataclass
+class Build:
+    exit_code: int
+    stderr: str
+    report: dict
+    containers: list[str]  #: names of this project's containers the engine created
+
+    @property
+    def ids(self) -> dict[str, str]:
+        return {"%s:%s" % (image["name"], image["tag"]): image["id"]
+                for image in self.report["images"]}
+
+    @property
+    def up_to_date(self) -> bool:
+        return UP_TO_DATE in self.stderr and FULL_BUILD_STEP not in self.stderr
+
+
+def _created_containers(client, since_ns: int, until_ns: int) -> list[str]:
+    events = client.events(since=since_ns // 10**9, until=until_ns // 10**9 + 1, decode=True,
+                           filters={"type": "container", "event": "create"})
+    return [event["Actor"]["Attributes"].get("name", "") for event in events
+            if since_ns <= event["timeNano"] <= until_ns
+            and event["Actor"]["Attributes"].get("name", "").startswith(
+                "pbrx-images-%s-" % NAME)]
+
+
+def _build(client, project: Path, base_image: str, cache: Path, *extra: str,
+           prefix: str = PREFIX, env: dict | None = None) -> Build:
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), **(env or {}))
+    env.pop("SOURCE_DATE_EPOCH", None)
+    started = time.time_ns()
+    completed = subprocess.run(
+        [sys.executable, "-m", "pbrx_images.cli", str(project), "--base-image", base_image,
+         "--prefix", prefix, "--tag", TAG, "--format", "json", *extra],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        timeout=1800)
+    ended = time.time_ns()
+    stderr = completed.stderr.decode("utf-8", "replace")
+    sys.stdout.write(stderr)  # shown by pytest when a test fails
+    report = json.loads(completed.stdout) if completed.returncode == 0 else {}
+    return Build(completed.returncode, stderr, report,
+                 _created_containers(client, started, ended))
+
+
+def _remove_images(client) -> None:
+    for name in IMAGES:
+        try:
+            client.images.remove(name)
+        except Exception:
+            pass
+
+
+def _write_project(root: Path) -> Path:
+    project = root / NAME
+    (project / NAME).mkdir(parents=True)
+    (project / NAME / "__init__.py").write_text(
+        "def main():\n    import six\n    print('hello', six.__name__)\n")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
+        '\n\n[project]\nname = "%s"\nversion = "0.1"\ndependencies = ["six"]\n\n'
+        '[project.scripts]\n%s-hello = "%s:main"\n' % (NAME, NAME, NAME))
+    return project
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory, docker_client, base_image):
+    root = tmp_path_factory.mktemp("noop")
+    project = _write_project(root)
+    module = project / NAME / "__init__.py"
+    cache = root / "cache"
+    _remove_images(docker_client)
+
+    def build(*extra: str) -> Build:
+        return _build(docker_client, project, base_image, cache, *extra)
+
+    runs = {"first": build(), "again": build()}
+    os.utime(module, (time.time() + 60,) * 2)  # a new time, the same content
+    runs["touched"] = build()
+    with open(module, "a") as handle:
+        handle.write("# a one-line change\n")
+    runs["edited"] = build()
+    runs["edited again"] = build()
+    docker_client.api.remove_image(IMAGES[1])  # the tag only: the base image keeps the layers
+    runs["untagged"] = build()
+    sbom = Path(runs["untagged"].report["images"][0]["sbom"]["path"])
+    sbom.unlink()
+    runs["sbom removed"] = build()
+    runs["refresh"] = build("--refresh")
+    runs["no cache"] = build("--no-cache")
+    runs["after no cache"] = build()
+    runs["records"] = sorted(path.name for path in (cache / "pbrx-images" / "builds").iterdir())
+    yield runs
+    _remove_images(docker_client)
+
+
+def test_every_build_succeeds(builds):
+    for what, run in builds.items():
+        if isinstance(run, Build):
+            assert run.exit_code == 0, what
+
+
+def test_first_build_is_a_full_build(builds):
+    first = builds["first"]
+    assert not first.up_to_date
+    assert first.containers  # (the evidence below can tell)
+
+
+def test_second_build_is_up_to_date_and_creates_no_container(builds):
+    first, again = builds["first"], builds["again"]
+    assert again.up_to_date
+    assert again.containers == []
+    assert "==> " not in again.stderr  # no step at all
+    assert again.ids == first.ids
+    assert sorted(again.ids) == sorted(IMAGES)
+
+
+def test_up_to_date_report_is_the_full_builds(builds):
+    first, again = builds["first"].report, builds["again"].report
+    for key in ("project", "base_image", "platform", "packages"):
+        assert again[key] == first[key], key
+    for built, current in zip(first["images"], again["images"]):
+        assert current == built
+
+
+def test_touching_a_file_without_changing_it_is_up_to_date(builds):
+    assert builds["touched"].up_to_date
+    assert builds["touched"].containers == []
+
+
+def test_an_edited_file_is_a_full_build_then_up_to_date(builds):
+    edited = builds["edited"]
+    assert not edited.up_to_date and edited.containers
+    assert edited.ids != builds["first"].ids
+    assert builds["edited again"].up_to_date
+    assert builds["edited again"].ids == edited.ids
+
+
+def test_a_removed_tag_is_a_full_build_that_puts_it_back(builds):
+    untagged = builds["untagged"]
+    assert not untagged.up_to_date and untagged.containers
+    assert "is gone" in untagged.stderr
+    assert untagged.ids == builds["edited"].ids  # reproducible: the same images again
+
+
+def test_a_removed_sbom_is_a_full_build(builds):
+    run = builds["sbom removed"]
+    assert not run.up_to_date and run.containers
+    assert "SBOM" in run.stderr.split(FULL_BUILD_STEP)[0]
+    assert Path(run.report["images"][0]["sbom"]["path"]).exists()
+
+
+def test_refresh_and_no_cache_always_build(builds):
+    for what in ("refresh", "no cache"):
+        run = builds[what]
+        assert not run.up_to_date and run.containers, what
+    assert builds["refresh"].ids == builds["edited"].ids
+    # (--no-cache also remakes the runtime packages image, which may differ)
+    assert builds["after no cache"].up_to_date
+    assert builds["after no cache"].ids == builds["no cache"].ids
+
+
+def test_one_record_per_set_of_inputs(builds):
+    assert len(builds["records"]) == 2  # before and after the edit
+    assert all(name.endswith(".json") for name in builds["records"])
+
+
+def test_up_to_date_images_are_still_pushed(tmp_path, registry, docker_client, base_image):
+    from tests.engine.helpers import docker_config
+    from tests.engine.test_push import remove_tags
+
+    prefix = "%s/pbrx-noop" % registry["address"]
+    project = _write_project(tmp_path)
+    env = {"DOCKER_CONFIG": str(docker_config(tmp_path / "docker-config", registry))}
+    try:
+        first = _build(docker_client, project, base_image, tmp_path / "cache", "--push",
+                       prefix=prefix, env=env)
+        again = _build(docker_client, project, base_image, tmp_path / "cache", "--push",
+                       prefix=prefix, env=env)
+        assert first.exit_code == again.exit_code == 0
+        assert not first.up_to_date and again.up_to_date and again.containers == []
+        for image in again.report["images"]:
+            assert "==> Push %s:%s" % (image["name"], TAG) in again.stderr
+        digests = [(image["name"], image["digest"]) for image in again.report["images"]]
+        assert digests == [(image["name"], image["digest"])
+                           for image in first.report["images"]]
+        assert all(digest.startswith("sha256:") for _, digest in digests)
+    finally:
+        remove_tags(docker_client, prefix)
