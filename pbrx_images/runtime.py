@@ -412,7 +412,7 @@ def load_archive(engine: Engine, cache: LayerCache, reporter: Reporter,
         if not left_out:
             raise
         reporter.say("    the engine refused an archive without the layers it has (%s); "
-                     "sending them too" % refused)
+                     "sending them too" % (str(refused).splitlines() or [""])[0])
         complete = dict(files, **left_out_layers(engine, cache, reporter, source, left_out))
         _load_files(engine, images, complete, what)
         engine.needs_complete_archives = True
