@@ -281,6 +281,7 @@ class Engine:
         self.network = network
         #: ``os/arch[/variant]`` of every container and build; None = the engine's own
         self.platform = platform
+        self._needs_complete_archives: bool | None = None
 
     def image(self, name: str) -> ImageInfo | None:
         """The image called ``name`` (a name or an ID), or None if the engine has none."""
@@ -336,6 +337,34 @@ class Engine:
         """The engine's history of ``image``, newest first."""
         with engine_errors("read the history of image %s" % image):
             return list(self.client.api.history(image))
+
+    @property
+    def needs_complete_archives(self) -> bool:
+        """Whether ``docker load`` here needs every layer of an image in the archive.
+
+        Docker's load skips a layer whose chain ID it has without reading its
+        file, so archives may leave out layers the engine has; podman's (4.3)
+        refuses such an archive ("Some layer tarfiles are missing in the
+        tarball").  Known from the version API, asked once per engine:
+        podman names its component "Podman Engine".  A load that leaves out
+        layers and fails also tells (runtime.load_archive then sets it).
+        """
+        if self._needs_complete_archives is None:
+            with engine_errors("read the engine's version"):
+                components = self.client.api.version().get("Components") or ()
+            self._needs_complete_archives = any(
+                "podman" in str(component.get("Name") or "").lower()
+                for component in components if isinstance(component, dict))
+        return self._needs_complete_archives
+
+    @needs_complete_archives.setter
+    def needs_complete_archives(self, value: bool) -> None:
+        self._needs_complete_archives = value
+
+    def save(self, image: str) -> Iterator[bytes]:
+        """``docker save`` of ``image``, streamed in chunks."""
+        with engine_errors("save image %s" % image):
+            yield from self.client.api.get_image(image, chunk_size=1 << 20)
 
     def load(self, archive: Iterable[bytes], what: str) -> None:
         """``docker load`` of a tar given in chunks (streamed to the engine)."""

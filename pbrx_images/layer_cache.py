@@ -57,6 +57,15 @@ class LayerCache:
     def tar_path(self, diff_id: str) -> Path:
         return self.directory / (diff_id.partition(":")[2] + ".tar")
 
+    def existing_tar(self, diff_id: str) -> Path | None:
+        """The cached tar of the layer ``diff_id``, marked used, or None."""
+        tar = self.tar_path(diff_id)
+        try:
+            os.utime(tar)  # used: kept by prune()
+        except OSError:
+            return None
+        return tar
+
     def get(self, key: str) -> CachedLayer | None:
         """The layer cached under ``key`` when its index entry and tar are both there."""
         try:

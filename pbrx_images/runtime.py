@@ -21,7 +21,7 @@ import shlex
 import tempfile
 import urllib.parse
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
@@ -38,6 +38,7 @@ from pbrx_images.layer_cache import CachedLayer, LayerCache, default_layer_dir, 
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import INIT_PATH, PackageManager
 from pbrx_images.plan import VENV, ImagePlan
+from pbrx_images.saved_image import read_saved_layers
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLEANUP = "rm -rf /root/.cache /tmp/* /var/tmp/*"
@@ -373,19 +374,81 @@ class Runtime:
                 known.update(chain_ids((found.get("RootFS") or {}).get("Layers") or ()))
         chains = chain_ids(archived.diff_ids)
         offset = len(parent["RootFS"]["Layers"])
-        with contextlib.ExitStack() as stack:
-            files = {layer.diff_id: stack.enter_context(open(path, "rb"))
-                     for (layer, path), chain in zip(layers, chains[offset:])
-                     if chain not in known}
-            if len(files) < len(layers):
-                self.reporter.say("    %d of %d new layers already on the engine"
-                                  % (len(layers) - len(files), len(layers)))
-            self.engine.load(archive([archived], files), image.name)
+        files = {layer.diff_id: path for (layer, path), chain in zip(layers, chains[offset:])
+                 if chain not in known}
+        if len(files) < len(layers):
+            self.reporter.say("    %d of %d new layers already on the engine"
+                              % (len(layers) - len(files), len(layers)))
+        load_archive(self.engine, self.cache, self.reporter, [archived], files, parent["Id"],
+                     image.name)
         if self.engine.image(archived.id) is None:
             raise EngineError("Loading %s gave no image %s." % (image.name, archived.id))
         history = json.loads(config)["history"]
         self._built[archived.id] = _Built(history, venv, venv_image)
         return archived.id
+
+
+def load_archive(engine: Engine, cache: LayerCache, reporter: Reporter,
+                 images: Sequence[ArchivedImage], files: Mapping[str, Path], source: str,
+                 what: str) -> None:
+    """Load ``images``, sending the layer files ``files`` (diff ID -> tar).
+
+    Layers of the images that ``files`` lacks are left out of the archive,
+    as Docker's load allows for layers it has, unless the engine needs
+    complete archives (podman): then they are added, from the layer cache or
+    the engine's save of ``source``, an image that has them all (see
+    :func:`left_out_layers`).  An engine not known to need them that refuses
+    an archive with layers left out is sent a complete one, once.
+    """
+    left_out = list(dict.fromkeys(diff_id for image in images for diff_id in image.diff_ids
+                                  if diff_id not in files))
+    if left_out and engine.needs_complete_archives:
+        _load_files(engine, images, dict(files, **left_out_layers(
+            engine, cache, reporter, source, left_out)), what)
+        return
+    try:
+        _load_files(engine, images, files, what)
+    except EngineError as refused:
+        if not left_out:
+            raise
+        reporter.say("    the engine refused an archive without the layers it has (%s); "
+                     "sending them too" % (str(refused).splitlines() or [""])[0])
+        complete = dict(files, **left_out_layers(engine, cache, reporter, source, left_out))
+        _load_files(engine, images, complete, what)
+        engine.needs_complete_archives = True
+
+
+def left_out_layers(engine: Engine, cache: LayerCache, reporter: Reporter, source: str,
+                    diff_ids: Sequence[str]) -> dict[str, Path]:
+    """The tar of each layer ``diff_ids`` of the image ``source``, for a complete archive.
+
+    From the client's layer cache when it has them (by diff ID); the others
+    are read from the engine's save of ``source`` (checked against their
+    diff IDs, uncompressed) and kept in the cache for later builds.
+    """
+    found: dict[str, Path] = {}
+    missing = []
+    for diff_id in diff_ids:
+        tar = cache.existing_tar(diff_id)
+        if tar is not None:
+            found[diff_id] = tar
+        else:
+            missing.append(diff_id)
+    if missing:
+        reporter.say("    reading %d layer%s of %s from the engine, which loads only complete "
+                     "archives" % (len(missing), "" if len(missing) == 1 else "s",
+                                   source[:19]))
+        cache.directory.mkdir(parents=True, exist_ok=True)
+        found.update(read_saved_layers(engine.save(source), missing, cache.directory,
+                                       cache.tar_path))
+    return found
+
+
+def _load_files(engine: Engine, images: Sequence[ArchivedImage], files: Mapping[str, Path],
+                what: str) -> None:
+    with contextlib.ExitStack() as stack:
+        engine.load(archive(images, {diff_id: stack.enter_context(open(path, "rb"))
+                                     for diff_id, path in files.items()}), what)
 
 
 @dataclasses.dataclass

@@ -8,18 +8,28 @@ Docker engine, loaded into podman): nothing can be pulled here.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
+import pathlib
 import resource
 import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
 import time
 
 import docker
 import pytest
 
+from pbrx_images.engine import Engine
+from pbrx_images.image_archive import (ArchivedImage, NewLayer, image_config, parent_history,
+                                       rfc3339)
+from pbrx_images.layer_cache import LayerCache
+from pbrx_images.output import Reporter
+from pbrx_images.runtime import load_archive
 from tests.conftest import in_ci
 from tests.engine.helpers import build_images, leftover_containers
 from tests.engine.test_errors import assert_clean_failure
@@ -157,15 +167,18 @@ def podman(docker_client, base_image):
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_full_build_against_podman(example_project, podman, base_image, docker_client):
+def test_full_build_against_podman(example_project, podman, base_image, docker_client,
+                                   tmp_path):
     """Every kind of step: commits, volumes, archives, a Dockerfile build, a user."""
     (example_project / "Dockerfile.pgtool-version").write_text(
         "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nLABEL org.example.custom=yes\n")
-    env = dict(os.environ, DOCKER_HOST=podman.socket)
+    # a layer cache of its own: podman's load needs the base image's layers too
+    env = dict(os.environ, DOCKER_HOST=podman.socket, XDG_CACHE_HOME=str(tmp_path / "cache"))
     args = [str(example_project), "--base-image", base_image, "--network", "host",
             "--tag", "podman", "--user", "app:1234", "--smoke-test", "--format", "json"]
     run = build_images(*args, env=env)
     assert run.exit_code == 0
+    assert "from the engine, which loads only complete archives" in run.output
     report, _ = json.JSONDecoder().raw_decode(run.output[run.output.index("\n{") + 1:])
     client = podman.client()
     assert {(image["name"], image["tag"]) for image in report["images"]} == {
@@ -188,6 +201,74 @@ def test_full_build_against_podman(example_project, podman, base_image, docker_c
     again = build_images(*args[:-2], env=env)
     assert again.exit_code == 0
     assert "Builder image" in again.output and "pulling" not in again.output
+    # ... and the layers it read from podman the first time, from the layer cache
+    assert "loads only complete archives" not in again.output
+
+
+def _test_layer(tmp_path) -> tuple[str, pathlib.Path]:
+    layer = tmp_path / "layer.tar"
+    with tarfile.open(layer, "w") as archive:
+        info = tarfile.TarInfo("etc/pbrx-podman-load")
+        info.size, info.mtime = 3, 0
+        archive.addfile(info, io.BytesIO(b"yes"))
+    return "sha256:" + hashlib.sha256(layer.read_bytes()).hexdigest(), layer
+
+
+def _load_test_image(engine: Engine, cache: LayerCache, base_image: str, diff_id: str,
+                     layer: pathlib.Path, tag: str) -> str:
+    """Load the base image plus ``layer`` as ``tag``; the ID the engine gives it."""
+    parent = engine.inspect(base_image)
+    assert parent is not None
+    config = image_config(parent, parent_history(engine.history(base_image), len(
+        parent["RootFS"]["Layers"])), [NewLayer(diff_id, "test")], {}, rfc3339(0), "test")
+    image = ArchivedImage(config, (tag,))
+    try:
+        load_archive(engine, cache, engine.reporter, [image], {diff_id: layer}, parent["Id"],
+                     "the test image")
+        found = engine.inspect(tag)
+        assert found is not None and found["Id"] == image.id
+        return image.id
+    finally:
+        engine.untag(tag)
+
+
+def test_podman_gets_the_layers_it_needs_and_the_same_image_id_as_docker(
+        podman, base_image, docker_client, tmp_path):
+    """An archive that leaves out the parent's layers loads whole, under Docker's image ID.
+
+    The parent's layers come from podman's save into the layer cache, checked
+    against their diff IDs; the image ID is the sha256 of the configuration
+    on both engines.
+    """
+    diff_id, layer = _test_layer(tmp_path)
+    cache = LayerCache(tmp_path / "layers")
+    ids = {}
+    for name, client in (("podman", podman.client()), ("docker", docker_client)):
+        engine = Engine(client, Reporter(stream=io.StringIO()))
+        assert engine.needs_complete_archives == (name == "podman")
+        ids[name] = _load_test_image(engine, cache, base_image, diff_id, layer,
+                                     "pbrx-images-test/podman-load:%s" % name)
+    assert ids["podman"] == ids["docker"]
+    # podman's save of the base image put its layers into the cache, by diff ID
+    base_layers = docker_client.images.get(base_image).attrs["RootFS"]["Layers"]
+    assert sorted(path.name for path in cache.directory.glob("*.tar")) == sorted(
+        item[7:] + ".tar" for item in base_layers)
+    for item in base_layers:
+        with open(cache.tar_path(item), "rb") as handle:
+            assert "sha256:" + hashlib.file_digest(handle, "sha256").hexdigest() == item
+
+
+def test_an_engine_that_refuses_a_partial_archive_gets_a_complete_one(podman, base_image,
+                                                                      tmp_path):
+    """As an engine not known to need complete archives would, and then remembers it."""
+    diff_id, layer = _test_layer(tmp_path)
+    output = io.StringIO()
+    engine = Engine(podman.client(), Reporter(stream=output))
+    engine.needs_complete_archives = False
+    _load_test_image(engine, LayerCache(tmp_path / "layers"), base_image, diff_id, layer,
+                     "pbrx-images-test/podman-load:fallback")
+    assert engine.needs_complete_archives
+    assert "refused an archive without the layers it has" in output.getvalue()
 
 
 def test_failures_on_podman_are_one_sentence(example_project, podman, base_image):
