@@ -198,7 +198,7 @@ def test_full_build_against_podman(example_project, podman, base_image, docker_c
     assert b"psycopg2" in output
     assert not leftover_containers(client)
     # A second run reuses the builder and runtime package images podman keeps.
-    again = build_images(*args[:-2], env=env)
+    again = build_images(*args[:-2], "--refresh", env=env)  # not the no-op fast path
     assert again.exit_code == 0
     assert "Builder image" in again.output and "pulling" not in again.output
     # ... and the layers it read from podman the first time, from the layer cache
