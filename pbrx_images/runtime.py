@@ -25,8 +25,10 @@ from typing import Any, Callable, Mapping
 
 from packaging.utils import canonicalize_name
 
-from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, image_config_changes,
-                                 install_packages, reuse_cached_image, run_dir)
+from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, install_packages,
+                                 reuse_cached_image, run_dir)
+from pbrx_images.distro_layer import (Window, is_noise, layer_paths, normalise, parse_stat,
+                                      plan_exports, stat_command)
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
@@ -45,8 +47,10 @@ CLEANUP = "rm -rf /root/.cache /tmp/* /var/tmp/*"
 RESERVED_LAYERS = 10
 #: How ``docker history`` shows a layer of a distribution.
 LAYER_PREFIX = "pbrx-images: "
-#: What useradd changes that the user's layer leaves out (logs).
-USER_LAYER_SKIP = ("var/log/", "var/cache/", "tmp/")
+#: Bump when what goes into the runtime-packages layer changes (part of its cache key).
+PACKAGES_LAYER_RECIPE = "layer-1"
+#: Changed paths looked at with one ``stat`` command.
+STAT_BATCH = 500
 
 
 class Runtime:
@@ -73,15 +77,22 @@ class Runtime:
     def packages_image(self, base: ImageInfo, base_name: str, manager: PackageManager,
                        packages: tuple[str, ...], container_name: str) -> str:
         """The runtime-packages image's name, made unless a cached one matches."""
-        name = cached_image_name("runtime", base.id, manager.name, " ".join(packages), VENV)
+        name = cached_image_name("runtime", base.id, manager.name, " ".join(packages), VENV,
+                                 PACKAGES_LAYER_RECIPE, str(self.epoch))
         if reuse_cached_image(self.engine, name, self.no_cache):
             return name
+        parent = self._inspect(base.id)
+        epoch = {"SOURCE_DATE_EPOCH": str(self.epoch)}
         with self.engine.container(base.id, container_name) as container:
-            install_packages(container, manager, packages, base_name, self.proxy_environment)
-            container.run("python3 -m venv --without-pip %s && %s" % (VENV, CLEANUP))
-            repository, _, tag = name.rpartition(":")
-            container.commit(repository, tag, image_config_changes(base),
-                             "pbrx-images runtime packages for %s" % self.work_name)
+            install_packages(container, manager, packages, base_name,
+                             dict(self.proxy_environment, **epoch))
+            container.run("python3 -m venv --without-pip %s && %s" % (VENV, CLEANUP), epoch)
+            layer = self._changes_layer(container, "runtime packages %s" % " ".join(packages),
+                                        "packages")
+        image_id = self._load(parent, name, name, [layer], {}, {}, parent["Id"],
+                              "pbrx-images runtime packages")
+        # read back like any image this build did not make, cached or not
+        self._built.pop(image_id, None)
         return name
 
     def install(self, from_image: str, base: ImageInfo, image: ImagePlan, wheels: WheelBuild,
@@ -176,14 +187,16 @@ class Runtime:
         self.reporter.say("    %d layers: %s" % (len(new_layers), "; ".join(
             layer.created_by.replace(LAYER_PREFIX, "", 1) for layer, _ in new_layers)))
         if finished is None:
-            return self._load(parent, image, work_tag, new_layers, settings, venv, venv_image)
-        unlabelled = self._load(parent, image, None, new_layers, settings, venv, venv_image)
+            return self._load(parent, image.name, work_tag, new_layers, settings, venv,
+                              venv_image)
+        unlabelled = self._load(parent, image.name, None, new_layers, settings, venv,
+                                venv_image)
         labelled = None
         try:
             with self.engine.container(unlabelled, container_name + "-finished") as container:
                 added = finished(container)
             settings["Labels"] = dict(settings["Labels"], **added)  # type: ignore[arg-type]
-            labelled = self._load(parent, image, work_tag, new_layers, settings, venv,
+            labelled = self._load(parent, image.name, work_tag, new_layers, settings, venv,
                                   venv_image)
             return labelled
         finally:
@@ -275,7 +288,7 @@ class Runtime:
         parent = self._inspect(from_image)
         built = self._built.get(parent["Id"])
         settings = {"Cmd": list(cmd or ()) or None, "Labels": dict(_labels(parent), **labels)}
-        return self._load(parent, image, work_tag, [], settings,
+        return self._load(parent, image.name, work_tag, [], settings,
                           built.venv if built else {},
                           built.venv_image if built else parent["Id"],
                           "pbrx-images: CMD %s" % json.dumps(
@@ -322,29 +335,36 @@ class Runtime:
                     "Creating the user %s in %s failed (%s): the base image needs useradd "
                     "or adduser, and the name and UID must be free."
                     % (user, image.name, _last_line(failure.output))) from failure
-            entries: dict[str, Entry] = {}
-            removed = []
-            for path, kind in sorted(container.changes()):
-                relative = path.strip("/")
-                if not relative or relative.startswith(USER_LAYER_SKIP):
-                    continue
-                if kind == 2:
-                    removed.append(relative)
-                    continue
-                with tempfile.TemporaryFile() as spool:
-                    container.export(path, spool)
-                    found = read_tree(spool, path, keep_owner=True)
-                    entry = found.entries.get(relative)
-                    if entry is not None:
-                        data = found.read(entry) if entry.kind == "file" else None
-                        entries[relative] = dataclasses.replace(entry, data=data, offset=-1)
-        tree = Tree(io.BytesIO(), entries)
-        plan = LayerPlan("user %s" % user, sorted(path for path, entry in entries.items()
-                                                  if entry.kind != "dir"
-                                                  or not any(other.startswith(path + "/")
-                                                             for other in entries)),
-                         kind="user", whiteouts=removed)
-        return self._store_layer(tree, plan)
+            return self._changes_layer(container, "user %s" % user, "user")
+
+    def _changes_layer(self, container: Container, description: str, kind: str
+                       ) -> tuple[NewLayer, Path]:
+        """One normalised layer of what commands changed in ``container``, owners kept.
+
+        :mod:`pbrx_images.distro_layer` plans what to read: each added
+        subtree is exported once, each changed file on its own, and changed
+        directories only stat'ed (for their owner and mode); removed paths
+        become whiteouts.  Noise is left out, every mtime is the epoch.
+        """
+        plan = plan_exports(container.changes())
+        directories: dict[str, Entry] = {}
+        for start in range(0, len(plan.changed), STAT_BATCH):
+            batch = plan.changed[start:start + STAT_BATCH]
+            directories.update(parse_stat(container.run(stat_command(batch)), batch))
+        exports = plan.subtrees + [path for path in plan.changed
+                                   if path not in directories and not is_noise(path)]
+        with tempfile.TemporaryFile(prefix="pbrx-images-changes-") as spool:
+            entries: dict[str, Entry] = dict(directories)
+            for path in exports:
+                start = spool.seek(0, os.SEEK_END)
+                container.export("/" + path, spool)
+                window = Window(spool, start, spool.tell())
+                found = read_tree(window, "/" + path, keep_owner=True)  # type: ignore[arg-type]
+                entries.update(found.entries)
+            tree = Tree(spool, entries)
+            tree.entries = normalise(tree, self.epoch)
+            return self._store_layer(tree, LayerPlan(description, layer_paths(tree.entries),
+                                                     kind=kind, whiteouts=plan.removed))
 
     def _history(self, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
         built = self._built.get(parent["Id"])
@@ -353,7 +373,7 @@ class Runtime:
         return parent_history(self.engine.history(parent["Id"]),
                               len(parent["RootFS"]["Layers"]))
 
-    def _load(self, parent: Mapping[str, Any], image: ImagePlan, work_tag: str | None,
+    def _load(self, parent: Mapping[str, Any], what: str, work_tag: str | None,
               layers: list[tuple[NewLayer, Path]], settings: Mapping[str, object],
               venv: dict[str, tuple[str, int, str, str]], venv_image: str,
               comment: str = "pbrx-images") -> str:
@@ -366,7 +386,7 @@ class Runtime:
                               settings, self.created, comment)
         archived = ArchivedImage(config, (work_tag,) if work_tag else ())
         known = set(chain_ids(parent["RootFS"]["Layers"]))
-        for other in [image.name] + list(self._built):
+        for other in [what] + list(self._built):
             found = self.engine.inspect(other)
             if found is not None:
                 known.update(chain_ids((found.get("RootFS") or {}).get("Layers") or ()))
@@ -379,9 +399,9 @@ class Runtime:
             if len(files) < len(layers):
                 self.reporter.say("    %d of %d new layers already on the engine"
                                   % (len(layers) - len(files), len(layers)))
-            self.engine.load(archive([archived], files), image.name)
+            self.engine.load(archive([archived], files), what)
         if self.engine.image(archived.id) is None:
-            raise EngineError("Loading %s gave no image %s." % (image.name, archived.id))
+            raise EngineError("Loading %s gave no image %s." % (what, archived.id))
         history = json.loads(config)["history"]
         self._built[archived.id] = _Built(history, venv, venv_image)
         return archived.id
