@@ -27,13 +27,13 @@ from packaging.utils import canonicalize_name
 
 from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, install_packages,
                                  reuse_cached_image, run_dir)
-from pbrx_images.distro_layer import (Window, is_noise, layer_paths, normalise, parse_stat,
-                                      plan_exports, stat_command)
+from pbrx_images.distro_layer import (ChunkReader, layer_paths, normalise, plan_exports,
+                                      read_changes)
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
                                        image_config, parent_history, rfc3339)
-from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, Entry, LayerPlan, Tree, group,
+from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, LayerPlan, Tree, group,
                                layer_entries, ordered, read_tree, split, without_noise,
                                write_layer)
 from pbrx_images.layer_cache import CachedLayer, LayerCache, default_layer_dir, layer_key
@@ -49,8 +49,6 @@ RESERVED_LAYERS = 10
 LAYER_PREFIX = "pbrx-images: "
 #: Bump when what goes into the runtime-packages layer changes (part of its cache key).
 PACKAGES_LAYER_RECIPE = "layer-1"
-#: Changed paths looked at with one ``stat`` command.
-STAT_BATCH = 500
 
 
 class Runtime:
@@ -341,27 +339,24 @@ class Runtime:
                        ) -> tuple[NewLayer, Path]:
         """One normalised layer of what commands changed in ``container``, owners kept.
 
-        :mod:`pbrx_images.distro_layer` plans what to read: each added
-        subtree is exported once, each changed file on its own, and changed
-        directories only stat'ed (for their owner and mode); removed paths
-        become whiteouts.  Noise is left out, every mtime is the epoch.
+        The changes (``docker diff``) say which paths the layer holds;
+        :mod:`pbrx_images.distro_layer` picks them from one stream of the
+        container's file system and leaves noise out; removed paths become
+        whiteouts; every mtime is the epoch.
         """
         plan = plan_exports(container.changes())
-        directories: dict[str, Entry] = {}
-        for start in range(0, len(plan.changed), STAT_BATCH):
-            batch = plan.changed[start:start + STAT_BATCH]
-            directories.update(parse_stat(container.run(stat_command(batch)), batch))
-        exports = plan.subtrees + [path for path in plan.changed
-                                   if path not in directories and not is_noise(path)]
         with tempfile.TemporaryFile(prefix="pbrx-images-changes-") as spool:
-            entries: dict[str, Entry] = dict(directories)
-            for path in exports:
-                start = spool.seek(0, os.SEEK_END)
-                container.export("/" + path, spool)
-                window = Window(spool, start, spool.tell())
-                found = read_tree(window, "/" + path, keep_owner=True)  # type: ignore[arg-type]
-                entries.update(found.entries)
-            tree = Tree(spool, entries)
+            tree, unlinked = read_changes(
+                io.BufferedReader(ChunkReader(container.export_filesystem()), 1 << 20),
+                plan, spool)
+            for path in unlinked:  # hard links to a file the layer does not hold: copies
+                with tempfile.TemporaryFile() as single:
+                    container.export("/" + path, single)
+                    found = read_tree(single, "/" + path, keep_owner=True)
+                    entry = found.entries.get(path)
+                    if entry is not None and entry.kind == "file":
+                        tree.entries[path] = dataclasses.replace(
+                            entry, data=found.read(entry), offset=-1, spool=None)
             tree.entries = normalise(tree, self.epoch)
             return self._store_layer(tree, LayerPlan(description, layer_paths(tree.entries),
                                                      kind=kind, whiteouts=plan.removed))
