@@ -87,8 +87,7 @@ class Runtime:
             container.run("python3 -m venv --without-pip %s && %s" % (VENV, CLEANUP), epoch)
             layer = self._changes_layer(container, "runtime packages %s" % " ".join(packages),
                                         "packages")
-        image_id = self._load(parent, name, name, [layer], {}, {}, parent["Id"],
-                              "pbrx-images runtime packages")
+        image_id = self._load(parent, name, name, [layer], {}, {}, parent["Id"])
         # read back like any image this build did not make, cached or not
         self._built.pop(image_id, None)
         return name
