@@ -1,14 +1,16 @@
 """The runtime stage: clean images that get wheels, never a compiler.
 
 First a runtime-packages image (base image + bindep's runtime packages + the
-init + an empty virtualenv), cached by a tag that hashes its inputs.  On it,
+init + an empty virtualenv) as one reproducible layer on the base image's
+(:mod:`pbrx_images.distro_layer`), cached by a tag that hashes its inputs.  On it,
 the ``{project}-base`` image gets the project and its base extra from the
 run's wheel directory with ``--no-index``; each script image then gets its
 own extra, or only its ``CMD``.  Installs run with a pip taken from the
 run's wheels, so no pip (and no pip cache) is left in any image.
 
-Images are committed under temporary work names; the pipeline tags them with
-their real names only when every image is built.
+No image is committed from a container: each is loaded (``docker load``)
+under a temporary work name; the pipeline tags them with their real names
+only when every image is built.
 """
 from __future__ import annotations
 
@@ -74,7 +76,14 @@ class Runtime:
 
     def packages_image(self, base: ImageInfo, base_name: str, manager: PackageManager,
                        packages: tuple[str, ...], container_name: str) -> str:
-        """The runtime-packages image's name, made unless a cached one matches."""
+        """The runtime-packages image's name, made unless a cached one matches.
+
+        The packages are installed in a container that is never committed;
+        what changed becomes one normalised layer (:meth:`_changes_layer`),
+        loaded on the base image's layers with the base image's
+        configuration, so the same base image and packages give the same
+        image ID on any machine.
+        """
         name = cached_image_name("runtime", base.id, manager.name, " ".join(packages), VENV,
                                  PACKAGES_LAYER_RECIPE, str(self.epoch))
         if reuse_cached_image(self.engine, name, self.no_cache):
