@@ -90,6 +90,7 @@ def own_base(docker_client, base_image):
                                                         % (LABEL, run_label)}):
             for name in image.tags:
                 docker_client.images.remove(name, force=True)
+        remove_volume(docker_client, "pbrx-images-wheels-%s" % PROJECT)
 
 
 @pytest.fixture(scope="module")
