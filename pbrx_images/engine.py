@@ -254,6 +254,11 @@ class Container:
             for chunk in stream:
                 spool.write(chunk)
 
+    def export_filesystem(self) -> Iterator[bytes]:
+        """The container's whole file system as a tar stream, in chunks (``docker export``)."""
+        with engine_errors("export the file system of container %s" % self.name):
+            yield from self.engine.client.api.export(self.id, chunk_size=1 << 20)
+
     def changes(self) -> list[tuple[str, int]]:
         """Paths changed since the container was created: (path, 0 changed/1 added/2 gone)."""
         with engine_errors("list the changes in container %s" % self.name):

@@ -1,14 +1,16 @@
 """The runtime stage: clean images that get wheels, never a compiler.
 
 First a runtime-packages image (base image + bindep's runtime packages + the
-init + an empty virtualenv), cached by a tag that hashes its inputs.  On it,
+init + an empty virtualenv) as one reproducible layer on the base image's
+(:mod:`pbrx_images.distro_layer`), cached by a tag that hashes its inputs.  On it,
 the ``{project}-base`` image gets the project and its base extra from the
 run's wheel directory with ``--no-index``; each script image then gets its
 own extra, or only its ``CMD``.  Installs run with a pip taken from the
 run's wheels, so no pip (and no pip cache) is left in any image.
 
-Images are committed under temporary work names; the pipeline tags them with
-their real names only when every image is built.
+No image is committed from a container: each is loaded (``docker load``)
+under a temporary work name; the pipeline tags them with their real names
+only when every image is built.
 """
 from __future__ import annotations
 
@@ -25,13 +27,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
-from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, image_config_changes,
-                                 install_packages, reuse_cached_image, run_dir)
+from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, install_packages,
+                                 reuse_cached_image, run_dir)
+from pbrx_images.distro_layer import (ChunkReader, layer_paths, normalise, plan_exports,
+                                      read_changes)
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
                                        image_config, parent_history, rfc3339)
-from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, Entry, LayerPlan, Tree, group,
+from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, LayerPlan, Tree, group,
                                layer_entries, ordered, read_tree, split, without_noise,
                                write_layer)
 from pbrx_images.layer_cache import CachedLayer, LayerCache, default_layer_dir, layer_key
@@ -46,8 +50,8 @@ CLEANUP = "rm -rf /root/.cache /tmp/* /var/tmp/*"
 RESERVED_LAYERS = 10
 #: How ``docker history`` shows a layer of a distribution.
 LAYER_PREFIX = "pbrx-images: "
-#: What useradd changes that the user's layer leaves out (logs).
-USER_LAYER_SKIP = ("var/log/", "var/cache/", "tmp/")
+#: Bump when what goes into the runtime-packages layer changes (part of its cache key).
+PACKAGES_LAYER_RECIPE = "layer-1"
 
 
 class Runtime:
@@ -73,16 +77,29 @@ class Runtime:
 
     def packages_image(self, base: ImageInfo, base_name: str, manager: PackageManager,
                        packages: tuple[str, ...], container_name: str) -> str:
-        """The runtime-packages image's name, made unless a cached one matches."""
-        name = cached_image_name("runtime", base.id, manager.name, " ".join(packages), VENV)
+        """The runtime-packages image's name, made unless a cached one matches.
+
+        The packages are installed in a container that is never committed;
+        what changed becomes one normalised layer (:meth:`_changes_layer`),
+        loaded on the base image's layers with the base image's
+        configuration, so the same base image and packages give the same
+        image ID on any machine.
+        """
+        name = cached_image_name("runtime", base.id, manager.name, " ".join(packages), VENV,
+                                 PACKAGES_LAYER_RECIPE, str(self.epoch))
         if reuse_cached_image(self.engine, name, self.no_cache):
             return name
+        parent = self._inspect(base.id)
+        epoch = {"SOURCE_DATE_EPOCH": str(self.epoch)}
         with self.engine.container(base.id, container_name) as container:
-            install_packages(container, manager, packages, base_name, self.proxy_environment)
-            container.run("python3 -m venv --without-pip %s && %s" % (VENV, CLEANUP))
-            repository, _, tag = name.rpartition(":")
-            container.commit(repository, tag, image_config_changes(base),
-                             "pbrx-images runtime packages for %s" % self.work_name)
+            install_packages(container, manager, packages, base_name,
+                             dict(self.proxy_environment, **epoch))
+            container.run("python3 -m venv --without-pip %s && %s" % (VENV, CLEANUP), epoch)
+            layer = self._changes_layer(container, "runtime packages %s" % " ".join(packages),
+                                        "packages")
+        image_id = self._load(parent, name, name, [layer], {}, {}, parent["Id"])
+        # read back like any image this build did not make, cached or not
+        self._built.pop(image_id, None)
         return name
 
     def install(self, from_image: str, base: ImageInfo, image: ImagePlan, wheels: WheelBuild,
@@ -178,14 +195,16 @@ class Runtime:
         self.reporter.say("    %d layers: %s" % (len(new_layers), "; ".join(
             layer.created_by.replace(LAYER_PREFIX, "", 1) for layer, _ in new_layers)))
         if finished is None:
-            return self._load(parent, image, work_tag, new_layers, settings, venv, venv_image)
-        unlabelled = self._load(parent, image, None, new_layers, settings, venv, venv_image)
+            return self._load(parent, image.name, work_tag, new_layers, settings, venv,
+                              venv_image)
+        unlabelled = self._load(parent, image.name, None, new_layers, settings, venv,
+                                venv_image)
         labelled = None
         try:
             with self.engine.container(unlabelled, container_name + "-finished") as container:
                 added = finished(container)
             settings["Labels"] = dict(settings["Labels"], **added)  # type: ignore[arg-type]
-            labelled = self._load(parent, image, work_tag, new_layers, settings, venv,
+            labelled = self._load(parent, image.name, work_tag, new_layers, settings, venv,
                                   venv_image)
             return labelled
         finally:
@@ -277,7 +296,7 @@ class Runtime:
         parent = self._inspect(from_image)
         built = self._built.get(parent["Id"])
         settings = {"Cmd": list(cmd or ()) or None, "Labels": dict(_labels(parent), **labels)}
-        return self._load(parent, image, work_tag, [], settings,
+        return self._load(parent, image.name, work_tag, [], settings,
                           built.venv if built else {},
                           built.venv_image if built else parent["Id"],
                           "pbrx-images: CMD %s" % json.dumps(
@@ -324,29 +343,33 @@ class Runtime:
                     "Creating the user %s in %s failed (%s): the base image needs useradd "
                     "or adduser, and the name and UID must be free."
                     % (user, image.name, _last_line(failure.output))) from failure
-            entries: dict[str, Entry] = {}
-            removed = []
-            for path, kind in sorted(container.changes()):
-                relative = path.strip("/")
-                if not relative or relative.startswith(USER_LAYER_SKIP):
-                    continue
-                if kind == 2:
-                    removed.append(relative)
-                    continue
-                with tempfile.TemporaryFile() as spool:
-                    container.export(path, spool)
-                    found = read_tree(spool, path, keep_owner=True)
-                    entry = found.entries.get(relative)
-                    if entry is not None:
-                        data = found.read(entry) if entry.kind == "file" else None
-                        entries[relative] = dataclasses.replace(entry, data=data, offset=-1)
-        tree = Tree(io.BytesIO(), entries)
-        plan = LayerPlan("user %s" % user, sorted(path for path, entry in entries.items()
-                                                  if entry.kind != "dir"
-                                                  or not any(other.startswith(path + "/")
-                                                             for other in entries)),
-                         kind="user", whiteouts=removed)
-        return self._store_layer(tree, plan)
+            return self._changes_layer(container, "user %s" % user, "user")
+
+    def _changes_layer(self, container: Container, description: str, kind: str
+                       ) -> tuple[NewLayer, Path]:
+        """One normalised layer of what commands changed in ``container``, owners kept.
+
+        The changes (``docker diff``) say which paths the layer holds;
+        :mod:`pbrx_images.distro_layer` picks them from one stream of the
+        container's file system and leaves noise out; removed paths become
+        whiteouts; every mtime is the epoch.
+        """
+        plan = plan_exports(container.changes())
+        with tempfile.TemporaryFile(prefix="pbrx-images-changes-") as spool:
+            tree, unlinked = read_changes(
+                io.BufferedReader(ChunkReader(container.export_filesystem()), 1 << 20),
+                plan, spool)
+            for path in unlinked:  # hard links to a file the layer does not hold: copies
+                with tempfile.TemporaryFile() as single:
+                    container.export("/" + path, single)
+                    found = read_tree(single, "/" + path, keep_owner=True)
+                    entry = found.entries.get(path)
+                    if entry is not None and entry.kind == "file":
+                        tree.entries[path] = dataclasses.replace(
+                            entry, data=found.read(entry), offset=-1, spool=None)
+            tree.entries = normalise(tree, self.epoch)
+            return self._store_layer(tree, LayerPlan(description, layer_paths(tree.entries),
+                                                     kind=kind, whiteouts=plan.removed))
 
     def _history(self, parent: Mapping[str, Any]) -> list[dict[str, Any]]:
         built = self._built.get(parent["Id"])
@@ -355,7 +378,7 @@ class Runtime:
         return parent_history(self.engine.history(parent["Id"]),
                               len(parent["RootFS"]["Layers"]))
 
-    def _load(self, parent: Mapping[str, Any], image: ImagePlan, work_tag: str | None,
+    def _load(self, parent: Mapping[str, Any], what: str, work_tag: str | None,
               layers: list[tuple[NewLayer, Path]], settings: Mapping[str, object],
               venv: dict[str, tuple[str, int, str, str]], venv_image: str,
               comment: str = "pbrx-images") -> str:
@@ -368,7 +391,7 @@ class Runtime:
                               settings, self.created, comment)
         archived = ArchivedImage(config, (work_tag,) if work_tag else ())
         known = set(chain_ids(parent["RootFS"]["Layers"]))
-        for other in [image.name] + list(self._built):
+        for other in [what] + list(self._built):
             found = self.engine.inspect(other)
             if found is not None:
                 known.update(chain_ids((found.get("RootFS") or {}).get("Layers") or ()))
@@ -380,9 +403,9 @@ class Runtime:
             self.reporter.say("    %d of %d new layers already on the engine"
                               % (len(layers) - len(files), len(layers)))
         load_archive(self.engine, self.cache, self.reporter, [archived], files, parent["Id"],
-                     image.name)
+                     what)
         if self.engine.image(archived.id) is None:
-            raise EngineError("Loading %s gave no image %s." % (image.name, archived.id))
+            raise EngineError("Loading %s gave no image %s." % (what, archived.id))
         history = json.loads(config)["history"]
         self._built[archived.id] = _Built(history, venv, venv_image)
         return archived.id
