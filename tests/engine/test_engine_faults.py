@@ -67,13 +67,18 @@ def _importable_copy(target: str) -> None:
     import pbrx_images.pipeline  # noqa: F401
 
     roots = set()
+    # The most specific sys.path entry first: a checkout on sys.path may hold
+    # the virtualenv too, whose modules belong to its site-packages.
+    entries = sorted((entry for entry in sys.path if entry), key=len, reverse=True)
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None) or ""
-        for entry in sys.path:
-            if entry and path.startswith(entry.rstrip("/") + "/") and (
-                    "site-packages" in entry or os.path.isdir(os.path.join(entry, "pbrx_images"))):
-                top = path[len(entry.rstrip("/")) + 1:].split("/")[0]
-                roots.add((entry, top))
+        for entry in entries:
+            if path.startswith(entry.rstrip("/") + "/"):
+                if "site-packages" in entry or \
+                        os.path.isdir(os.path.join(entry, "pbrx_images")):
+                    top = path[len(entry.rstrip("/")) + 1:].split("/")[0]
+                    roots.add((entry, top))
+                break
     for entry, top in roots:
         source = os.path.join(entry, top)
         if os.path.isdir(source):
