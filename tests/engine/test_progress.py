@@ -107,7 +107,8 @@ def small_project(tmp_path) -> Path:
 
 def test_live_display_quiet_and_verbose_on_a_terminal(small_project, docker_client,
                                                       base_image):
-    common = (str(small_project), "--base-image", base_image, "--tag", "tty")
+    common = (str(small_project), "--base-image", base_image, "--tag", "tty",
+              "--refresh")  # real builds, not the no-op fast path
     run = run_in_terminal(*common)
     assert run.exit_code == 0, run.raw
     assert not has_traceback(run.raw)
