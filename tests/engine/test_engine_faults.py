@@ -58,39 +58,23 @@ def test_main_engine_unharmed(docker_client, base_image):
 
 
 def _importable_copy(target: str) -> None:
-    """Copy pbrx_images and every package it imports into ``target``.
+    """Copy pbrx_images and the packages it can import into ``target``.
 
     The user the test switches to may not be able to read this checkout or
     its virtualenv (a checkout under a private temporary directory).
     """
-    import pbrx_images.cli  # noqa: F401
-    import pbrx_images.pipeline  # noqa: F401
+    import pbrx_images
 
-    roots = set()
-    # The most specific sys.path entry first: a checkout on sys.path may hold
-    # the virtualenv too, whose modules belong to its site-packages.
-    entries = sorted((entry for entry in sys.path if entry), key=len, reverse=True)
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None) or ""
-        for entry in entries:
-            if path.startswith(entry.rstrip("/") + "/"):
-                if "site-packages" in entry or \
-                        os.path.isdir(os.path.join(entry, "pbrx_images")):
-                    top = path[len(entry.rstrip("/")) + 1:].split("/")[0]
-                    roots.add((entry, top))
-                break
-    for entry, top in roots:
-        source = os.path.join(entry, top)
-        if os.path.isdir(source):
-            shutil.copytree(source, os.path.join(target, top), dirs_exist_ok=True)
-        else:
-            shutil.copy(source, target)
-    for entry in {entry for entry, _ in roots}:  # metadata, for importlib.metadata and pbr
-        for name in os.listdir(entry):
-            if name.endswith((".dist-info", ".egg-info")):
-                source = os.path.join(entry, name)
-                if os.path.isdir(source):
-                    shutil.copytree(source, os.path.join(target, name), dirs_exist_ok=True)
+    # Whole site-packages directories (copying module by module tripped over
+    # packages whose names collide with files copied before them), then the
+    # checkout's pbrx_images when it is not installed there.
+    for entry in sys.path:
+        if entry and "site-packages" in entry and os.path.isdir(entry):
+            shutil.copytree(entry, target, symlinks=True, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+    package = os.path.dirname(pbrx_images.__file__)
+    shutil.copytree(package, os.path.join(target, "pbrx_images"), dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
     for current, dirs, files in os.walk(target):
         os.chmod(current, 0o755)
         for name in files:
