@@ -23,7 +23,7 @@ import io
 import posixpath
 import tarfile
 from dataclasses import dataclass
-from typing import IO, Any, Iterable, Mapping
+from typing import IO, Iterable, Mapping
 
 from pbrx_images.layer import Entry, Tree, pyc_source
 
@@ -162,28 +162,6 @@ def normalise(tree: Tree, mtime: int) -> dict[str, Entry]:
             result[path] = dataclasses.replace(entry, data=data, size=len(data), offset=-1,
                                                digest=hashlib.sha256(data).hexdigest())
     return result
-
-
-class ChunkReader(io.RawIOBase):
-    """A file object over an iterator of chunks, read once from the start."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
 
 
 def read_changes(export: IO[bytes], plan: ExportPlan, spool: IO[bytes]

@@ -369,12 +369,12 @@ def write_layer(tree: Tree, entries: Iterable[Entry], mtime: int,
                 archive.addfile(info)
             else:
                 info.size = entry.size if entry.data is None else len(entry.data)
-                archive.addfile(info, _Reader(tree.chunks(entry)))
+                archive.addfile(info, chunk_stream(tree.chunks(entry), 1 << 16))
     return "sha256:" + digest.hexdigest()
 
 
-class _Reader(io.RawIOBase):
-    """A file object over an iterator of chunks (what tarfile.addfile reads)."""
+class ChunkReader(io.RawIOBase):
+    """A raw file object over an iterator of chunks, read once from the start."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
@@ -383,13 +383,18 @@ class _Reader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:  # type: ignore[override]
-        while size < 0 or len(self._buffer) < size:
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
             try:
-                self._buffer += next(self._chunks)
+                self._buffer = next(self._chunks)
             except StopIteration:
-                break
-        if size < 0:
-            size = len(self._buffer)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def chunk_stream(chunks: Iterable[bytes], buffer_size: int = 1 << 20) -> io.BufferedReader:
+    """A buffered file object over chunks: ``read(n)`` gives n bytes until the end."""
+    return io.BufferedReader(ChunkReader(chunks), buffer_size)

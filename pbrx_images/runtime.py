@@ -29,13 +29,12 @@ from packaging.utils import canonicalize_name
 
 from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, install_packages,
                                  reuse_cached_image, run_dir)
-from pbrx_images.distro_layer import (ChunkReader, layer_paths, normalise, plan_exports,
-                                      read_changes)
+from pbrx_images.distro_layer import layer_paths, normalise, plan_exports, read_changes
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
                                        image_config, parent_history, rfc3339)
-from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, LayerPlan, Tree, group,
+from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, LayerPlan, Tree, chunk_stream, group,
                                layer_entries, ordered, read_tree, split, without_noise,
                                write_layer)
 from pbrx_images.layer_cache import CachedLayer, LayerCache, default_layer_dir, layer_key
@@ -356,9 +355,8 @@ class Runtime:
         """
         plan = plan_exports(container.changes())
         with tempfile.TemporaryFile(prefix="pbrx-images-changes-") as spool:
-            tree, unlinked = read_changes(
-                io.BufferedReader(ChunkReader(container.export_filesystem()), 1 << 20),
-                plan, spool)
+            tree, unlinked = read_changes(chunk_stream(container.export_filesystem()), plan,
+                                          spool)
             for path in unlinked:  # hard links to a file the layer does not hold: copies
                 with tempfile.TemporaryFile() as single:
                     container.export("/" + path, single)

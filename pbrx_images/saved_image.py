@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Collection, Iterable
 
 from pbrx_images.errors import EngineError
+from pbrx_images.layer import chunk_stream
 
 _CHUNK = 1 << 20
 #: Members up to this size are also kept in memory: the manifest and configurations.
@@ -77,7 +78,7 @@ def read_saved_layers(chunks: Iterable[bytes], wanted: Collection[str], director
     Raises SavedImageError when a wanted layer is not in the archive or does
     not match.
     """
-    stream = _ChunkReader(iter(chunks))
+    stream = chunk_stream(chunks)
     found: dict[str, tuple[str, Path]] = {}  # path -> (digest, spooled file)
     small: dict[str, bytes] = {}
     links: dict[str, str] = {}
@@ -200,28 +201,3 @@ class _BytesReader:
         chunk = self.data[self.offset:end]
         self.offset += len(chunk)
         return chunk
-
-
-class _ChunkReader:
-    """A file-like object over an iterator of chunks, as tarfile's stream mode reads."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self.chunks = iter(chunks)
-        self.chunk = b""
-        self.offset = 0
-
-    def read(self, size: int = -1) -> bytes:
-        parts = []
-        while size != 0:
-            if self.offset >= len(self.chunk):
-                chunk = next(self.chunks, None)
-                if chunk is None:
-                    break
-                self.chunk, self.offset = chunk, 0
-                continue
-            end = len(self.chunk) if size < 0 else min(len(self.chunk), self.offset + size)
-            parts.append(self.chunk[self.offset:end])
-            if size > 0:
-                size -= end - self.offset
-            self.offset = end
-        return b"".join(parts)

@@ -8,10 +8,10 @@ import tarfile
 
 import pytest
 
-from pbrx_images.distro_layer import (ADDED, CHANGED, REMOVED, ChunkReader, ExportPlan,
+from pbrx_images.distro_layer import (ADDED, CHANGED, REMOVED, ExportPlan,
                                       is_noise, layer_paths, normalise, plan_exports,
                                       pyc_with_mtime, read_changes)
-from pbrx_images.layer import LayerPlan, layer_entries, write_layer
+from pbrx_images.layer import ChunkReader, LayerPlan, layer_entries, write_layer
 
 
 @pytest.mark.parametrize("path, directory, noise", [
