@@ -27,12 +27,12 @@ import importlib.metadata
 import json
 import os
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pbrx_images.bindep_file import DistroPackages
+from pbrx_images.layer_cache import prune_files
 from pbrx_images.options import Options
 from pbrx_images.output import default_log_dir
 from pbrx_images.plan import ImagePlan, Plan
@@ -300,15 +300,4 @@ class RecordStore:
 
     def prune(self, max_age: float = UNUSED_FOR, now: float | None = None) -> None:
         """Remove records not used for ``max_age`` seconds, and temporary files left behind."""
-        now = time.time() if now is None else now
-        try:
-            paths = list(self.directory.iterdir())
-        except OSError:
-            return
-        for path in paths:
-            try:
-                if path.is_file() and now - path.stat().st_mtime > (
-                        3600 if path.name.startswith(".tmp-") else max_age):
-                    path.unlink()
-            except OSError:
-                pass
+        prune_files((self.directory,), max_age, now)

@@ -17,7 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from pbrx_images.output import default_log_dir
 
@@ -87,19 +87,7 @@ class LayerCache:
 
     def prune(self, max_age: float = UNUSED_FOR, now: float | None = None) -> None:
         """Remove what was not used for ``max_age`` seconds, and leftover temporary files."""
-        now = time.time() if now is None else now
-        for directory in (self.directory, self.directory / "index"):
-            try:
-                paths = list(directory.iterdir())
-            except OSError:
-                continue
-            for path in paths:
-                try:
-                    if path.is_file() and now - path.stat().st_mtime > (
-                            3600 if path.name.startswith(".tmp-") else max_age):
-                        path.unlink()
-                except OSError:
-                    pass
+        prune_files((self.directory, self.directory / "index"), max_age, now)
 
     def put(self, key: str, layer: CachedLayer) -> None:
         data = {"diff_id": layer.diff_id, "name": layer.name, "description": layer.description,
@@ -113,3 +101,25 @@ class LayerCache:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as out:
             out.write(data)
         os.replace(out.name, path)
+
+
+def prune_files(directories: Iterable[Path], max_age: float, now: float | None = None) -> None:
+    """Remove the files of ``directories`` not touched for ``max_age`` seconds.
+
+    Temporary files (``.tmp-*``, left by a killed build) go after an hour.
+    A directory that cannot be read, or a file that cannot be removed, is
+    left as it is: pruning never fails a build.
+    """
+    now = time.time() if now is None else now
+    for directory in directories:
+        try:
+            paths = list(directory.iterdir())
+        except OSError:
+            continue
+        for path in paths:
+            try:
+                if path.is_file() and now - path.stat().st_mtime > (
+                        3600 if path.name.startswith(".tmp-") else max_age):
+                    path.unlink()
+            except OSError:
+                pass
