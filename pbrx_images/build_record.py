@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.layer_cache import prune_files
 from pbrx_images.options import Options
-from pbrx_images.output import default_log_dir
+from pbrx_images.output import cache_dir
 from pbrx_images.plan import ImagePlan, Plan
 
 #: Bump when what a record holds, or what the key covers, changes.
@@ -57,7 +57,7 @@ NOT_IN_KEY = {
 
 def default_record_dir() -> Path:
     """``$XDG_CACHE_HOME/pbrx-images/builds``."""
-    return default_log_dir().parent / "builds"
+    return cache_dir() / "builds"
 
 
 def _sha256(data: bytes) -> str:

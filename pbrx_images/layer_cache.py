@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from pbrx_images.output import default_log_dir
+from pbrx_images.output import cache_dir
 
 #: Bump when what goes into a distribution's layer changes.
 RECIPE = "1"
@@ -29,7 +29,7 @@ UNUSED_FOR = 30 * 24 * 3600
 
 def default_layer_dir() -> Path:
     """``$XDG_CACHE_HOME/pbrx-images/layers``."""
-    return default_log_dir().parent / "layers"
+    return cache_dir() / "layers"
 
 
 def layer_key(wheel_sha256: str, venv_image: str, venv: str, pip: str, epoch: int) -> str:

@@ -35,10 +35,15 @@ TAIL_LINES = 25
 REDRAW = 0.1
 
 
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/pbrx-images``: the client's logs and caches (never the project)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "pbrx-images"
+
+
 def default_log_dir() -> Path:
     """``$XDG_CACHE_HOME/pbrx-images/logs`` (never inside the project)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "pbrx-images" / "logs"
+    return cache_dir() / "logs"
 
 
 @dataclass

@@ -30,6 +30,7 @@ from pbrx_images import labels as labels_module
 from pbrx_images.engine import CommandFailed, Container, Engine
 from pbrx_images.errors import BuildError
 from pbrx_images.os_release import parse_os_release
+from pbrx_images.output import cache_dir
 from pbrx_images.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
 from pbrx_images.plan import VENV
 
@@ -347,8 +348,7 @@ def tool_version() -> str:
 
 def default_dir() -> Path:
     """``$XDG_CACHE_HOME/pbrx-images/sbom`` (never inside the project)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "pbrx-images" / "sbom"
+    return cache_dir() / "sbom"
 
 
 def file_name(image: str) -> str:
