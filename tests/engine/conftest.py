@@ -79,7 +79,10 @@ def second_engine(request, docker_client, base_image):
         yield engine
     finally:
         engine.stop()
-        subprocess.run(["umount", "-R", root + "/data"], stderr=subprocess.DEVNULL)
+        # dockerd leaves mounts in both roots (overlay data, the netns file
+        # in exec/netns); any left makes rmtree fail and the directory stay.
+        for mounted in ("/data", "/exec/netns/default", "/exec"):
+            subprocess.run(["umount", "-R", root + mounted], stderr=subprocess.DEVNULL)
         shutil.rmtree(root, ignore_errors=True)
         subprocess.run(["ip", "link", "delete", BRIDGE], stderr=subprocess.DEVNULL)
 
