@@ -40,6 +40,12 @@ BUILDER_VENV = "/opt/pbrx-images-builder"
 #: Bump when the builder image recipe changes, so cached ones are not reused.
 RECIPE = "2"
 BUILD_TOOLS = ("pip", "setuptools", "wheel")
+#: Compiled extensions are built without debug information: the compiler
+#: would record pip's randomly named build directory in it, so two builds of
+#: the same sdist would differ (and the debug information is most of an
+#: extension's size; Debian strips its own packages too).  Appended after the
+#: interpreter's own flags, so -g0 overrides its -g.
+COMPILE_ENVIRONMENT = {"CFLAGS": "-g0", "CXXFLAGS": "-g0"}
 #: Run directories older than this (seconds) were left by a killed build.
 STALE_AFTER = 24 * 3600
 #: The wheel cache's file operations, run by python3 in the builder.
@@ -240,7 +246,7 @@ class Builder:
         """
         run = run_dir(run_id)
         pip = BUILDER_VENV + "/bin/pip"
-        env = self.pip_environment
+        env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
         find_links = "" if self.no_cache else "--find-links %s " % WHEELS
         project_cache = "%s/projects/%s" % (WHEELS, source_digest[:24])
         with self.engine.container(builder_image, container_name + "-source",

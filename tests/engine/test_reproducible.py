@@ -23,8 +23,13 @@ pytestmark = pytest.mark.engine
 PREFIX = "pbrx-test-repro"
 PROJECT = "reproapp"
 LABEL = "org.pbrx-test.reproducible"
-#: python3-yaml's postinst byte-compiles; libpq5 brings shared libraries.
-BINDEP = "python3-yaml [platform:dpkg]\nlibpq5 [platform:dpkg]\n"
+#: python3-yaml's postinst byte-compiles; libpq5 brings shared libraries;
+#: the compiler builds crcmod's C extension.
+BINDEP = ("python3-yaml [platform:dpkg]\nlibpq5 [platform:dpkg]\n"
+          "gcc [compile]\npython3-dev [compile platform:dpkg]\n")
+#: An sdist-only dependency with a C extension: pip builds it in a randomly
+#: named directory, which a compiler with -g would record in the extension.
+COMPILED = "crcmod==1.7"
 USER = ("--user", "repro:10003")
 #: Checks, with the image's own /usr/bin/python3, that each .pyc of the
 #: distro's yaml package is valid for its source as the image has it (so
@@ -60,8 +65,8 @@ def write_project(path: Path) -> Path:
     (path / "bindep.txt").write_text(BINDEP)
     (path / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
-        '\n\n[project]\nname = "%s"\nversion = "1.0"\n\n[project.scripts]\n'
-        '%s-hello = "%s.cli:main"\n' % (PROJECT, PROJECT, PROJECT))
+        '\n\n[project]\nname = "%s"\nversion = "1.0"\ndependencies = ["%s"]\n\n'
+        '[project.scripts]\n%s-hello = "%s.cli:main"\n' % (PROJECT, COMPILED, PROJECT, PROJECT))
     return path
 
 
@@ -157,3 +162,13 @@ def test_the_images_run_and_the_distro_byte_code_is_valid(clean_builds, docker_c
                              ["/usr/bin/python3", "-c", PYC_CHECK], entrypoint=[])
     assert code == 0, output
     assert output.startswith("valid "), output
+
+
+def test_the_compiled_dependency_is_its_extension(clean_builds, docker_client):
+    """The same IDs above cover a compiled extension, not crcmod's pure-Python fallback."""
+    code, output = run_image(docker_client, image(PROJECT + "-base", "second-plain"),
+                             ["/opt/venv/bin/python", "-c",
+                              "import crcmod._crcfunext as c; print(c.__file__)"],
+                             entrypoint=[])
+    assert code == 0, output
+    assert output.strip().endswith(".so"), output
