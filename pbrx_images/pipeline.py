@@ -469,18 +469,19 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         runtime = Runtime(engine, reporter, work_name,
                           _proxy_environment(environ), run.volume, run.id, options.no_cache,
                           checked.epoch)
+        sboms = sbom_module.Collection(engine, run.container_name, manager,
+                                       sbom_module.timestamp(environ))
         with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):
             runtime_image = runtime.packages_image(base, options.base_image, manager,
                                                    plan.runtime_packages,
                                                    run.container_name("runtime"))
+            sboms.read_runtime(runtime_image)
 
         def labels_of(image: ImagePlan) -> dict[str, str]:
             return labels_module.oci_labels(
                 image.script or plan.project, plan.version, revision, source_url,
                 checked.created, options.base_image, base.digest)
 
-        sboms = sbom_module.Collection(engine, run.container_name, manager,
-                                       sbom_module.timestamp(environ))
         built: dict[str, str] = {}  # final name -> image ID
         work_tags: dict[str, str] = {}  # final name -> work tag
         with reporter.step("Image %s" % plan.base.name):

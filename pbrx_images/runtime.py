@@ -105,7 +105,8 @@ class Runtime:
                 work_tag: str, container_name: str, entrypoint: tuple[str, ...] | None,
                 cmd: tuple[str, ...] | None, labels: Mapping[str, str],
                 user: str | None = None, uid: int | None = None,
-                finished: Callable[[Container], Mapping[str, str]] | None = None) -> str:
+                finished: Callable[[Sequence[tuple[str, str]]], Mapping[str, str]] | None = None
+                ) -> str:
         """Install the project (with ``image.extra``) on ``from_image``; load it as layers.
 
         Each distribution the image adds gets a layer of its own
@@ -119,10 +120,10 @@ class Runtime:
         ``from_image``'s) is loaded under ``work_tag``.  With ``user`` on an
         image this build did not make, a layer that creates the user (unless
         it exists) comes first; the virtualenv stays owned by root.
-        ``finished`` is called with a container of the image once its files
-        are final (one of the loaded image: the install container may lack
-        cached distributions); the labels it returns are added, as a new
-        configuration on the same layers.  Returns the image ID.
+        ``finished`` is called, before the image is loaded, with the (name,
+        version) of every Python distribution in the image's virtualenv, as
+        pip's resolutions of this image and the images below it report them;
+        the labels it returns are added to the image's.  Returns the image ID.
         """
         parent = self._inspect(from_image)
         own = self._built.get(parent["Id"])
@@ -135,12 +136,16 @@ class Runtime:
         if image.script is None:
             budget -= RESERVED_LAYERS
         project = wheels.metadata.name or self.work_name
+        python = dict(own.python) if own is not None else {}
         with contextlib.ExitStack() as stack:
             with self.engine.container(from_image, container_name,
                                        {WHEELS: (self.volume, True)}) as container:
                 before = own.venv if own is not None else \
                     self._export(container, stack).index()
-                layers = self._distribution_layers(container, stack, image, wheels, before,
+                wanted = self._resolve(container, wheels, image)
+                python.update((name, (found.name, found.version))
+                              for name, found in wanted.items())
+                layers = self._distribution_layers(container, stack, wanted, wheels, before,
                                                    venv_image, project)
             if layers is None:
                 self.reporter.say("    files that no or several distributions' RECORDs "
@@ -193,42 +198,30 @@ class Runtime:
             settings["User"] = user
         self.reporter.say("    %d layers: %s" % (len(new_layers), "; ".join(
             layer.created_by.replace(LAYER_PREFIX, "", 1) for layer, _ in new_layers)))
-        if finished is None:
-            return self._load(parent, image.name, work_tag, new_layers, settings, venv,
-                              venv_image)
-        unlabelled = self._load(parent, image.name, None, new_layers, settings, venv,
-                                venv_image)
-        labelled = None
-        try:
-            with self.engine.container(unlabelled, container_name + "-finished") as container:
-                added = finished(container)
+        if finished is not None:
+            added = finished(sorted(python.values()))
             settings["Labels"] = dict(settings["Labels"], **added)  # type: ignore[arg-type]
-            labelled = self._load(parent, image.name, work_tag, new_layers, settings, venv,
-                                  venv_image)
-            return labelled
-        finally:
-            if labelled != unlabelled:
-                self.engine.untag(unlabelled)
+        return self._load(parent, image.name, work_tag, new_layers, settings, venv,
+                          venv_image, python)
 
     def _distribution_layers(self, container: Container, stack: contextlib.ExitStack,
-                             image: ImagePlan, wheels: WheelBuild,
+                             wanted: Mapping[str, "_Wanted"], wheels: WheelBuild,
                              before: Mapping[str, tuple[str, int, str, str]],
                              venv_image: str, project: str) -> list[CachedLayer] | None:
-        """The cached layer of every distribution the image adds, made when missing.
+        """The cached layer of every distribution in ``wanted``, made when missing.
 
         None when the files do not split cleanly into one layer per
         distribution.
         """
-        wanted = self._resolve(container, wheels, image)
         layers: dict[str, CachedLayer] = {}
         missing: dict[str, tuple[str, str]] = {}  # name -> (wheel path, cache key)
-        for name, (path, sha256) in wanted.items():
-            key = layer_key(sha256, venv_image, VENV, wheels.pip_wheel, self.epoch)
+        for name, found in wanted.items():
+            key = layer_key(found.sha256, venv_image, VENV, wheels.pip_wheel, self.epoch)
             cached = None if self.no_cache else self.cache.get(key)
             if cached is not None:
                 layers[name] = cached
             else:
-                missing[name] = (path, key)
+                missing[name] = (found.path, key)
         if layers:
             self.reporter.say("    %d of %d distribution layers from the cache"
                               % (len(layers), len(wanted)))
@@ -254,15 +247,17 @@ class Runtime:
         return [layers[name] for name in sorted(layers)]
 
     def _resolve(self, container: Container, wheels: WheelBuild, image: ImagePlan
-                 ) -> dict[str, tuple[str, str]]:
-        """Canonical name -> (wheel path, its sha256) of each distribution pip would add."""
+                 ) -> dict[str, "_Wanted"]:
+        """Canonical name -> wheel of each distribution pip would add to the image."""
         report = "/pbrx-images-report.json"  # not in /tmp, which pip runs clean
         self._pip(container, wheels, [image_requirement(self.run_id, wheels, image)],
                   deps=True, extra="--dry-run --quiet --report %s " % report)
         data = json.loads(container.read_file(report))
         wanted: dict[str, str] = {}
+        named: dict[str, tuple[str, str]] = {}
         for item in data.get("install") or ():
             name = canonicalize_name(item["metadata"]["name"])
+            named[name] = (item["metadata"]["name"], item["metadata"]["version"])
             url = (item.get("download_info") or {}).get("url") or ""
             parsed = urllib.parse.urlsplit(url)
             if parsed.scheme != "file":
@@ -275,7 +270,8 @@ class Runtime:
         for line in sums.splitlines():
             digest, _, path = line.strip().partition(" ")
             digests[path.strip().lstrip("*")] = digest
-        return {name: (path, digests[path]) for name, path in wanted.items()}
+        return {name: _Wanted(path, digests[path], *named[name])
+                for name, path in wanted.items()}
 
     def _pip(self, container: Container, wheels: WheelBuild, requirements: list[str],
              deps: bool, extra: str = "") -> None:
@@ -298,8 +294,8 @@ class Runtime:
         return self._load(parent, image.name, work_tag, [], settings,
                           built.venv if built else {},
                           built.venv_image if built else parent["Id"],
-                          "pbrx-images: CMD %s" % json.dumps(
-                              list(cmd or ())))
+                          built.python if built else {},
+                          "pbrx-images: CMD %s" % json.dumps(list(cmd or ())))
 
     # -- the parts -------------------------------------------------------------------------
 
@@ -379,6 +375,7 @@ class Runtime:
     def _load(self, parent: Mapping[str, Any], what: str, work_tag: str | None,
               layers: list[tuple[NewLayer, Path]], settings: Mapping[str, object],
               venv: dict[str, tuple[str, int, str, str]], venv_image: str,
+              python: Mapping[str, tuple[str, str]] | None = None,
               comment: str = "pbrx-images") -> str:
         """Load the image: ``parent``'s layers referenced, only unknown new ones sent.
 
@@ -389,10 +386,11 @@ class Runtime:
                               settings, self.created, comment)
         archived = ArchivedImage(config, (work_tag,) if work_tag else ())
         known = set(chain_ids(parent["RootFS"]["Layers"]))
-        for other in [what] + list(self._built):
-            found = self.engine.inspect(other)
-            if found is not None:
-                known.update(chain_ids((found.get("RootFS") or {}).get("Layers") or ()))
+        for built in self._built.values():
+            known.update(chain_ids(built.diff_ids))
+        previous = self.engine.inspect(what)  # the image of the last build, if any
+        if previous is not None:
+            known.update(chain_ids((previous.get("RootFS") or {}).get("Layers") or ()))
         chains = chain_ids(archived.diff_ids)
         offset = len(parent["RootFS"]["Layers"])
         files = {layer.diff_id: path for (layer, path), chain in zip(layers, chains[offset:])
@@ -405,7 +403,8 @@ class Runtime:
         if self.engine.image(archived.id) is None:
             raise EngineError("Loading %s gave no image %s." % (what, archived.id))
         history = json.loads(config)["history"]
-        self._built[archived.id] = _Built(history, venv, venv_image)
+        self._built[archived.id] = _Built(history, venv, venv_image, list(archived.diff_ids),
+                                          dict(python or {}))
         return archived.id
 
 
@@ -479,6 +478,19 @@ class _Built:
     history: list[dict[str, Any]]
     venv: dict[str, tuple[str, int, str, str]]  #: the virtualenv's index (layer.Tree.index)
     venv_image: str  #: the image whose virtualenv this one's grew from
+    diff_ids: list[str]  #: its layers, the parent's first
+    #: canonical name -> (name, version) of each Python distribution in the virtualenv
+    python: dict[str, tuple[str, str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Wanted:
+    """A distribution pip would install into an image, from the run's wheels."""
+
+    path: str  #: its wheel, in the run's directory
+    sha256: str  #: the wheel's
+    name: str  #: as its metadata spells it
+    version: str
 
 
 def _with_env(parent: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:

@@ -10,7 +10,12 @@ serial number derived from the content rather than random).  The sha256 of
 those bytes goes into the image's :data:`LABEL_DIGEST` label.
 
 :func:`collect` runs the read-only queries in a build container, and a
-:class:`Collection` keeps the documents of one build; the rest is pure:
+:class:`Collection` keeps the documents of one build.  For the images
+build-images installs, the queries run once per build, in a container of the
+runtime-packages image (the operating system, its packages, the virtualenv's
+interpreter): the Python distributions come from pip's resolutions, which
+say what went into each image.  An image built from a Dockerfile, which may
+change anything, is queried itself.  The rest is pure:
 :func:`parse_packages` and :func:`parse_python` read the queries' output,
 :func:`document` builds the document, :func:`serialize` its bytes.
 """
@@ -21,9 +26,9 @@ import json
 import os
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 from pbrx_images import labels as labels_module
@@ -180,6 +185,13 @@ class Collection:
         self.tool_version = tool_version()
         self.contents: dict[str, Contents] = {}  #: image name -> contents
         self.documents: dict[str, bytes] = {}  #: image name -> SBOM file bytes
+        #: the runtime-packages image's contents, shared by the images installed on it
+        self.runtime: Contents | None = None
+
+    def read_runtime(self, runtime_image: str) -> None:
+        """Query the runtime-packages image, whose packages every installed image has."""
+        with self.engine.container(runtime_image, self.container_name("sbom")) as container:
+            self.runtime = collect(container, self.manager, runtime_image)
 
     def label(self, name: str, contents: Contents) -> dict[str, str]:
         """Make the SBOM of the image ``name``; the label with its digest."""
@@ -188,9 +200,19 @@ class Collection:
         self.documents[name] = data
         return {LABEL_DIGEST: digest(data)}
 
-    def collector(self, name: str) -> Callable[[Container], dict[str, str]]:
-        """What Runtime.install calls in the finished container of the image ``name``."""
-        return lambda container: self.label(name, collect(container, self.manager, name))
+    def collector(self, name: str
+                  ) -> Callable[[Sequence[tuple[str, str]]], dict[str, str]]:
+        """What Runtime.install calls with the Python distributions of the image ``name``.
+
+        The image is the runtime-packages image (:meth:`read_runtime`) plus
+        those distributions.
+        """
+        def label(python: Sequence[tuple[str, str]]) -> dict[str, str]:
+            if self.runtime is None:
+                raise AssertionError("read_runtime() comes before the images' SBOMs")
+            return self.label(name, replace(self.runtime, python=tuple(sorted(
+                {PythonDistribution(name_, version) for name_, version in python}))))
+        return label
 
     def labelled(self, name: str, unlabelled: str, work_tag: str) -> str:
         """An image built from a Dockerfile, queried, then given its SBOM label.

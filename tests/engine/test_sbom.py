@@ -143,6 +143,12 @@ def test_packages_and_distributions_match_the_images(built, docker_client):
         assert pypi["psycopg2"]["version"] == psycopg2
         assert pypi["psycopg2"]["purl"] == "pkg:pypi/psycopg2@" + psycopg2
         assert PROJECT in pypi
+        # exactly what the image's virtualenv holds (the SBOM's list comes from pip)
+        listed = _in_image(docker_client, name, "python -I -c 'from importlib import metadata; "
+                           "print(sorted({(d.metadata[\"Name\"], d.version) "
+                           "for d in metadata.distributions()}))'")
+        assert listed == str(sorted((component["name"], component["version"])
+                                    for component in pypi.values())), name
         assert ("tabulate" in pypi) == name.endswith("pgtool-report:" + TAG)
         assert ("only_dockerfile" in pypi) == name.endswith("pgtool-version:" + TAG)
 

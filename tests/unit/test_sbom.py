@@ -306,3 +306,17 @@ def test_the_same_contents_under_another_name_or_tag_give_the_same_sbom():
     first = sbom.serialize(sbom.document(_contents(), "reg:5000/team/pgtool-base:v1", "1.2.3"))
     second = sbom.serialize(sbom.document(_contents(), "pgtool-base:latest", "1.2.3"))
     assert first == second
+
+
+def test_collector_adds_the_python_distributions_to_the_runtime_contents():
+    """Installed images: the runtime-packages image's contents plus pip's distributions."""
+    collection = sbom.Collection(None, lambda role: role, PackageManager("apt"), None)
+    collection.runtime = _contents(python=())
+    labels = collection.collector("app-base:latest")(
+        [("psycopg2", "2.9.9"), ("pgtool", "1.0.0"), ("psycopg2", "2.9.9")])
+    assert collection.contents["app-base:latest"] == _contents(python=(
+        PythonDistribution("pgtool", "1.0.0"), PythonDistribution("psycopg2", "2.9.9")))
+    data = collection.documents["app-base:latest"]
+    assert labels == {sbom.LABEL_DIGEST: sbom.digest(data)}
+    assert data == sbom.serialize(sbom.document(collection.contents["app-base:latest"],
+                                                "app-base:latest", collection.tool_version))
