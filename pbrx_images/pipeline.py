@@ -31,12 +31,14 @@ from pbrx_images.builder import WHEELS, Builder, run_dir
 from pbrx_images.engine import Engine, ImageInfo
 from pbrx_images.errors import BuildError
 from pbrx_images.image_archive import rfc3339
+from pbrx_images.image_facts import ImageFacts, default_facts_dir
 from pbrx_images.layer import DEFAULT_EPOCH
 from pbrx_images.metadata import ProjectMetadata, image_name, read_project
 from pbrx_images.options import Options
 from pbrx_images.os_release import parse_os_release
 from pbrx_images.output import Reporter, default_log_dir
-from pbrx_images.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
+from pbrx_images.package_manager import (DETECT_SCRIPT, MANAGERS, PackageManager,
+                                         from_detect_output)
 from pbrx_images.pip_config import PROXY_VARIABLES, ContainerPipConfig, read_host_pip_config
 from pbrx_images.plan import (ImagePlan, Plan, check_prefix, check_tag, describe_plan,
                               full_name, make_plan)
@@ -280,22 +282,29 @@ class _Base:
 
 
 def _inspect_base(engine: Engine, run: "_Run", name: str,
-                  depends: Depends | None) -> _Base:
+                  depends: Depends | None, facts: ImageFacts) -> _Base:
+    """The base image's platform, packages and manager; probed once per image ID."""
     base = engine.require_image(name)
     base_platform = target_platform.of_image(base.os, base.architecture, base.variant)
     if engine.platform is not None:
         target_platform.check_base(target_platform.parse(engine.platform), base_platform, name)
-    os_release = engine.read_file(base.id, "/etc/os-release",
-                                  run.container_name("os-release"))
-    if os_release is None:
-        os_release = engine.read_file(base.id, "/usr/lib/os-release",
+    known = facts.get("base", base.id)
+    if isinstance(known, dict) and isinstance(known.get("os_release"), str) \
+            and known.get("manager") in MANAGERS:
+        text, manager = known["os_release"], PackageManager(known["manager"])
+    else:
+        os_release = engine.read_file(base.id, "/etc/os-release",
                                       run.container_name("os-release"))
-    if os_release is None:
-        raise BuildError("The base image %s has no /etc/os-release, so bindep cannot tell its "
-                         "platform: use an image of a Linux distribution." % name)
-    text = os_release.decode("utf-8", "replace")
+        if os_release is None:
+            os_release = engine.read_file(base.id, "/usr/lib/os-release",
+                                          run.container_name("os-release"))
+        if os_release is None:
+            raise BuildError("The base image %s has no /etc/os-release, so bindep cannot tell "
+                             "its platform: use an image of a Linux distribution." % name)
+        text = os_release.decode("utf-8", "replace")
+        manager = _detect(engine, base, name, run)
+        facts.put("base", base.id, {"os_release": text, "manager": manager.name})
     packages = bindep_file.evaluate(depends, text)
-    manager = _detect(engine, base, name, run)
     release = parse_os_release(text)
     return _Base(base, packages, manager, "%s, %s, %s" % (
         release.get("PRETTY_NAME", release.get("ID", "?")), manager.name, base_platform))
@@ -310,7 +319,8 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     engine = engine_module.connect(reporter, options.network, options.platform)
     run = _Run(engine, checked.work_name)
     try:
-        base = _inspect_base(engine, run, options.base_image, checked.depends)
+        base = _inspect_base(engine, run, options.base_image, checked.depends,
+                             ImageFacts(default_facts_dir(), not options.no_cache))
     finally:
         run.remove_containers()
     static = checked.static
@@ -424,11 +434,13 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         if current is not None:
             return current
     run = _Run(engine, work_name)
+    facts = ImageFacts(default_facts_dir(), not options.no_cache)
+    facts.prune()
     builder_image = None
     succeeded = False
     try:
         with reporter.step("Inspect base image %s" % options.base_image):
-            inspected = _inspect_base(engine, run, options.base_image, depends)
+            inspected = _inspect_base(engine, run, options.base_image, depends, facts)
             base, packages, manager = inspected.info, inspected.packages, inspected.manager
             reporter.say("    %s; bindep platform: %s" % (inspected.description, " ".join(
                 p.replace("platform:", "") for p in packages.platform)))
@@ -470,7 +482,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                           _proxy_environment(environ), run.volume, run.id, options.no_cache,
                           checked.epoch)
         sboms = sbom_module.Collection(engine, run.container_name, manager,
-                                       sbom_module.timestamp(environ))
+                                       sbom_module.timestamp(environ), facts)
         with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):
             runtime_image = runtime.packages_image(base, options.base_image, manager,
                                                    plan.runtime_packages,

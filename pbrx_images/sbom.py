@@ -34,6 +34,7 @@ from urllib.parse import quote
 from pbrx_images import labels as labels_module
 from pbrx_images.engine import CommandFailed, Container, Engine
 from pbrx_images.errors import BuildError
+from pbrx_images.image_facts import ImageFacts
 from pbrx_images.os_release import parse_os_release
 from pbrx_images.output import cache_dir
 from pbrx_images.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
@@ -141,6 +142,27 @@ def parse_python(output: str) -> tuple[tuple[str, str] | None,
     return None, ()
 
 
+def contents_to_json(contents: Contents) -> dict[str, Any]:
+    """``contents`` as JSON-serialisable data (:func:`contents_from_json` reads it)."""
+    return {"os_release": dict(contents.os_release), "purl_type": contents.purl_type,
+            "packages": [[package.name, package.version, package.arch, package.epoch]
+                         for package in contents.packages],
+            "interpreter": list(contents.interpreter) if contents.interpreter else None,
+            "python": [[item.name, item.version] for item in contents.python]}
+
+
+def contents_from_json(data: Mapping[str, Any]) -> Contents:
+    """The :class:`Contents` that :func:`contents_to_json` wrote."""
+    interpreter = data["interpreter"]
+    return Contents(
+        {str(key): str(value) for key, value in data["os_release"].items()},
+        None if data["purl_type"] is None else str(data["purl_type"]),
+        tuple(DistroPackage(*(None if field is None else str(field) for field in package))
+              for package in data["packages"]),
+        None if interpreter is None else (str(interpreter[0]), str(interpreter[1])),
+        tuple(PythonDistribution(str(name), str(version)) for name, version in data["python"]))
+
+
 def collect(container: Container, manager: PackageManager | None, image: str) -> Contents:
     """Query the packages and Python distributions in ``container`` (read-only).
 
@@ -177,8 +199,10 @@ class Collection:
     """
 
     def __init__(self, engine: Engine, container_name: Callable[[str], str],
-                 manager: PackageManager, created: str | None) -> None:
+                 manager: PackageManager, created: str | None,
+                 facts: ImageFacts | None = None) -> None:
         self.engine = engine
+        self.facts = facts
         self.container_name = container_name
         self.manager = manager
         self.created = created
@@ -189,9 +213,23 @@ class Collection:
         self.runtime: Contents | None = None
 
     def read_runtime(self, runtime_image: str) -> None:
-        """Query the runtime-packages image, whose packages every installed image has."""
-        with self.engine.container(runtime_image, self.container_name("sbom")) as container:
+        """Query the runtime-packages image, whose packages every installed image has.
+
+        Once per image ID: what the query found is kept in ``facts``.
+        """
+        found = self.engine.image(runtime_image)
+        image_id = found.id if found is not None else runtime_image
+        known = self.facts.get("sbom", image_id) if self.facts is not None else None
+        if known is not None:
+            try:
+                self.runtime = contents_from_json(known)
+                return
+            except (KeyError, TypeError, ValueError):
+                pass  # written by another version: query again
+        with self.engine.container(image_id, self.container_name("sbom")) as container:
             self.runtime = collect(container, self.manager, runtime_image)
+        if self.facts is not None:
+            self.facts.put("sbom", image_id, contents_to_json(self.runtime))
 
     def label(self, name: str, contents: Contents) -> dict[str, str]:
         """Make the SBOM of the image ``name``; the label with its digest."""

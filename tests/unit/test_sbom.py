@@ -320,3 +320,14 @@ def test_collector_adds_the_python_distributions_to_the_runtime_contents():
     assert labels == {sbom.LABEL_DIGEST: sbom.digest(data)}
     assert data == sbom.serialize(sbom.document(collection.contents["app-base:latest"],
                                                 "app-base:latest", collection.tool_version))
+
+
+@pytest.mark.parametrize("contents", [
+    _contents(),
+    _contents(purl_type=None, packages=(), interpreter=None, python=()),
+    _contents(purl_type="rpm", packages=(DistroPackage("openssl-libs", "3.1.1-4.fc39",
+                                                       "x86_64", "1"),)),
+])
+def test_contents_survive_the_facts_file(contents):
+    data = json.loads(json.dumps(sbom.contents_to_json(contents)))
+    assert sbom.contents_from_json(data) == contents

@@ -1,0 +1,69 @@
+"""What read-only probes found in an image, kept on the client by image ID.
+
+An image ID is the digest of the image's configuration, which names every
+layer by the digest of its files: the same ID is the same files, so what a
+probe read in a container of it (the base image's os-release and package
+manager, the runtime-packages image's SBOM contents) holds as long as the ID
+does.  Kept as ``~/.cache/pbrx-images/facts/{kind}-{id}.json``
+(``$XDG_CACHE_HOME``), so that a rebuild on the same images starts no
+container to learn them again.  Only what a successful probe found is kept;
+files are written whole and renamed into place.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pbrx_images.layer_cache import prune_files
+from pbrx_images.output import cache_dir
+
+#: Bump when what a probe records changes.
+RECIPE = "1"
+#: Facts unused for this long (seconds) are removed.
+UNUSED_FOR = 30 * 24 * 3600
+
+
+def default_facts_dir() -> Path:
+    """``$XDG_CACHE_HOME/pbrx-images/facts``."""
+    return cache_dir() / "facts"
+
+
+class ImageFacts:
+    def __init__(self, directory: Path, enabled: bool = True) -> None:
+        self.directory = directory
+        #: False (``--no-cache``): every probe runs again; what it finds is still kept
+        self.enabled = enabled
+
+    def _path(self, kind: str, image_id: str) -> Path:
+        return self.directory / ("%s-%s-%s.json" % (kind, RECIPE, image_id.partition(":")[2]
+                                                    or image_id))
+
+    def get(self, kind: str, image_id: str) -> Any:
+        """What the probe ``kind`` found in the image ``image_id``, or None."""
+        if not self.enabled:
+            return None
+        path = self._path(kind, image_id)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = json.load(handle)
+            os.utime(path)  # used: kept by prune()
+        except (OSError, ValueError):
+            return None
+        return data
+
+    def put(self, kind: str, image_id: str, data: Any) -> None:
+        """Keep ``data`` (JSON-serialisable); a cache that cannot be written is skipped."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.directory,
+                                             prefix=".tmp-", delete=False) as out:
+                json.dump(data, out, sort_keys=True)
+            os.replace(out.name, self._path(kind, image_id))
+        except OSError:
+            pass
+
+    def prune(self, max_age: float = UNUSED_FOR, now: float | None = None) -> None:
+        prune_files((self.directory,), max_age, now)
