@@ -19,13 +19,11 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import hashlib
-import io
-import posixpath
 import tarfile
 from dataclasses import dataclass
 from typing import IO, Iterable, Mapping
 
-from pbrx_images.layer import Entry, Tree, pyc_source
+from pbrx_images.layer import Entry, Tree, entry_from_member, member_path, pyc_source
 
 #: Trees whose content is only package-manager state of the moment: indexes,
 #: downloads, temporary files.  Everything below them is left out (they
@@ -49,7 +47,6 @@ NOISE_PATTERNS = (
 )
 #: What ``docker diff`` reports for a path.
 CHANGED, ADDED, REMOVED = 0, 1, 2
-_CHUNK = 1 << 20
 _PYC_MAGIC_PEP552 = 3390  # Python 3.7's first magic number: flags at 4..8, mtime at 8..12
 
 
@@ -179,37 +176,20 @@ def read_changes(export: IO[bytes], plan: ExportPlan, spool: IO[bytes]
     unlinked: list[str] = []
     with tarfile.open(fileobj=export, mode="r|") as archive:
         for member in archive:
-            path = posixpath.normpath("/" + member.name).lstrip("/")
+            path = member_path(member.name, "/")
             if not path or not (path in changed or path in added or
                                 any(parent in added for parent in _parents(path))):
                 continue
             if is_noise(path, member.isdir()):
                 continue
-            mode, uid, gid = member.mode & 0o7777, member.uid, member.gid
-            if member.isdir():
-                entries[path] = Entry(path, "dir", mode, uid=uid, gid=gid)
-            elif member.issym():
-                entries[path] = Entry(path, "symlink", mode, linkname=member.linkname,
-                                      uid=uid, gid=gid)
-            elif member.islnk():
-                target = posixpath.normpath("/" + member.linkname).lstrip("/")
-                if target in entries:
-                    entries[path] = Entry(path, "link", mode, linkname=target, uid=uid, gid=gid)
-                else:
-                    unlinked.append(path)
-            elif member.isreg():
-                handle = archive.extractfile(member)
-                assert handle is not None
-                digest = hashlib.sha256()
-                offset = spool.seek(0, io.SEEK_END)
-                while True:
-                    chunk = handle.read(_CHUNK)
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                    spool.write(chunk)
-                entries[path] = Entry(path, "file", mode, member.size, offset=offset,
-                                      digest=digest.hexdigest(), uid=uid, gid=gid, spool=spool)
+            entry = entry_from_member(archive, member, spool, root="/", keep_owner=True,
+                                      copy=True)
+            if entry is None:
+                continue
+            if entry.kind == "link" and entry.linkname not in entries:
+                unlinked.append(path)
+            else:
+                entries[path] = entry
     return Tree(spool, entries), unlinked
 
 

@@ -93,30 +93,60 @@ def read_tree(spool: IO[bytes], exported: str, keep_owner: bool = False) -> Tree
     spool.seek(0)
     with tarfile.open(fileobj=spool, mode="r:") as archive:
         for member in archive:
-            path = posixpath.normpath(posixpath.join(parent, member.name)).lstrip("/")
-            uid, gid = (member.uid, member.gid) if keep_owner else (0, 0)
-            mode = member.mode & 0o7777
-            if member.isdir():
-                entries[path] = Entry(path, "dir", mode, uid=uid, gid=gid)
-            elif member.issym():
-                entries[path] = Entry(path, "symlink", mode, linkname=member.linkname,
-                                      uid=uid, gid=gid)
-            elif member.islnk():
-                target = posixpath.normpath(posixpath.join(parent, member.linkname))
-                entries[path] = Entry(path, "link", mode, linkname=target.lstrip("/"),
-                                      uid=uid, gid=gid)
-            elif member.isreg():
-                digest = hashlib.sha256()
-                handle = archive.extractfile(member)
-                assert handle is not None
-                while True:
-                    chunk = handle.read(_CHUNK)
-                    if not chunk:
-                        break
-                    digest.update(chunk)
-                entries[path] = Entry(path, "file", mode, member.size, offset=member.offset_data,
-                                      digest=digest.hexdigest(), uid=uid, gid=gid, spool=spool)
+            entry = entry_from_member(archive, member, spool, root=parent,
+                                      keep_owner=keep_owner, copy=False)
+            if entry is not None:
+                entries[entry.path] = entry
     return Tree(spool, entries)
+
+
+def member_path(name: str, root: str) -> str:
+    """A member's name (or a hard link's target) as a path from the image's root, no "/" first.
+
+    ``root`` is the directory the archive's names are relative to: "/" for an
+    archive of the whole file system, "opt" for one of ``/opt/venv``.
+    """
+    return posixpath.normpath(posixpath.join(root, name)).lstrip("/")
+
+
+def entry_from_member(archive: tarfile.TarFile, member: tarfile.TarInfo, spool: IO[bytes], *,
+                      root: str, keep_owner: bool, copy: bool) -> Entry | None:
+    """The :class:`Entry` of one member of ``archive``; None for other kinds (devices, fifos).
+
+    The path, and a hard link's target, are resolved against ``root``
+    (:func:`member_path`); a symbolic link's target is kept as it is.  The
+    mode keeps its permission bits; owners are the member's with
+    ``keep_owner``, else root's.  A regular file's content is hashed (read
+    through ``archive``, so call this while ``member`` is the current one of
+    a stream); with ``copy``, it is also appended to ``spool`` and the entry
+    points there, else ``spool`` must be the file ``archive`` reads and the
+    entry points at the content where the archive holds it.
+    """
+    path = member_path(member.name, root)
+    uid, gid = (member.uid, member.gid) if keep_owner else (0, 0)
+    mode = member.mode & 0o7777
+    if member.isdir():
+        return Entry(path, "dir", mode, uid=uid, gid=gid)
+    if member.issym():
+        return Entry(path, "symlink", mode, linkname=member.linkname, uid=uid, gid=gid)
+    if member.islnk():
+        return Entry(path, "link", mode, linkname=member_path(member.linkname, root),
+                     uid=uid, gid=gid)
+    if not member.isreg():
+        return None
+    handle = archive.extractfile(member)
+    assert handle is not None
+    digest = hashlib.sha256()
+    offset = spool.seek(0, io.SEEK_END) if copy else member.offset_data
+    while True:
+        chunk = handle.read(_CHUNK)
+        if not chunk:
+            break
+        digest.update(chunk)
+        if copy:
+            spool.write(chunk)
+    return Entry(path, "file", mode, member.size, offset=offset, digest=digest.hexdigest(),
+                 uid=uid, gid=gid, spool=spool)
 
 
 def parse_record(text: str) -> list[str]:

@@ -7,8 +7,9 @@ import tarfile
 
 import pytest
 
-from pbrx_images.layer import (LayerPlan, Tree, group, layer_entries, parse_record, pyc_source,
-                               read_tree, split, without_noise, write_layer)
+from pbrx_images.layer import (LayerPlan, Tree, entry_from_member, group, layer_entries,
+                               member_path, parse_record, pyc_source, read_tree, split,
+                               without_noise, write_layer)
 
 SITE = "opt/venv/lib/python3.11/site-packages"
 
@@ -83,6 +84,75 @@ def test_read_tree_names_members_by_full_path_and_hashes_files():
         "file", 5, hashlib.sha256(b"hello").hexdigest())
     assert tree.read(entry) == b"hello"
     assert tree.entries["opt/venv"].kind == "dir"
+
+
+def members_of_each_kind() -> bytes:
+    """A tar of ``venv/``: a directory, a file, a symbolic link, a hard link and a fifo."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, kind, value, mode in [("venv", tarfile.DIRTYPE, "", 0o2755),
+                                        ("venv/bin/tool", tarfile.REGTYPE, b"content", 0o104755),
+                                        ("venv/lib64", tarfile.SYMTYPE, "../lib", 0o777),
+                                        ("venv/./bin/same", tarfile.LNKTYPE, "venv/bin/tool",
+                                         0o755),
+                                        ("venv/pipe", tarfile.FIFOTYPE, "", 0o644)]:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid = kind, mode, 7, 8
+            if kind == tarfile.REGTYPE:
+                info.size = len(value)
+                archive.addfile(info, io.BytesIO(value))
+            else:
+                info.linkname = value
+                archive.addfile(info)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("keep_owner", [False, True])
+def test_entry_from_member_in_place(keep_owner):
+    spool = io.BytesIO(members_of_each_kind())
+    with tarfile.open(fileobj=spool, mode="r:") as archive:
+        entries = [entry_from_member(archive, member, spool, root="opt", keep_owner=keep_owner,
+                                     copy=False) for member in archive]
+    owner = (7, 8) if keep_owner else (0, 0)
+    assert [(e.path, e.kind, e.mode, e.linkname, (e.uid, e.gid)) if e else None
+            for e in entries] == [
+        ("opt/venv", "dir", 0o2755, "", owner),
+        ("opt/venv/bin/tool", "file", 0o4755, "", owner),
+        ("opt/venv/lib64", "symlink", 0o777, "../lib", owner),  # a symlink's target stays
+        ("opt/venv/bin/same", "link", 0o755, "opt/venv/bin/tool", owner),
+        None]
+    tool = entries[1]
+    assert (tool.size, tool.digest, tool.spool) == (
+        7, hashlib.sha256(b"content").hexdigest(), spool)
+    assert Tree(spool, {}).read(tool) == b"content"  # where the archive holds it
+
+
+def test_entry_from_member_copies_a_stream_to_the_end_of_the_spool():
+    spool = io.BytesIO(b"earlier")
+    with tarfile.open(fileobj=io.BytesIO(members_of_each_kind()), mode="r|") as archive:
+        entries = [entry_from_member(archive, member, spool, root="/", keep_owner=True,
+                                     copy=True) for member in archive]
+    assert [(e.path, e.kind, e.linkname, e.uid) if e else None for e in entries] == [
+        ("venv", "dir", "", 7), ("venv/bin/tool", "file", "", 7),
+        ("venv/lib64", "symlink", "../lib", 7), ("venv/bin/same", "link", "venv/bin/tool", 7),
+        None]
+    tool = entries[1]
+    assert (tool.offset, tool.spool, spool.getvalue()) == (7, spool, b"earliercontent")
+    assert tool.digest == hashlib.sha256(b"content").hexdigest()
+    assert Tree(io.BytesIO(), {}).read(tool) == b"content"
+
+
+@pytest.mark.parametrize("name, root, path", [
+    ("venv/bin/x", "opt", "opt/venv/bin/x"),
+    ("./venv/../venv/x", "opt", "opt/venv/x"),
+    ("venv", "", "venv"),
+    ("usr/bin/x", "/", "usr/bin/x"),
+    ("/usr/bin/x", "/", "usr/bin/x"),
+    ("../../etc/passwd", "/", "etc/passwd"),  # nothing goes above the root
+    ("./", "/", ""),
+])
+def test_member_path(name, root, path):
+    assert member_path(name, root) == path
 
 
 def test_split_one_layer_per_distribution_project_on_top_largest_first():
