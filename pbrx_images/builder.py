@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from packaging.utils import canonicalize_name
+
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
 from pbrx_images.lock import Lock, lock_from_report
@@ -46,6 +48,8 @@ BUILD_TOOLS = ("pip", "setuptools", "wheel")
 #: extension's size; Debian strips its own packages too).  Appended after the
 #: interpreter's own flags, so -g0 overrides its -g.
 COMPILE_ENVIRONMENT = {"CFLAGS": "-g0", "CXXFLAGS": "-g0"}
+#: Bump when what a lock record holds, or what its key hashes, changes.
+LOCK_RECIPE = "lock-1"
 #: Run directories older than this (seconds) were left by a killed build.
 STALE_AFTER = 24 * 3600
 #: The wheel cache's file operations, run by python3 in the builder.
@@ -57,8 +61,12 @@ store SRC DEST RUN: make directory DEST a copy of SRC unless DEST exists.
 prune CACHE AGE: remove run directories and temporary files older than AGE s.
 publish RUN_DIR CACHE RUN SKIP: copy RUN_DIR's wheels (and tools/) that CACHE
 lacks into it, except SKIP; each appears at once, complete, or not at all.
+remember SRC DEST: put the file SRC at DEST, atomically.
+reuse RECORD CACHE RUN_DIR: when CACHE has every wheel the lock record RECORD
+names, copy them into RUN_DIR (pip's into tools/) and print the record.
 """
 import glob
+import json
 import os
 import shutil
 import sys
@@ -105,8 +113,33 @@ def prune(cache, max_age):
             pass
 
 
+def remember(source, destination):
+    os.makedirs(os.path.dirname(destination), exist_ok=True)
+    temporary = "%s.tmp-%d" % (destination, os.getpid())
+    shutil.copyfile(source, temporary)
+    os.replace(temporary, destination)
+
+
+def reuse(record, cache, run_dir):
+    try:
+        with open(record) as handle:
+            data = json.load(handle)
+        wanted = [(name, run_dir) for name in data["wheels"]]
+        wanted.append((data["pip"], os.path.join(run_dir, "tools")))
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if not all(os.path.isfile(os.path.join(cache, name)) for name, _ in wanted):
+        return
+    for name, directory in wanted:
+        os.makedirs(directory, exist_ok=True)
+        shutil.copyfile(os.path.join(cache, name), os.path.join(directory, name))
+    os.utime(record)
+    print("pbrx-images-lock:" + json.dumps(data))
+
+
 if __name__ == "__main__":
-    {"store": store, "publish": publish, "prune": prune}[sys.argv[1]](*sys.argv[2:])
+    {"store": store, "publish": publish, "prune": prune, "remember": remember,
+     "reuse": reuse}[sys.argv[1]](*sys.argv[2:])
 '''
 
 
@@ -203,8 +236,11 @@ class Builder:
 
     def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
                  pip_files: Mapping[str, bytes],
-                 pip_environment: Mapping[str, str], no_cache: bool) -> None:
+                 pip_environment: Mapping[str, str], no_cache: bool,
+                 refresh: bool = False) -> None:
         self.engine = engine
+        #: resolve again rather than reuse the lock of the same requirements
+        self.refresh = refresh
         self.reporter = reporter
         self.work_name = work_name
         self.pip_files = dict(pip_files)
@@ -277,6 +313,22 @@ class Builder:
             extras = extras_for(metadata)
             requirement = "%s/%s%s" % (run, wheel_name,
                                        "[%s]" % ",".join(extras) if extras else "")
+            # The same requirements, constraints, pip settings and builder resolved
+            # before: that lock and its wheels, unless they must be resolved again.
+            record = "%s/locks/%s.json" % (WHEELS, lock_key(
+                builder_image, metadata.name or "", metadata.requires, extras,
+                constraints, self.pip_files, self.pip_environment))
+            if not (self.no_cache or self.refresh):
+                reused = _lock_record(container.run("python3 %s reuse %s %s %s" % (
+                    CACHE_TOOL, record, WHEELS, run)))
+                if reused is not None:
+                    lock, pip_wheel = reused
+                    self.reporter.say("    the lock and wheels of the same requirements, "
+                                      "reused (--refresh resolves again)")
+                    container.put_files({run + "/lock.txt": lock.text().encode()})
+                    container.run("python3 %s publish %s %s %s %s" % (
+                        CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
+                    return WheelBuild(metadata, wheel_name, lock, pip_wheel)
             # One resolution for every image, pinned as the lock.
             self._run_pip(container, (
                 "%s install --dry-run --ignore-installed --quiet --report /tmp/report.json "
@@ -297,6 +349,13 @@ class Builder:
             pip_wheel = container.run("cd %s/tools && ls pip-*.whl | head -n 1" % run).strip()
             container.run("python3 %s publish %s %s %s %s"
                           % (CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
+            dependencies = [name for name in container.run(
+                "cd %s && ls | grep '[.]whl$' || true" % run).split() if name != wheel_name]
+            container.put_files({run + "/lock-record.json": json.dumps(
+                {"lock": list(lock.requirements), "wheels": dependencies, "pip": pip_wheel}
+            ).encode()})
+            container.run("python3 %s remember %s/lock-record.json %s"
+                          % (CACHE_TOOL, run, record))
         return WheelBuild(metadata, wheel_name, lock, pip_wheel)
 
     def _run_pip(self, container: Container, command: str, environment: Mapping[str, str],
@@ -322,6 +381,38 @@ class Builder:
                     "file and the package index settings."
                     % (match.group(1) if match else what)) from failure
             raise
+
+
+def lock_key(builder_image: str, project: str, requirements: Sequence[str],
+             extras: Sequence[str], constraints: bytes, pip_files: Mapping[str, bytes],
+             pip_environment: Mapping[str, str]) -> str:
+    """The hash of everything a resolution depends on but the package index.
+
+    The project's version and code are not in it: a change to the code
+    alone keeps the lock, as the no-op fast path keeps the images.
+    """
+    digest = hashlib.sha256(LOCK_RECIPE.encode())
+    for part in ([builder_image, canonicalize_name(project)] + sorted(requirements)
+                 + ["extras"] + sorted(extras) + ["constraints"]):
+        digest.update(b"\0" + part.encode())
+    digest.update(b"\0" + hashlib.sha256(constraints).digest())
+    for path, data in sorted(pip_files.items()):
+        digest.update(b"\0" + path.encode() + b"\0" + hashlib.sha256(data).digest())
+    for key, value in sorted(pip_environment.items()):
+        digest.update(b"\0" + key.encode() + b"=" + value.encode())
+    return digest.hexdigest()
+
+
+def _lock_record(output: str) -> tuple[Lock, str] | None:
+    """(lock, pip wheel) from what ``wheel_cache.py reuse`` printed; None: not reused."""
+    for line in output.splitlines():
+        if line.startswith("pbrx-images-lock:"):
+            try:
+                data = json.loads(line[len("pbrx-images-lock:"):])
+                return Lock(tuple(str(item) for item in data["lock"])), str(data["pip"])
+            except (ValueError, KeyError, TypeError):
+                return None
+    return None
 
 
 def image_config_changes(base: ImageInfo, entrypoint: tuple[str, ...] | None = None,

@@ -45,9 +45,10 @@ def parser() -> argparse.ArgumentParser:
                         help="rebuild the builder and runtime package images and every wheel")
     result.add_argument("--refresh", action="store_true",
                         help="build even when nothing changed since the last build (which "
-                             "would only say the images are up to date): resolves the "
-                             "dependencies again, so new releases of unpinned ones are "
-                             "picked up; the wheel and layer caches stay in use")
+                             "would only say the images are up to date), and resolve the "
+                             "dependencies again rather than reuse the lock of the same "
+                             "requirements, so new releases of unpinned ones are picked "
+                             "up; the wheel and layer caches stay in use")
     result.add_argument("--network", metavar="NETWORK",
                         help="network of the build containers, e.g. host (default: the "
                              "engine's default bridge)")

@@ -63,6 +63,8 @@ class ProjectMetadata:
     console_scripts: tuple[str, ...] | None
     extras: tuple[str, ...] | None
     source: str
+    #: the wheel's Requires-Dist lines (read from wheels only; empty otherwise)
+    requires: tuple[str, ...] = ()
 
 
 # Each field of ProjectMetadata that static metadata can provide, keyed by the
@@ -447,6 +449,7 @@ def read_wheel(path: Path, data: bytes | None = None) -> ProjectMetadata:
             dict.fromkeys(str(extra).strip() for extra in metadata.get_all("Provides-Extra", []))
         ),
         source="wheel",
+        requires=tuple(str(line).strip() for line in metadata.get_all("Requires-Dist", [])),
     )
 
 

@@ -450,7 +450,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             ProjectMetadata(static.name or work_name, static.version, (), (), "static"),
             packages, options.base_image, options.prefix, options.tag)
         builder = Builder(engine, reporter, work_name, pip.files, pip.environment,
-                          options.no_cache)
+                          options.no_cache, options.refresh)
         with reporter.step("Builder image (%s)" % (
                 " ".join(provisional.builder_packages))):
             builder_image = builder.image(base, options.base_image, manager,

@@ -18,13 +18,18 @@ from pathlib import Path
 
 import pytest
 
+from tests.engine.helpers import remove_volume
+
 pytestmark = pytest.mark.engine
 
 NAME = "noopcheck"
+WHEEL_VOLUME = "pbrx-images-wheels-%s" % NAME
 PREFIX = "pbrx-noop-test"
 TAG = "noop"
 IMAGES = ["%s/%s:%s" % (PREFIX, name, TAG) for name in (NAME + "-base", NAME + "-hello")]
 UP_TO_DATE = "Up to date: nothing changed since the build of"
+#: What a build says when it reuses the lock of the same requirements.
+LOCK_REUSED = "the lock and wheels of the same requirements, reused"
 #: A step only a full build has.
 FULL_BUILD_STEP = "==> Wheels of the project and its dependencies"
 
@@ -100,6 +105,8 @@ def builds(tmp_path_factory, docker_client, base_image):
     module = project / NAME / "__init__.py"
     cache = root / "cache"
     _remove_images(docker_client)
+    # a wheel volume of an earlier run would hold lock records of these requirements
+    remove_volume(docker_client, WHEEL_VOLUME)
 
     def build(*extra: str) -> Build:
         return _build(docker_client, project, base_image, cache, *extra)
@@ -120,8 +127,12 @@ def builds(tmp_path_factory, docker_client, base_image):
     runs["no cache"] = build("--no-cache")
     runs["after no cache"] = build()
     runs["records"] = sorted(path.name for path in (cache / "pbrx-images" / "builds").iterdir())
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('["six"]', '["six", "tabulate"]'))
+    runs["new requirement"] = build()
     yield runs
     _remove_images(docker_client)
+    remove_volume(docker_client, WHEEL_VOLUME)
 
 
 def test_every_build_succeeds(builds):
@@ -164,6 +175,26 @@ def test_an_edited_file_is_a_full_build_then_up_to_date(builds):
     assert edited.ids != builds["first"].ids
     assert builds["edited again"].up_to_date
     assert builds["edited again"].ids == edited.ids
+
+
+def test_a_code_change_reuses_the_lock_and_the_probes(builds):
+    """Same requirements: no resolution; same images: no probe container."""
+    assert LOCK_REUSED not in builds["first"].stderr
+    edited = builds["edited"]
+    assert LOCK_REUSED in edited.stderr
+    probes = [name for name in edited.containers
+              if any("-%s-" % role in name + "-" for role in ("probe", "os-release", "sbom"))]
+    assert probes == [], edited.containers
+    assert any("-wheels" in name for name in edited.containers)  # (the evidence can tell)
+
+
+def test_refresh_and_a_new_requirement_resolve_again(builds):
+    assert LOCK_REUSED not in builds["refresh"].stderr
+    changed = builds["new requirement"]
+    assert changed.exit_code == 0 and LOCK_REUSED not in changed.stderr
+    layers = [item["name"] for image in changed.report["images"]
+              for layer in image["layers"] for item in layer.get("distributions", ())]
+    assert "tabulate" in layers
 
 
 def test_a_removed_tag_is_a_full_build_that_puts_it_back(builds):

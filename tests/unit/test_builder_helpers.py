@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 import tarfile
 import time
 
 import pytest
 
+from pbrx_images import builder
 from pbrx_images.builder import cache_key, failed_wheels, image_config_changes
 from pbrx_images.engine import ImageInfo, tar_files
 
@@ -276,3 +279,78 @@ def test_bumping_a_dependency_keeps_the_builder_image():
     from pbrx_images.builder import build_tool_constraints
     assert build_tool_constraints(b"tabulate==0.9.0\n") == \
         build_tool_constraints(b"tabulate==0.10.0\n") == b""
+
+
+# ---- the lock of the same requirements, reused ----------------------------------------
+
+LOCK_ARGS = dict(builder_image="pbrx-images-cache/builder:0123", project="App_Name",
+                 requires=("psycopg2>=2.9", 'tabulate; extra == "report"'),
+                 extras=("report",), constraints=b"tabulate<1\n",
+                 pip_files={"/tmp/pbrx-images-pip/pip.conf": b"[global]\n"},
+                 pip_environment={"PIP_INDEX_URL": "https://index.example/simple"})
+
+
+def _lock_key(**changes):
+    values = dict(LOCK_ARGS, **changes)
+    return builder.lock_key(values["builder_image"], values["project"], values["requires"],
+                            values["extras"], values["constraints"], values["pip_files"],
+                            values["pip_environment"])
+
+
+def test_lock_key_ignores_order_and_name_spelling():
+    assert _lock_key() == _lock_key(project="app-name",
+                                    requires=tuple(reversed(LOCK_ARGS["requires"])))
+
+
+@pytest.mark.parametrize("change", [
+    {"builder_image": "pbrx-images-cache/builder:4567"},
+    {"project": "other"},
+    {"requires": ("psycopg2>=2.9",)},
+    {"extras": ()},
+    {"constraints": b"tabulate<2\n"},
+    {"pip_files": {"/tmp/pbrx-images-pip/pip.conf": b"[global]\nindex-url = x\n"}},
+    {"pip_environment": {}},
+])
+def test_lock_key_follows_every_input_of_a_resolution(change):
+    assert _lock_key(**change) != _lock_key()
+
+
+def test_lock_key_boundaries_between_parts():
+    assert _lock_key(requires=("a", "b"), extras=()) != _lock_key(requires=("a",),
+                                                                  extras=("b",))
+
+
+def test_lock_record_is_read_from_the_marked_line():
+    output = 'noise\npbrx-images-lock:{"lock": ["a==1", "b @ git+https://x@1"], ' \
+             '"wheels": ["a-1-py3-none-any.whl"], "pip": "pip-24-py3-none-any.whl"}\n'
+    lock, pip = builder._lock_record(output)
+    assert lock.requirements == ("a==1", "b @ git+https://x@1")
+    assert pip == "pip-24-py3-none-any.whl"
+    assert builder._lock_record("") is None
+    assert builder._lock_record("pbrx-images-lock:{broken") is None
+
+
+def _cache_tool(tmp_path, *arguments):
+    tool = tmp_path / "wheel_cache.py"
+    tool.write_text(builder.CACHE_TOOL_SOURCE)
+    return subprocess.run([sys.executable, str(tool)] + [str(item) for item in arguments],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_cache_tool_reuses_a_record_only_when_every_wheel_is_there(tmp_path):
+    cache, run = tmp_path / "wheels", tmp_path / "wheels" / "runs" / "r1"
+    run.mkdir(parents=True)
+    record = {"lock": ["a==1"], "wheels": ["a-1-py3-none-any.whl"],
+              "pip": "pip-24-py3-none-any.whl"}
+    (run / "lock-record.json").write_text(json.dumps(record))
+    _cache_tool(tmp_path, "remember", run / "lock-record.json", cache / "locks" / "k.json")
+    assert json.loads((cache / "locks" / "k.json").read_text()) == record
+    (cache / "a-1-py3-none-any.whl").write_bytes(b"a")
+    assert _cache_tool(tmp_path, "reuse", cache / "locks" / "k.json", cache, run) == ""
+    assert not (run / "a-1-py3-none-any.whl").exists()  # pip's wheel is missing
+    (cache / "pip-24-py3-none-any.whl").write_bytes(b"pip")
+    output = _cache_tool(tmp_path, "reuse", cache / "locks" / "k.json", cache, run)
+    assert builder._lock_record(output)[0].requirements == ("a==1",)
+    assert (run / "a-1-py3-none-any.whl").read_bytes() == b"a"
+    assert (run / "tools" / "pip-24-py3-none-any.whl").read_bytes() == b"pip"
+    assert _cache_tool(tmp_path, "reuse", cache / "locks" / "none.json", cache, run) == ""

@@ -537,6 +537,7 @@ def test_read_wheel(tmp_path: Path) -> None:
         console_scripts=("foo-api", "foo-manage"),
         extras=("foo-base", "foo-manage"),
         source="wheel",
+        requires=("oslo.config>=9.0", 'oslo.vmware>=3.0; extra == "foo-base"'),
     )
 
 
