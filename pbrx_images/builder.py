@@ -318,45 +318,54 @@ class Builder:
             record = "%s/locks/%s.json" % (WHEELS, lock_key(
                 builder_image, metadata.name or "", metadata.requires, extras,
                 constraints, self.pip_files, self.pip_environment))
-            if not (self.no_cache or self.refresh):
-                reused = _lock_record(container.run("python3 %s reuse %s %s %s" % (
-                    CACHE_TOOL, record, WHEELS, run)))
-                if reused is not None:
-                    lock, pip_wheel = reused
-                    self.reporter.say("    the lock and wheels of the same requirements, "
-                                      "reused (--refresh resolves again)")
-                    container.put_files({run + "/lock.txt": lock.text().encode()})
-                    container.run("python3 %s publish %s %s %s %s" % (
-                        CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
-                    return WheelBuild(metadata, wheel_name, lock, pip_wheel)
-            # One resolution for every image, pinned as the lock.
-            self._run_pip(container, (
-                "%s install --dry-run --ignore-installed --quiet --report /tmp/report.json "
-                "%s-c %s/constraints.txt %s"
-                % (pip, find_links, run, shlex.quote(requirement))), env, "resolving")
-            report = json.loads(container.read_file("/tmp/report.json"))
-            lock = lock_from_report(report, metadata.name or "")
-            container.put_files({run + "/lock.txt": lock.text().encode()})
-            if lock.requirements:
-                self._run_pip(container, (
-                    "%s wheel --no-deps %s-c %s/constraints.txt -w %s -r %s/lock.txt"
-                    % (pip, find_links, run, run, run)), env, "dependencies")
-            pip_version = container.run(
-                "%s/bin/python -c 'import pip; print(pip.__version__)'" % BUILDER_VENV).strip()
-            self._run_pip(container, (
-                "%s wheel --no-deps %s-w %s/tools pip==%s"
-                % (pip, find_links, run, pip_version)), env, "pip")
-            pip_wheel = container.run("cd %s/tools && ls pip-*.whl | head -n 1" % run).strip()
+            reused = None if self.no_cache or self.refresh else _lock_record(container.run(
+                "python3 %s reuse %s %s %s" % (CACHE_TOOL, record, WHEELS, run)))
+            if reused is not None:
+                lock, pip_wheel = reused
+                self.reporter.say("    the lock and wheels of the same requirements, "
+                                  "reused (--refresh resolves again)")
+                container.put_files({run + "/lock.txt": lock.text().encode()})
+            else:
+                lock, pip_wheel = self._resolve(container, run, requirement,
+                                                metadata.name or "", find_links, env)
             container.run("python3 %s publish %s %s %s %s"
                           % (CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
-            dependencies = [name for name in container.run(
-                "cd %s && ls | grep '[.]whl$' || true" % run).split() if name != wheel_name]
-            container.put_files({run + "/lock-record.json": json.dumps(
-                {"lock": list(lock.requirements), "wheels": dependencies, "pip": pip_wheel}
-            ).encode()})
-            container.run("python3 %s remember %s/lock-record.json %s"
-                          % (CACHE_TOOL, run, record))
+            if reused is None:  # once published, the wheels it names are in the cache
+                dependencies = [name for name in container.run(
+                    "cd %s && ls | grep '[.]whl$' || true" % run).split() if name != wheel_name]
+                container.put_files({run + "/lock-record.json": json.dumps(
+                    {"lock": list(lock.requirements), "wheels": dependencies, "pip": pip_wheel}
+                ).encode()})
+                container.run("python3 %s remember %s/lock-record.json %s"
+                              % (CACHE_TOOL, run, record))
         return WheelBuild(metadata, wheel_name, lock, pip_wheel)
+
+    def _resolve(self, container: Container, run: str, requirement: str, project: str,
+                 find_links: str, env: Mapping[str, str]) -> tuple[Lock, str]:
+        """Resolve ``requirement`` into the lock; its wheels and pip's into ``run``.
+
+        Returns the lock and the name of pip's wheel (in ``run``/tools).
+        """
+        pip = BUILDER_VENV + "/bin/pip"
+        # One resolution for every image, pinned as the lock.
+        self._run_pip(container, (
+            "%s install --dry-run --ignore-installed --quiet --report /tmp/report.json "
+            "%s-c %s/constraints.txt %s"
+            % (pip, find_links, run, shlex.quote(requirement))), env, "resolving")
+        report = json.loads(container.read_file("/tmp/report.json"))
+        lock = lock_from_report(report, project)
+        container.put_files({run + "/lock.txt": lock.text().encode()})
+        if lock.requirements:
+            self._run_pip(container, (
+                "%s wheel --no-deps %s-c %s/constraints.txt -w %s -r %s/lock.txt"
+                % (pip, find_links, run, run, run)), env, "dependencies")
+        pip_version = container.run(
+            "%s/bin/python -c 'import pip; print(pip.__version__)'" % BUILDER_VENV).strip()
+        self._run_pip(container, (
+            "%s wheel --no-deps %s-w %s/tools pip==%s"
+            % (pip, find_links, run, pip_version)), env, "pip")
+        pip_wheel = container.run("cd %s/tools && ls pip-*.whl | head -n 1" % run).strip()
+        return lock, pip_wheel
 
     def _run_pip(self, container: Container, command: str, environment: Mapping[str, str],
                  what: str) -> None:
