@@ -253,25 +253,25 @@ class Runtime:
         self._pip(container, wheels, [image_requirement(self.run_id, wheels, image)],
                   deps=True, extra="--dry-run --quiet --report %s " % report)
         data = json.loads(container.read_file(report))
-        wanted: dict[str, str] = {}
-        named: dict[str, tuple[str, str]] = {}
+        wanted: dict[str, tuple[str, str, str]] = {}  # name -> (wheel path, name, version)
         for item in data.get("install") or ():
-            name = canonicalize_name(item["metadata"]["name"])
-            named[name] = (item["metadata"]["name"], item["metadata"]["version"])
+            metadata = item["metadata"]
+            name = canonicalize_name(metadata["name"])
             url = (item.get("download_info") or {}).get("url") or ""
             parsed = urllib.parse.urlsplit(url)
             if parsed.scheme != "file":
                 raise BuildError("pip would install %s from %s, not from the run's wheels: "
                                  "report this as a bug of build-images." % (name, url))
-            wanted[name] = urllib.parse.unquote(parsed.path)
+            wanted[name] = (urllib.parse.unquote(parsed.path), metadata["name"],
+                            metadata["version"])
         sums = container.run("sha256sum %s" % " ".join(
-            shlex.quote(path) for path in wanted.values())) if wanted else ""
+            shlex.quote(path) for path, _, _ in wanted.values())) if wanted else ""
         digests = {}
         for line in sums.splitlines():
             digest, _, path = line.strip().partition(" ")
             digests[path.strip().lstrip("*")] = digest
-        return {name: _Wanted(path, digests[path], *named[name])
-                for name, path in wanted.items()}
+        return {name: _Wanted(path, digests[path], spelled, version)
+                for name, (path, spelled, version) in wanted.items()}
 
     def _pip(self, container: Container, wheels: WheelBuild, requirements: list[str],
              deps: bool, extra: str = "") -> None:
@@ -372,7 +372,7 @@ class Runtime:
         return parent_history(self.engine.history(parent["Id"]),
                               len(parent["RootFS"]["Layers"]))
 
-    def _load(self, parent: Mapping[str, Any], what: str, work_tag: str | None,
+    def _load(self, parent: Mapping[str, Any], what: str, work_tag: str,
               layers: list[tuple[NewLayer, Path]], settings: Mapping[str, object],
               venv: dict[str, tuple[str, int, str, str]], venv_image: str,
               python: Mapping[str, tuple[str, str]] | None = None,
@@ -384,7 +384,7 @@ class Runtime:
         """
         config = image_config(parent, self._history(parent), [layer for layer, _ in layers],
                               settings, self.created, comment)
-        archived = ArchivedImage(config, (work_tag,) if work_tag else ())
+        archived = ArchivedImage(config, (work_tag,))
         known = set(chain_ids(parent["RootFS"]["Layers"]))
         for built in self._built.values():
             known.update(chain_ids(built.diff_ids))
