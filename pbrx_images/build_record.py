@@ -21,26 +21,22 @@ that cannot be read is a miss.
 from __future__ import annotations
 
 import dataclasses
-import contextlib
 import hashlib
 import importlib.metadata
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pbrx_images.bindep_file import DistroPackages
-from pbrx_images.layer_cache import prune_files
+from pbrx_images.layer_cache import UNUSED_FOR, prune_files, write_whole
 from pbrx_images.options import Options
 from pbrx_images.output import cache_dir
 from pbrx_images.plan import ImagePlan, Plan
 
 #: Bump when what a record holds, or what the key covers, changes.
 RECIPE = "1"
-#: Records unused for this long (seconds) are removed.
-UNUSED_FOR = 30 * 24 * 3600
 #: Options that never change the images (or force a full build themselves), with why.
 #: Every other field of :class:`Options` is part of the key, so an option added
 #: later is covered unless it is listed here.
@@ -285,17 +281,8 @@ class RecordStore:
 
     def put(self, record: Record) -> None:
         """Write the record whole or not at all (then prune); OSError if it cannot."""
-        data = json.dumps(record_data(record), indent=1, sort_keys=True).encode()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, self.path(record.key))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_whole(self.path(record.key),
+                    json.dumps(record_data(record), indent=1, sort_keys=True).encode())
         self.prune()
 
     def prune(self, max_age: float = UNUSED_FOR, now: float | None = None) -> None:

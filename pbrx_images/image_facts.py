@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from pbrx_images.layer_cache import prune_files
+from pbrx_images.layer_cache import UNUSED_FOR, prune_files, write_whole
 from pbrx_images.output import cache_dir
 
 #: Bump when what a probe records changes.
 RECIPE = "1"
-#: Facts unused for this long (seconds) are removed.
-UNUSED_FOR = 30 * 24 * 3600
 
 
 def default_facts_dir() -> Path:
@@ -57,11 +54,7 @@ class ImageFacts:
     def put(self, kind: str, image_id: str, data: Any) -> None:
         """Keep ``data`` (JSON-serialisable); a cache that cannot be written is skipped."""
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.directory,
-                                             prefix=".tmp-", delete=False) as out:
-                json.dump(data, out, sort_keys=True)
-            os.replace(out.name, self._path(kind, image_id))
+            write_whole(self._path(kind, image_id), json.dumps(data, sort_keys=True).encode())
         except OSError:
             pass
 

@@ -10,6 +10,7 @@ so concurrent builds never read half of one.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -93,14 +94,26 @@ class LayerCache:
         data = {"diff_id": layer.diff_id, "name": layer.name, "description": layer.description,
                 "size": layer.size, "kind": layer.kind,
                 "files": {path: list(signature) for path, signature in layer.files.items()}}
-        self._write(self.directory / "index" / (key + ".json"), json.dumps(data).encode())
+        write_whole(self.directory / "index" / (key + ".json"), json.dumps(data).encode())
 
-    @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".tmp-", delete=False) as out:
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file, renamed into place.
+
+    Concurrent builds never read half a file; a temporary file left by a
+    failure is removed (one left by a killed build, by :func:`prune_files`).
+    OSError if it cannot be written.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as out:
             out.write(data)
-        os.replace(out.name, path)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def prune_files(directories: Iterable[Path], max_age: float, now: float | None = None) -> None:
