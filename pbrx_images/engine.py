@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import re
 import tarfile
@@ -290,11 +289,9 @@ class Engine:
 
     def image(self, name: str) -> ImageInfo | None:
         """The image called ``name`` (a name or an ID), or None if the engine has none."""
-        with engine_errors("inspect image %s" % name):
-            try:
-                attrs = self.client.api.inspect_image(name)
-            except docker.errors.ImageNotFound:
-                return None
+        attrs = self.inspect(name)
+        if attrs is None:
+            return None
         config = attrs.get("Config") or {}
         entrypoint = config.get("Entrypoint")
         cmd = config.get("Cmd")
@@ -385,8 +382,7 @@ class Engine:
 
     def layers(self, image: str) -> list[dict[str, object]]:
         """The image's history, oldest first: what made each layer, and its size."""
-        with engine_errors("read the history of image %s" % image):
-            history = self.client.api.history(image)
+        history = self.history(image)
         return [{"created_by": entry.get("CreatedBy") or entry.get("Comment") or "",
                  "comment": entry.get("Comment") or "", "size": entry.get("Size") or 0}
                 for entry in reversed(history)]
@@ -567,8 +563,3 @@ class Engine:
         if found is None:
             raise EngineError("Building %s produced no image." % name)
         return found.id
-
-
-def json_exec_form(argv: Sequence[str]) -> str:
-    """``["a", "b"]``: the exec form used in Dockerfile instructions."""
-    return json.dumps(list(argv))

@@ -71,7 +71,6 @@ class Reporter:
                  clock: Callable[[], float] | None = None) -> None:
         self.stream = stream if stream is not None else sys.stderr
         environ = os.environ if environ is None else environ
-        self.debug = debug
         self.verbose = verbose or debug
         self.quiet = quiet and not self.verbose
         #: one line per step, redrawn in place

@@ -58,13 +58,13 @@ class Runtime:
 
     def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
                  proxy_environment: Mapping[str, str],
-                 volume: str, run_id: str, no_cache: bool, epoch: int = DEFAULT_EPOCH,
-                 layer_dir: Path | None = None) -> None:
+                 volume: str, run_id: str, no_cache: bool, epoch: int = DEFAULT_EPOCH
+                 ) -> None:
         self.engine = engine
         #: mtime of every file in a layer, and the images' creation time
         self.epoch = epoch
         self.created = rfc3339(epoch)
-        self.cache = LayerCache(layer_dir if layer_dir is not None else default_layer_dir())
+        self.cache = LayerCache(default_layer_dir())
         self.cache.prune()
         self._built: dict[str, _Built] = {}  # image ID -> what this build loaded
         self.reporter = reporter
