@@ -166,7 +166,7 @@ def build_tool_constraints(constraints: bytes) -> bytes:
             continue
         name = re.match(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", text)
         if text.startswith("-") or name is None or \
-                re.sub(r"[-_.]+", "-", name.group(0)).lower() in BUILD_TOOLS:
+                canonicalize_name(name.group(0)) in BUILD_TOOLS:
             kept.append(text)
     return "".join(line + "\n" for line in kept).encode()
 
