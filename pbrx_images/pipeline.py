@@ -282,9 +282,13 @@ class _Base:
 
 
 def _inspect_base(engine: Engine, run: "_Run", name: str,
-                  depends: Depends | None, facts: ImageFacts) -> _Base:
-    """The base image's platform, packages and manager; probed once per image ID."""
-    base = engine.require_image(name)
+                  depends: Depends | None, facts: ImageFacts,
+                  inspected: ImageInfo | None = None) -> _Base:
+    """The base image's platform, packages and manager; probed once per image ID.
+
+    ``inspected``: the engine's image ``name`` when the caller just read it.
+    """
+    base = inspected if inspected is not None else engine.require_image(name)
     base_platform = target_platform.of_image(base.os, base.architecture, base.variant)
     if engine.platform is not None:
         target_platform.check_base(target_platform.parse(engine.platform), base_platform, name)
@@ -440,7 +444,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     succeeded = False
     try:
         with reporter.step("Inspect base image %s" % options.base_image):
-            inspected = _inspect_base(engine, run, options.base_image, depends, facts)
+            inspected = _inspect_base(engine, run, options.base_image, depends, facts,
+                                      current_base)
             base, packages, manager = inspected.info, inspected.packages, inspected.manager
             reporter.say("    %s; bindep platform: %s" % (inspected.description, " ".join(
                 p.replace("platform:", "") for p in packages.platform)))
