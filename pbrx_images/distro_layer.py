@@ -23,7 +23,8 @@ import tarfile
 from dataclasses import dataclass
 from typing import IO, Iterable, Mapping
 
-from pbrx_images.layer import Entry, Tree, entry_from_member, member_path, pyc_source
+from pbrx_images.layer import (Entry, Tree, entry_from_member, member_path, parents,
+                               pyc_source)
 
 #: Trees whose content is only package-manager state of the moment: indexes,
 #: downloads, temporary files.  Everything below them is left out (they
@@ -78,7 +79,7 @@ def plan_exports(changes: Iterable[tuple[str, int]]) -> ExportPlan:
     kinds = {path.strip("/"): kind for path, kind in changes if path.strip("/")}
 
     def covered(path: str, kind: int) -> bool:
-        return any(kinds.get(parent) == kind for parent in _parents(path))
+        return any(kinds.get(parent) == kind for parent in parents(path))
 
     subtrees, changed, removed = [], [], []
     for path, kind in sorted(kinds.items()):
@@ -91,11 +92,6 @@ def plan_exports(changes: Iterable[tuple[str, int]]) -> ExportPlan:
         elif not covered(path, ADDED) and not is_noise(path, directory=True):
             changed.append(path)
     return ExportPlan(subtrees, changed, removed)
-
-
-def _parents(path: str) -> list[str]:
-    parts = path.split("/")
-    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
 
 
 def pyc_with_mtime(data: bytes, mtime: int, source_size: int | None = None) -> bytes | None:
@@ -178,7 +174,7 @@ def read_changes(export: IO[bytes], plan: ExportPlan, spool: IO[bytes]
         for member in archive:
             path = member_path(member.name, "/")
             if not path or not (path in changed or path in added or
-                                any(parent in added for parent in _parents(path))):
+                                any(parent in added for parent in parents(path))):
                 continue
             if is_noise(path, member.isdir()):
                 continue

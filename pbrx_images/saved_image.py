@@ -18,6 +18,7 @@ digest is taken, and kept when it is a wanted layer.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import posixpath
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Collection, Iterable
 
 from pbrx_images.errors import EngineError
-from pbrx_images.layer import chunk_stream
+from pbrx_images.layer import chunk_stream, member_path
 
 _CHUNK = 1 << 20
 #: Members up to this size are also kept in memory: the manifest and configurations.
@@ -53,14 +54,14 @@ def layer_diff_ids(manifest: bytes, read: Callable[[str], bytes]) -> dict[str, s
             raise ValueError("not a list")
         result: dict[str, str] = {}
         for entry in entries:
-            config = json.loads(read(_normal(entry["Config"])))
+            config = json.loads(read(member_path(entry["Config"], "/")))
             diff_ids = config["rootfs"]["diff_ids"]
             layers = entry["Layers"]
             if len(layers) != len(diff_ids) or not all(
                     isinstance(item, str) for item in list(layers) + list(diff_ids)):
                 raise ValueError("%d layer files for %d diff IDs" % (len(layers), len(diff_ids)))
             for path, diff_id in zip(layers, diff_ids):
-                result[_normal(path)] = diff_id
+                result[member_path(path, "/")] = diff_id
         return result
     except (ValueError, KeyError, TypeError) as error:
         raise SavedImageError("The engine saved an image whose manifest.json cannot be read "
@@ -86,19 +87,19 @@ def read_saved_layers(chunks: Iterable[bytes], wanted: Collection[str], director
     try:
         with tarfile.open(fileobj=stream, mode="r|") as archive:
             for member in archive:
-                name = _normal(member.name)
+                name = member_path(member.name, "/")
                 if member.issym():
-                    links[name] = _normal(posixpath.join(posixpath.dirname(name),
-                                                         member.linkname))
+                    links[name] = member_path(posixpath.join(posixpath.dirname(name),
+                                                             member.linkname), "/")
                 elif member.islnk():
-                    links[name] = _normal(member.linkname)
+                    links[name] = member_path(member.linkname, "/")
                 elif member.isfile():
                     handle = archive.extractfile(member)
                     if handle is None:
                         continue
                     if member.size <= _SMALL:
                         small[name] = handle.read()
-                        found[name] = _spool(_BytesReader(small[name]), name, directory)
+                        found[name] = _spool(io.BytesIO(small[name]), name, directory)
                     else:
                         found[name] = _spool(handle, name, directory)
         if "manifest.json" not in small:
@@ -151,12 +152,7 @@ def read_saved_layers(chunks: Iterable[bytes], wanted: Collection[str], director
                     pass
 
 
-def _normal(path: str) -> str:
-    """A member's path without ``./`` or a leading ``/``."""
-    return posixpath.normpath("/" + path).lstrip("/")
-
-
-def _spool(handle: IO[bytes] | "_BytesReader", name: str, directory: Path
+def _spool(handle: IO[bytes], name: str, directory: Path
            ) -> tuple[str, Path]:
     """Uncompress a member into a temporary file next to the layers; its digest."""
     head = handle.read(_CHUNK)
@@ -189,15 +185,3 @@ def _spool(handle: IO[bytes] | "_BytesReader", name: str, directory: Path
             os.unlink(out.name)
             raise
     return "sha256:" + digest.hexdigest(), Path(out.name)
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.offset = 0
-
-    def read(self, size: int = -1) -> bytes:
-        end = len(self.data) if size < 0 else self.offset + size
-        chunk = self.data[self.offset:end]
-        self.offset += len(chunk)
-        return chunk
