@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import uuid
 from dataclasses import dataclass, replace
@@ -34,7 +33,9 @@ from urllib.parse import quote
 from pbrx_images import labels as labels_module
 from pbrx_images.engine import CommandFailed, Container, Engine
 from pbrx_images.errors import BuildError
+from pbrx_images.image_archive import canonical_json
 from pbrx_images.image_facts import ImageFacts
+from pbrx_images.layer_cache import write_whole
 from pbrx_images.os_release import parse_os_release
 from pbrx_images.output import cache_dir
 from pbrx_images.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
@@ -369,7 +370,8 @@ def document(contents: Contents, image: str, tool_version: str,
         "metadata": metadata,
         "components": sorted(unique.values(), key=_component_order),
     }
-    result["serialNumber"] = "urn:uuid:%s" % uuid.uuid5(_SERIAL_NAMESPACE, _canonical(result))
+    canonical = canonical_json(result).decode()
+    result["serialNumber"] = "urn:uuid:%s" % uuid.uuid5(_SERIAL_NAMESPACE, canonical)
     return result
 
 
@@ -379,10 +381,6 @@ _TYPE_ORDER = {"operating-system": 0, "library": 1, "application": 1}
 def _component_order(component: Mapping[str, Any]) -> tuple[int, str, str]:
     return (_TYPE_ORDER.get(component["type"], 2), component["purl"].split("/")[0]
             if "purl" in component else "", component["bom-ref"])
-
-
-def _canonical(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def serialize(data: Mapping[str, Any]) -> bytes:
@@ -423,9 +421,7 @@ def write(directory: Path, documents: Mapping[str, bytes]) -> dict[str, Path]:
         directory.mkdir(parents=True, exist_ok=True)
         for image, data in sorted(documents.items()):
             path = directory / file_name(image)
-            partial = path.with_name(path.name + ".partial")
-            partial.write_bytes(data)
-            os.replace(partial, path)
+            write_whole(path, data)
             paths[image] = path.resolve()
     except OSError as error:
         raise BuildError("Cannot write the SBOMs into %s (%s): give a writable directory "
