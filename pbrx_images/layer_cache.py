@@ -78,10 +78,10 @@ class LayerCache:
                                  for path, signature in data["files"].items()})
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
-        tar = self.tar_path(layer.diff_id)
+        if self.existing_tar(layer.diff_id) is None:
+            return None
         try:
-            os.utime(tar)  # used: kept by prune()
-            os.utime(self.directory / "index" / (key + ".json"))
+            os.utime(self.directory / "index" / (key + ".json"))  # used: kept by prune()
         except OSError:
             return None
         return layer
