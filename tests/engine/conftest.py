@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -56,19 +55,15 @@ class Dockerd:
         return docker.DockerClient(base_url=self.socket, timeout=600)
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(params=["unix"])
 def second_engine(request, docker_client, base_image):
     """A dockerd of the test's own (socket, data root, bridge) with the base image."""
     if not shutil.which("dockerd"):
         pytest.fail("dockerd is not installed")
     root = tempfile.mkdtemp(prefix="pbrx-dockerd-", dir="/var/tmp")
-    host = ("tcp://127.0.0.1:%d" % _free_loopback_port()) if request.param == "tcp" else None
+    from tests.engine.helpers import free_port
+
+    host = ("tcp://127.0.0.1:%d" % free_port()) if request.param == "tcp" else None
     subprocess.run(["ip", "link", "delete", BRIDGE], stderr=subprocess.DEVNULL)
     subprocess.run(["ip", "link", "add", "name", BRIDGE, "type", "bridge"], check=True)
     subprocess.run(["ip", "addr", "add", BRIDGE_ADDRESS, "dev", BRIDGE], check=True)

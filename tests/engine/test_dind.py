@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import time
 
 import docker
 import docker.errors
 import pytest
 
-from tests.engine.helpers import build_images, leftover_containers, run_image
+from tests.engine.helpers import build_images, free_port, leftover_containers, run_image
 
 pytestmark = pytest.mark.engine
 
@@ -77,18 +76,12 @@ def _dind_image(client: docker.DockerClient, base_image: str) -> str:
     return name
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def dind(docker_client, base_image):
     """A dockerd in a container: its address, a client of it, the container."""
     image = _dind_image(docker_client, base_image)
     name = "pbrx-engines-dind-%d" % os.getpid()
-    port = _free_loopback_port()
+    port = free_port()
     address = "tcp://127.0.0.1:%d" % port
     volume = docker_client.volumes.create(name)
     api = docker_client.api

@@ -30,8 +30,7 @@ from pbrx_images.image_archive import (ArchivedImage, NewLayer, image_config, pa
 from pbrx_images.layer_cache import LayerCache
 from pbrx_images.output import Reporter
 from pbrx_images.runtime import load_archive
-from tests.conftest import in_ci
-from tests.engine.helpers import build_images, leftover_containers
+from tests.engine.helpers import build_images, leftover_containers, missing
 from tests.engine.test_errors import assert_clean_failure
 
 pytestmark = pytest.mark.engine
@@ -150,10 +149,7 @@ class Podman:
 def podman(docker_client, base_image):
     """A podman service of the test's own, holding the base image."""
     if not shutil.which("podman"):
-        message = "podman is missing: install Debian's podman (tools/test-all does)"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("podman is missing: install Debian's podman (tools/test-all does)")
     root = tempfile.mkdtemp(prefix="pbrx-podman-", dir="/var/tmp")
     service = Podman(root)
     try:

@@ -16,36 +16,26 @@ import time
 
 import pytest
 
-from tests.conftest import in_ci
-from tests.engine.helpers import build_images
+from tests.engine.helpers import build_images, free_port, missing
 
 pytestmark = pytest.mark.engine
 
 SSHD = "/usr/sbin/sshd"
 
 
-def _free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def ssh_engine(tmp_path, docker_client):
     """``(DOCKER_HOST, environment)`` of an ssh:// engine on a loopback port."""
     if not (os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("docker")):
-        message = ("sshd, ssh or the docker CLI is missing: install Debian's openssh-server "
-                   "and docker.io (tools/test-all does)")
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        missing("sshd, ssh or the docker CLI is missing: install Debian's openssh-server "
+                "and docker.io (tools/test-all does)")
     home = tmp_path / "ssh"
     home.mkdir(mode=0o700)
     for key in ("host_key", "client_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)],
                        check=True)
     (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
-    port = _free_loopback_port()
+    port = free_port()
     (home / "sshd_config").write_text(
         "ListenAddress 127.0.0.1\nPort %d\nHostKey %s\nAuthorizedKeysFile %s\n"
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\n"
@@ -91,7 +81,7 @@ def ssh_engine(tmp_path, docker_client):
 
 
 def test_full_build_over_ssh(example_project, ssh_engine, base_image, docker_client):
-    address, env = ssh_engine
+    _, env = ssh_engine
     run = build_images(str(example_project), "--base-image", base_image, "--network", "host",
                        "--tag", "ssh-engine", env=env)
     assert run.exit_code == 0
@@ -103,8 +93,8 @@ def test_full_build_over_ssh(example_project, ssh_engine, base_image, docker_cli
         docker_client.images.remove("%s:ssh-engine" % name)
 
 
-def test_unreachable_ssh_engine_says_what_to_check(example_project, tmp_path):
-    address = "ssh://root@127.0.0.1:%d" % _free_loopback_port()
+def test_unreachable_ssh_engine_says_what_to_check(example_project):
+    address = "ssh://root@127.0.0.1:%d" % free_port()
     env = dict(os.environ, DOCKER_HOST=address)
     run = build_images(str(example_project), "--dry-run", env=env)
     assert run.exit_code == 1
@@ -116,7 +106,7 @@ def test_unreachable_ssh_engine_says_what_to_check(example_project, tmp_path):
 def test_ssh_without_paramiko_says_how_to_get_it(example_project, tmp_path):
     """The SDK loads its ssh transport only with paramiko: say so, not "no engine"."""
     (tmp_path / "paramiko.py").write_text("raise ImportError('no paramiko here')\n")
-    env = dict(os.environ, DOCKER_HOST="ssh://root@127.0.0.1:%d" % _free_loopback_port(),
+    env = dict(os.environ, DOCKER_HOST="ssh://root@127.0.0.1:%d" % free_port(),
                PYTHONPATH=str(tmp_path))
     run = build_images(str(example_project), "--dry-run", env=env)
     assert run.exit_code == 1
