@@ -248,3 +248,4 @@ def test_up_to_date_images_are_still_pushed(tmp_path, registry, docker_client, b
         assert all(digest.startswith("sha256:") for _, digest in digests)
     finally:
         remove_tags(docker_client, prefix)
+        remove_volume(docker_client, WHEEL_VOLUME)  # (the fixture removes it too, if it ran)

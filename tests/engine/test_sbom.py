@@ -111,7 +111,7 @@ def test_one_sbom_per_image_named_in_the_report(built):
         assert sbom["digest"] == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_label_is_the_sha256_of_the_file(built, docker_client):
+def test_label_is_the_sha256_of_the_file(built):
     first = built[0]
     for name in IMAGES:
         data = first["files"][name.replace("/", "_").replace(":", "_") + ".cdx.json"]

@@ -268,17 +268,15 @@ def test_tar_files_empty():
 
 
 def test_builder_keeps_only_constraints_on_its_own_tools():
-    from pbrx_images.builder import build_tool_constraints
     text = (b"# pins\npsycopg2==2.9.10\nPip==24.0  # the builder's pip\n"
             b"tabulate==0.9.0\nsetuptools<70\n--only-binary :all:\nWHEEL==0.43\n\n")
-    assert build_tool_constraints(text) == (b"Pip==24.0\nsetuptools<70\n"
-                                            b"--only-binary :all:\nWHEEL==0.43\n")
+    assert builder.build_tool_constraints(text) == (b"Pip==24.0\nsetuptools<70\n"
+                                                    b"--only-binary :all:\nWHEEL==0.43\n")
 
 
 def test_bumping_a_dependency_keeps_the_builder_image():
-    from pbrx_images.builder import build_tool_constraints
-    assert build_tool_constraints(b"tabulate==0.9.0\n") == \
-        build_tool_constraints(b"tabulate==0.10.0\n") == b""
+    assert builder.build_tool_constraints(b"tabulate==0.9.0\n") == \
+        builder.build_tool_constraints(b"tabulate==0.10.0\n") == b""
 
 
 # ---- the lock of the same requirements, reused ----------------------------------------
