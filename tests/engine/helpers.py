@@ -13,7 +13,7 @@ import urllib.request
 from base64 import b64encode
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 import docker.errors
 import pytest
@@ -118,6 +118,31 @@ def missing(message: str) -> None:
     if in_ci():
         pytest.fail(message)
     pytest.skip(message)
+
+
+def write_python_project(root: Path, name: str, files: Mapping[str, str], *,
+                         version: str = "0.1", dependencies: Sequence[str] | None = None,
+                         scripts: Mapping[str, str] | None = None) -> Path:
+    """A setuptools project in ``root``: ``files`` (paths in it -> text) and pyproject.toml.
+
+    Its ``[project]`` has ``name``, ``version`` and, unless None,
+    ``dependencies``; ``scripts`` (name -> entry point) become
+    ``[project.scripts]``.  Files may be written again (a changed project).
+    """
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    pyproject = ('[build-system]\nrequires = ["setuptools>=61"]\n'
+                 'build-backend = "setuptools.build_meta"\n\n'
+                 '[project]\nname = "%s"\nversion = "%s"\n' % (name, version))
+    if dependencies is not None:
+        pyproject += "dependencies = [%s]\n" % ", ".join('"%s"' % item for item in dependencies)
+    if scripts:
+        pyproject += "\n[project.scripts]\n" + "".join(
+            '%s = "%s"\n' % item for item in scripts.items())
+    (root / "pyproject.toml").write_text(pyproject)
+    return root
 
 
 def free_port() -> int:

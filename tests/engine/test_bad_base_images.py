@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.helpers import build_images, derived_image, has_traceback, leftover_containers
+from tests.engine.helpers import (build_images, derived_image, has_traceback,
+                                  leftover_containers, write_python_project)
 
 pytestmark = pytest.mark.engine
 
@@ -31,13 +32,8 @@ def test_unusable_base_image(example_project, docker_client, base_image, name, s
 
 
 def _pure_project(path, dependencies, name="deps-demo"):
-    (path / name.replace("-", "_")).mkdir(parents=True)
-    (path / name.replace("-", "_") / "__init__.py").write_text("")
-    (path / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
-        '\n\n[project]\nname = "%s"\nversion = "1.0"\ndependencies = %s\n'
-        % (name, "[%s]" % ", ".join('"%s"' % d for d in dependencies)))
-    return path
+    return write_python_project(path, name, {name.replace("-", "_") + "/__init__.py": ""},
+                                version="1.0", dependencies=dependencies)
 
 
 def test_conflicting_dependency_versions(tmp_path, docker_client, base_image):

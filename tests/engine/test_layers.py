@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import build_images, remove_volume, run_image
+from tests.engine.helpers import build_images, remove_volume, run_image, write_python_project
 
 pytestmark = pytest.mark.engine
 
@@ -68,16 +68,9 @@ def serve(directory: Path):
 
 
 def write_project(path: Path, name: str, dependencies: list[str], code: str) -> Path:
-    package = path / name
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text("")
-    (package / "cli.py").write_text(code)
-    (path / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
-        '\n\n[project]\nname = "%s"\nversion = "1.0"\ndependencies = [%s]\n\n'
-        '[project.scripts]\n%s-hello = "%s.cli:main"\n'
-        % (name, ", ".join('"%s"' % dep for dep in dependencies), name, name))
-    return path
+    return write_python_project(path, name, {name + "/__init__.py": "", name + "/cli.py": code},
+                                version="1.0", dependencies=dependencies,
+                                scripts={name + "-hello": name + ".cli:main"})
 
 
 def build(project: Path, links: str, base_image: str, tag: str, cache: Path, *extra: str):

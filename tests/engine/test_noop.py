@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import remove_volume
+from tests.engine.helpers import remove_volume, write_python_project
 
 pytestmark = pytest.mark.engine
 
@@ -87,15 +87,10 @@ def _remove_images(client) -> None:
 
 
 def _write_project(root: Path) -> Path:
-    project = root / NAME
-    (project / NAME).mkdir(parents=True)
-    (project / NAME / "__init__.py").write_text(
-        "def main():\n    import six\n    print('hello', six.__name__)\n")
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
-        '\n\n[project]\nname = "%s"\nversion = "0.1"\ndependencies = ["six"]\n\n'
-        '[project.scripts]\n%s-hello = "%s:main"\n' % (NAME, NAME, NAME))
-    return project
+    return write_python_project(
+        root / NAME, NAME,
+        {NAME + "/__init__.py": "def main():\n    import six\n    print('hello', six.__name__)\n"},
+        dependencies=["six"], scripts={NAME + "-hello": NAME + ":main"})
 
 
 @pytest.fixture(scope="module")

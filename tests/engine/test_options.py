@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.helpers import build_images, leftover_containers, run_image
+from tests.engine.helpers import build_images, leftover_containers, run_image, write_python_project
 
 pytestmark = pytest.mark.engine
 
@@ -40,12 +40,8 @@ def test_settings_from_pyproject(example_project, docker_client, base_image):
 
 
 def test_project_without_console_scripts(tmp_path, docker_client, base_image):
-    project = tmp_path / "noscripts"
-    (project / "noscripts").mkdir(parents=True)
-    (project / "noscripts" / "__init__.py").write_text("VALUE = 42\n")
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
-        '\n\n[project]\nname = "noscripts"\nversion = "0.1"\n')
+    project = write_python_project(tmp_path / "noscripts", "noscripts",
+                                   {"noscripts/__init__.py": "VALUE = 42\n"})
     run = build_images(str(project), "--base-image", base_image)
     assert run.exit_code == 0
     assert "no console scripts, so only the base image is built" in run.output

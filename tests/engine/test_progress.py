@@ -18,7 +18,8 @@ from typing import Callable
 
 import pytest
 
-from tests.engine.helpers import build_images, has_traceback, leftover_containers, work_tags
+from tests.engine.helpers import (build_images, has_traceback, leftover_containers,
+                                  work_tags, write_python_project)
 from tests.terminal import SGR, screen
 
 pytestmark = pytest.mark.engine
@@ -94,15 +95,10 @@ def run_in_terminal(*args: str, env: dict | None = None,
 @pytest.fixture
 def small_project(tmp_path) -> Path:
     """A pure-Python project with one dependency and one console script."""
-    project = tmp_path / NAME
-    (project / NAME).mkdir(parents=True)
-    (project / NAME / "__init__.py").write_text(
-        "def main():\n    import six\n    print('hello', six.__name__)\n")
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
-        '\n\n[project]\nname = "%s"\nversion = "0.1"\ndependencies = ["six"]\n\n'
-        '[project.scripts]\n%s-hello = "%s:main"\n' % (NAME, NAME, NAME))
-    return project
+    return write_python_project(
+        tmp_path / NAME, NAME,
+        {NAME + "/__init__.py": "def main():\n    import six\n    print('hello', six.__name__)\n"},
+        dependencies=["six"], scripts={NAME + "-hello": NAME + ":main"})
 
 
 def test_live_display_quiet_and_verbose_on_a_terminal(small_project, docker_client,

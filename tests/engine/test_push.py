@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import docker_config, free_port, registry_get, run_image
+from tests.engine.helpers import (docker_config, free_port, registry_get,
+                                  run_image, write_python_project)
 
 pytestmark = pytest.mark.engine
 
@@ -60,15 +61,11 @@ def build_and_push(project: Path, base_image: str, prefix: str, config_dir: Path
 
 def write_project(directory: Path, greeting: str) -> Path:
     """A small pure-Python project: one console script and one dependency (six)."""
-    package = directory / PROJECT
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text(
-        "import six\n\n\ndef main():\n    print(%r, six.__name__)\n" % greeting)
-    (directory / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
-        '\n\n[project]\nname = "%s"\nversion = "0.1"\ndependencies = ["six"]\n\n'
-        '[project.scripts]\n%s = "%s:main"\n' % (PROJECT, SCRIPT, PROJECT))
-    return directory
+    return write_python_project(
+        directory, PROJECT,
+        {PROJECT + "/__init__.py":
+         "import six\n\n\ndef main():\n    print(%r, six.__name__)\n" % greeting},
+        dependencies=["six"], scripts={SCRIPT: PROJECT + ":main"})
 
 
 def names(prefix: str) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import build_images, remove_volume, run_image
+from tests.engine.helpers import build_images, remove_volume, run_image, write_python_project
 
 pytestmark = pytest.mark.engine
 
@@ -58,16 +58,12 @@ print('valid', checked, yaml.__version__)
 
 
 def write_project(path: Path) -> Path:
-    package = path / PROJECT
-    package.mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "cli.py").write_text("def main():\n    print('hello reproducible')\n")
-    (path / "bindep.txt").write_text(BINDEP)
-    (path / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"'
-        '\n\n[project]\nname = "%s"\nversion = "1.0"\ndependencies = ["%s"]\n\n'
-        '[project.scripts]\n%s-hello = "%s.cli:main"\n' % (PROJECT, COMPILED, PROJECT, PROJECT))
-    return path
+    return write_python_project(
+        path, PROJECT, {PROJECT + "/__init__.py": "",
+                        PROJECT + "/cli.py": "def main():\n    print('hello reproducible')\n",
+                        "bindep.txt": BINDEP},
+        version="1.0", dependencies=[COMPILED],
+        scripts={PROJECT + "-hello": PROJECT + ".cli:main"})
 
 
 def remove_cached_images(client, run_label: str) -> list[str]:
