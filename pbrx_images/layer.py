@@ -292,17 +292,25 @@ def split(tree: Tree, parent: Mapping[str, tuple[str, int, str, str]],
             top.append(layer)
         else:
             layers.append(layer)
-    layers = ordered(layers)
     if leftovers or removed:
         layers.append(LayerPlan("files of no or of several distributions", leftovers,
                                 sum(tree.entries[path].size for path in leftovers),
                                 "leftovers", removed))
-    return layers + top
+    return stacked(layers + top)
 
 
 def ordered(layers: Iterable[LayerPlan]) -> list[LayerPlan]:
     """Dependencies from the most stable (largest) to the least."""
     return sorted(layers, key=lambda layer: (-layer.size, layer.description))
+
+
+def stacked(layers: Iterable[LayerPlan]) -> list[LayerPlan]:
+    """The order of an image's layers: dependencies (:func:`ordered`), the
+    leftovers, the project's own on top."""
+    layers = list(layers)
+    return (ordered(layer for layer in layers if layer.kind not in ("leftovers", "project"))
+            + [layer for layer in layers if layer.kind == "leftovers"]
+            + [layer for layer in layers if layer.kind == "project"])
 
 
 def group(layers: Sequence[LayerPlan], budget: int) -> tuple[list[LayerPlan], list[str]]:
@@ -315,7 +323,7 @@ def group(layers: Sequence[LayerPlan], budget: int) -> tuple[list[LayerPlan], li
     dependencies = [layer for layer in layers if layer.kind == "dependency"]
     others = [layer for layer in layers if layer.kind != "dependency"]
     keep = max(budget - len(others) - 1, 0)
-    by_size = sorted(dependencies, key=lambda layer: (-layer.size, layer.description))
+    by_size = ordered(dependencies)
     kept, grouped = by_size[:keep], by_size[keep:]
     merged = LayerPlan("%d smaller distributions: %s" % (
         len(grouped), ", ".join(layer.description for layer in grouped)),

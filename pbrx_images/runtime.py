@@ -35,7 +35,7 @@ from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
                                        image_config, parent_history, rfc3339)
 from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, LayerPlan, Tree, chunk_stream, group,
-                               layer_entries, ordered, read_tree, split, without_noise,
+                               layer_entries, read_tree, split, stacked, without_noise,
                                write_layer)
 from pbrx_images.layer_cache import CachedLayer, LayerCache, default_layer_dir, layer_key
 from pbrx_images.output import Reporter
@@ -162,10 +162,8 @@ class Runtime:
                     cached = read_tree(stack.enter_context(
                         open(self.cache.tar_path(layer.diff_id), "rb")), "/")
                     tree.entries.update(cached.entries)
-                plans = [LayerPlan(layer.description, sorted(layer.files), layer.size,
-                                   layer.kind, name=layer.name) for layer in layers]
-                plans = ordered(plan for plan in plans if plan.kind != "project") + \
-                    [plan for plan in plans if plan.kind == "project"]
+                plans = stacked(LayerPlan(layer.description, sorted(layer.files), layer.size,
+                                          layer.kind, name=layer.name) for layer in layers)
             plans, grouped = group(plans, max(budget, 1))
             if grouped:
                 self.reporter.say("    %d distributions share one layer, so that the image has "

@@ -290,3 +290,11 @@ def test_symlinks_are_kept():
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         link = archive.getmember("opt/venv/lib64")
         assert link.issym() and link.linkname == "lib"
+
+
+def test_stacked_puts_dependencies_by_size_then_leftovers_then_the_project():
+    from pbrx_images.layer import LayerPlan, stacked
+    project = LayerPlan("app 1", [], 5, "project")
+    leftovers = LayerPlan("files of no or of several distributions", [], 1, "leftovers")
+    small, large = LayerPlan("b 1", [], 10), LayerPlan("a 1", [], 99)
+    assert stacked([project, small, leftovers, large]) == [large, small, leftovers, project]
