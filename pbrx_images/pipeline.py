@@ -19,7 +19,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 from bindep.depends import Depends
 
@@ -382,20 +382,27 @@ def _up_to_date(engine: Engine, reporter: Reporter, options: Options,
         reporter.note(note)
     names = [image.name for image in record.images]
     digests = _push(engine, reporter, names) if options.push else {}
+    return _result(engine, record.plan, record.images, digests, infos)
+
+
+def _result(engine: Engine, plan: Plan, images: Sequence[build_record.RecordedImage],
+            digests: Mapping[str, str],
+            infos: Mapping[str, ImageInfo | None] | None = None) -> Result:
+    """The report of ``images``, with the engine's size and layers of each."""
     results = []
-    for image in record.images:
-        info = infos[image.name]
+    for image in images:
+        info = infos[image.name] if infos is not None else engine.image(image.id)
         results.append(BuiltImage(image.name, image.id, info.size if info else 0,
                                   tuple(engine.layers(image.id)),
                                   digest=digests.get(image.name), sbom=image.sbom,
                                   sbom_digest=image.sbom_digest))
-    return Result(record.plan, tuple(results))
+    return Result(plan, tuple(results))
 
 
 def _record(records: build_record.RecordStore, reporter: Reporter, key: str, plan: Plan,
             built: Mapping[str, str], sbom_paths: Mapping[str, Path],
-            sbom_documents: Mapping[str, bytes]) -> None:
-    """Keep what the next build of the same inputs needs to do nothing."""
+            sbom_documents: Mapping[str, bytes]) -> tuple[build_record.RecordedImage, ...]:
+    """Keep what the next build of the same inputs needs to do nothing; the images."""
     images = tuple(build_record.RecordedImage(
         image.name, built[image.name], str(sbom_paths[image.name]),
         sbom_module.digest(sbom_documents[image.name])) for image in plan.images)
@@ -405,6 +412,7 @@ def _record(records: build_record.RecordStore, reporter: Reporter, key: str, pla
         reporter.note("cannot write the record of this build into %s (%s): the next build "
                       "of the same inputs builds again" % (records.directory,
                                                            error.strerror or error))
+    return images
 
 
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
@@ -540,16 +548,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             with reporter.step("Tag images"):
                 _tag_all(engine, built)
             succeeded = True
-        _record(records, reporter, inputs_key(base), plan, built, sbom_paths, sboms.documents)
+        images = _record(records, reporter, inputs_key(base), plan, built, sbom_paths,
+                         sboms.documents)
         digests = _push(engine, reporter, list(built)) if options.push else {}
-        results = []
-        for name, image_id in built.items():
-            info = engine.image(image_id)
-            results.append(BuiltImage(
-                name, image_id, info.size if info else 0, tuple(engine.layers(image_id)),
-                digest=digests.get(name), sbom=str(sbom_paths[name]),
-                sbom_digest=sbom_module.digest(sboms.documents[name])))
-        return Result(plan, tuple(results))
+        return _result(engine, plan, images, digests)
     finally:
         with _signals_deferred():
             run.remove_containers()
