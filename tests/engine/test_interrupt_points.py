@@ -22,23 +22,27 @@ pytestmark = pytest.mark.engine
 NAME = "pgtool-irq"
 VOLUME = "pbrx-images-wheels-" + NAME
 
-# (id, line pattern, which occurrence, signal, --no-cache, fresh wheel cache)
+NO_CACHE = ("--no-cache",)
+# A lock record from any earlier build of this project would skip resolving.
+REFRESH = ("--refresh",)
+
+# (id, line pattern, which occurrence, signal, extra options, fresh wheel cache)
 POINTS = [
-    ("inspecting-base", r"^==> Inspect base image", 1, signal.SIGINT, False, False),
-    ("builder-packages", r"\$ apt-get update", 1, signal.SIGTERM, True, False),
-    ("builder-pip", r"\$ python3 -m venv /opt/pbrx-images-builder", 1, signal.SIGINT, True,
+    ("inspecting-base", r"^==> Inspect base image", 1, signal.SIGINT, (), False),
+    ("builder-packages", r"\$ apt-get update", 1, signal.SIGTERM, NO_CACHE, False),
+    ("builder-pip", r"\$ python3 -m venv /opt/pbrx-images-builder", 1, signal.SIGINT, NO_CACHE,
      False),
-    ("project-wheel", r"-w /tmp/project-wheel /tmp/project", 1, signal.SIGTERM, True, False),
-    ("resolving", r"install --dry-run", 1, signal.SIGINT, False, False),
-    ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, False, True),
-    ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, False, False),
-    ("runtime-packages", r"\$ apt-get update", 2, signal.SIGTERM, True, False),
-    ("base-image-resolve", r"--dry-run --quiet --report", 1, signal.SIGINT, False, False),
-    ("base-image-load", r"^\d+ layers?: ", 1, signal.SIGTERM, False, False),
-    ("script-extra-resolve", r"--dry-run --quiet --report", 2, signal.SIGTERM, False, False),
-    ("script-image", r"^==> Image pgtool-version", 1, signal.SIGINT, False, False),
-    ("tagging", r"^==> Tag images", 1, signal.SIGTERM, False, False),
-    ("cleaning-up", r"\$ rm -rf /run/pbrx-images/wheels/runs/", 1, signal.SIGTERM, False,
+    ("project-wheel", r"-w /tmp/project-wheel /tmp/project", 1, signal.SIGTERM, NO_CACHE, False),
+    ("resolving", r"install --dry-run", 1, signal.SIGINT, REFRESH, False),
+    ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, (), True),
+    ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, (), False),
+    ("runtime-packages", r"\$ apt-get update", 2, signal.SIGTERM, NO_CACHE, False),
+    ("base-image-resolve", r"--dry-run --quiet --report", 1, signal.SIGINT, (), False),
+    ("base-image-load", r"^\d+ layers?: ", 1, signal.SIGTERM, (), False),
+    ("script-extra-resolve", r"--dry-run --quiet --report", 2, signal.SIGTERM, (), False),
+    ("script-image", r"^==> Image pgtool-version", 1, signal.SIGINT, (), False),
+    ("tagging", r"^==> Tag images", 1, signal.SIGTERM, (), False),
+    ("cleaning-up", r"\$ rm -rf /run/pbrx-images/wheels/runs/", 1, signal.SIGTERM, (),
      False),
 ]
 
@@ -50,10 +54,10 @@ def irq_project(example_project):
     return example_project
 
 
-@pytest.mark.parametrize("pattern, occurrence, signum, no_cache, fresh",
+@pytest.mark.parametrize("pattern, occurrence, signum, options, fresh",
                          [point[1:] for point in POINTS], ids=[point[0] for point in POINTS])
 def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, occurrence,
-                   signum, no_cache, fresh):
+                   signum, options, fresh):
     if fresh:
         remove_volume(docker_client, VOLUME)
     docker_client.images.get(base_image).tag(NAME + "-base", "before")
@@ -62,7 +66,7 @@ def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, oc
     host_tmp = tmp_path / "host-tmp"
     host_tmp.mkdir()
     args = [sys.executable, "-m", "pbrx_images.cli", str(irq_project), "--base-image",
-            base_image, "--debug"] + (["--no-cache"] if no_cache else [])
+            base_image, "--debug", *options]
     process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT,
                                env=dict(os.environ, TMPDIR=str(host_tmp)))
