@@ -20,7 +20,6 @@ import dataclasses
 import functools
 import os
 import re
-import tempfile
 import threading
 from pathlib import Path
 from typing import Sequence
@@ -29,6 +28,7 @@ import bindep.depends
 import distro
 from bindep.depends import Depends, DependsException
 
+from pbrx_images import interrupts
 from pbrx_images.errors import BuildError, ProjectError
 
 BINDEP_FILENAMES = ("bindep.txt", "other-requirements.txt")
@@ -219,7 +219,7 @@ def platform_profiles(os_release_text: str, *,
 
     Raises :class:`BuildError` if the text has no usable ``ID``.
     """
-    with tempfile.TemporaryDirectory(prefix="pbrx-images-os-release-") as root:
+    with interrupts.temporary_directory("pbrx-images-os-release-") as root:
         etc = os.path.join(root, "etc")
         os.mkdir(etc)
         with open(os.path.join(etc, "os-release"), "w", encoding="utf-8") as f:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import signal
-import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -24,7 +21,7 @@ from typing import Iterator, Mapping, Sequence
 from bindep.depends import Depends
 
 from pbrx_images import bindep_file, engine as engine_module, labels as labels_module
-from pbrx_images import build_record, sbom as sbom_module
+from pbrx_images import build_record, interrupts, sbom as sbom_module
 from pbrx_images import target_platform
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
@@ -137,26 +134,6 @@ def _detect(engine: Engine, image: ImageInfo, image_name_: str, run: _Run) -> Pa
                          "(apt, apk, dnf, microdnf, yum): use an image based on Debian, "
                          "Ubuntu, Alpine or Fedora/RHEL." % image_name_)
     return manager
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Let clean-up finish: SIGINT and SIGTERM that arrive meanwhile act after it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, lambda number, frame: received.append(number))
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        handler = previous[received[0]] if received else None
-        if callable(handler) and sys.exc_info()[0] is None:
-            handler(received[0], None)  # delivered now (when not already failing)
 
 
 def _smoke_test(engine: Engine, run: _Run, image: ImagePlan, work_tag: str) -> None:
@@ -544,7 +521,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             sbom_paths = sbom_module.write(sbom_dir, sboms.documents)
         # All or nothing: a signal waits until every tag is set, and a failure
         # part-way puts the previous tags back.
-        with _signals_deferred():
+        with interrupts.deferred():
             with reporter.step("Tag images"):
                 _tag_all(engine, built)
             succeeded = True
@@ -553,7 +530,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         digests = _push(engine, reporter, list(built)) if options.push else {}
         return _result(engine, plan, images, digests)
     finally:
-        with _signals_deferred():
+        with interrupts.deferred():
             run.remove_containers()
             run.drop_work_tags()
             if builder_image is not None:
