@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -49,7 +49,7 @@ BUILD_TOOLS = ("pip", "setuptools", "wheel")
 #: interpreter's own flags, so -g0 overrides its -g.
 COMPILE_ENVIRONMENT = {"CFLAGS": "-g0", "CXXFLAGS": "-g0"}
 #: Bump when what a lock record holds, or what its key hashes, changes.
-LOCK_RECIPE = "lock-1"
+LOCK_RECIPE = "lock-2"
 #: Run directories older than this (seconds) were left by a killed build.
 STALE_AFTER = 24 * 3600
 #: The wheel cache's file operations, run by python3 in the builder.
@@ -229,6 +229,9 @@ class WheelBuild:
     wheel: str  #: file name of the project's wheel in the run directory
     lock: Lock
     pip_wheel: str  #: file name of the pip wheel the runtime stage installs with
+    #: file name -> sha256 (hex) of every wheel in the run directory (pip's aside)
+    digests: Mapping[str, str] = field(default_factory=dict)
+    lock_key: str = ""  #: the hash of what the lock was resolved from (:func:`lock_key`)
 
 
 class Builder:
@@ -309,36 +312,39 @@ class Builder:
             wheel_name = container.run(
                 "ls %s | grep '[.]whl$' | head -n 1" % wheel_dir).strip()
             container.run("cp %s/%s %s/" % (wheel_dir, shlex.quote(wheel_name), run))
-            metadata = read_wheel(Path(wheel_name), container.read_file(run + "/" + wheel_name))
+            wheel_data = container.read_file(run + "/" + wheel_name)
+            metadata = read_wheel(Path(wheel_name), wheel_data)
             extras = extras_for(metadata)
             requirement = "%s/%s%s" % (run, wheel_name,
                                        "[%s]" % ",".join(extras) if extras else "")
             # The same requirements, constraints, pip settings and builder resolved
             # before: that lock and its wheels, unless they must be resolved again.
-            record = "%s/locks/%s.json" % (WHEELS, lock_key(
-                builder_image, metadata.name or "", metadata.requires, extras,
-                constraints, self.pip_files, self.pip_environment))
+            key = lock_key(builder_image, metadata.name or "", metadata.requires, extras,
+                           constraints, self.pip_files, self.pip_environment)
+            record = "%s/locks/%s.json" % (WHEELS, key)
             reused = None if self.no_cache or self.refresh else _lock_record(container.run(
                 "python3 %s reuse %s %s %s" % (CACHE_TOOL, record, WHEELS, run)))
             if reused is not None:
-                lock, pip_wheel = reused
+                lock, pip_wheel, digests = reused
                 self.reporter.say("    the lock and wheels of the same requirements, "
                                   "reused (--refresh resolves again)")
                 container.put_files({run + "/lock.txt": lock.text().encode()})
             else:
                 lock, pip_wheel = self._resolve(container, run, requirement,
                                                 metadata.name or "", find_links, env)
+                digests = {name: digest for name, digest in _sha256sums(container.run(
+                    "cd %s && find . -maxdepth 1 -name '*.whl' -exec sha256sum {} +" % run)
+                ).items() if name != wheel_name}
             container.run("python3 %s publish %s %s %s %s"
                           % (CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
             if reused is None:  # once published, the wheels it names are in the cache
-                dependencies = [name for name in container.run(
-                    "cd %s && ls | grep '[.]whl$' || true" % run).split() if name != wheel_name]
                 container.put_files({run + "/lock-record.json": json.dumps(
-                    {"lock": list(lock.requirements), "wheels": dependencies, "pip": pip_wheel}
-                ).encode()})
+                    {"lock": list(lock.requirements), "wheels": sorted(digests),
+                     "pip": pip_wheel, "sha256": digests}).encode()})
                 container.run("python3 %s remember %s/lock-record.json %s"
                               % (CACHE_TOOL, run, record))
-        return WheelBuild(metadata, wheel_name, lock, pip_wheel)
+        digests = dict(digests, **{wheel_name: hashlib.sha256(wheel_data).hexdigest()})
+        return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
 
     def _resolve(self, container: Container, run: str, requirement: str, project: str,
                  find_links: str, env: Mapping[str, str]) -> tuple[Lock, str]:
@@ -412,16 +418,31 @@ def lock_key(builder_image: str, project: str, requirements: Sequence[str],
     return digest.hexdigest()
 
 
-def _lock_record(output: str) -> tuple[Lock, str] | None:
-    """(lock, pip wheel) from what ``wheel_cache.py reuse`` printed; None: not reused."""
+def _lock_record(output: str) -> tuple[Lock, str, dict[str, str]] | None:
+    """(lock, pip wheel, wheel digests) from what ``wheel_cache.py reuse`` printed.
+
+    None: not reused.
+    """
     for line in output.splitlines():
         if line.startswith("pbrx-images-lock:"):
             try:
                 data = json.loads(line[len("pbrx-images-lock:"):])
-                return Lock(tuple(str(item) for item in data["lock"])), str(data["pip"])
-            except (ValueError, KeyError, TypeError):
+                digests = {str(name): str(data["sha256"][name]) for name in data["wheels"]}
+                return (Lock(tuple(str(item) for item in data["lock"])), str(data["pip"]),
+                        digests)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 return None
     return None
+
+
+def _sha256sums(output: str) -> dict[str, str]:
+    """File name -> digest, from the output of ``sha256sum`` (paths as given)."""
+    digests = {}
+    for line in output.splitlines():
+        digest, _, path = line.strip().partition(" ")
+        if digest:
+            digests[path.strip().lstrip("*").rpartition("/")[2]] = digest
+    return digests
 
 
 def image_config_changes(base: ImageInfo, entrypoint: tuple[str, ...] | None = None,

@@ -320,12 +320,30 @@ def test_lock_key_boundaries_between_parts():
 
 def test_lock_record_is_read_from_the_marked_line():
     output = 'noise\npbrx-images-lock:{"lock": ["a==1", "b @ git+https://x@1"], ' \
-             '"wheels": ["a-1-py3-none-any.whl"], "pip": "pip-24-py3-none-any.whl"}\n'
-    lock, pip = builder._lock_record(output)
+             '"wheels": ["a-1-py3-none-any.whl"], "pip": "pip-24-py3-none-any.whl", ' \
+             '"sha256": {"a-1-py3-none-any.whl": "ab12"}}\n'
+    lock, pip, digests = builder._lock_record(output)
     assert lock.requirements == ("a==1", "b @ git+https://x@1")
     assert pip == "pip-24-py3-none-any.whl"
+    assert digests == {"a-1-py3-none-any.whl": "ab12"}
     assert builder._lock_record("") is None
     assert builder._lock_record("pbrx-images-lock:{broken") is None
+
+
+def test_a_lock_record_without_the_digest_of_a_wheel_is_not_reused():
+    assert builder._lock_record(
+        'pbrx-images-lock:{"lock": ["a==1"], "wheels": ["a-1-py3-none-any.whl"], '
+        '"pip": "pip-24-py3-none-any.whl", "sha256": {}}') is None
+    assert builder._lock_record(
+        'pbrx-images-lock:{"lock": ["a==1"], "wheels": ["a-1-py3-none-any.whl"], '
+        '"pip": "pip-24-py3-none-any.whl"}') is None
+
+
+def test_sha256sums_are_keyed_by_file_name():
+    output = ("e3b0  ./a-1-py3-none-any.whl\n"
+              "ab12 *./b-2-cp311-cp311-linux_x86_64.whl\n\n")
+    assert builder._sha256sums(output) == {"a-1-py3-none-any.whl": "e3b0",
+                                           "b-2-cp311-cp311-linux_x86_64.whl": "ab12"}
 
 
 def _cache_tool(tmp_path, *arguments):
@@ -339,7 +357,7 @@ def test_cache_tool_reuses_a_record_only_when_every_wheel_is_there(tmp_path):
     cache, run = tmp_path / "wheels", tmp_path / "wheels" / "runs" / "r1"
     run.mkdir(parents=True)
     record = {"lock": ["a==1"], "wheels": ["a-1-py3-none-any.whl"],
-              "pip": "pip-24-py3-none-any.whl"}
+              "pip": "pip-24-py3-none-any.whl", "sha256": {"a-1-py3-none-any.whl": "ca97"}}
     (run / "lock-record.json").write_text(json.dumps(record))
     _cache_tool(tmp_path, "remember", run / "lock-record.json", cache / "locks" / "k.json")
     assert json.loads((cache / "locks" / "k.json").read_text()) == record
