@@ -3,8 +3,10 @@
 An image ID is the digest of the image's configuration, which names every
 layer by the digest of its files: the same ID is the same files, so what a
 probe read in a container of it (the base image's os-release and package
-manager, the runtime-packages image's SBOM contents) holds as long as the ID
-does.  Kept as ``~/.cache/pbrx-images/facts/{kind}-{id}.json``
+manager, the runtime-packages image's SBOM contents and virtualenv) holds as
+long as the ID does.  pip's answer to which wheels an image gets is kept the
+same way, by the hash of what decides it (:mod:`pbrx_images.resolution`).
+Kept as ``~/.cache/pbrx-images/facts/{kind}-{recipe}-{id}.json``
 (``$XDG_CACHE_HOME``), so that a rebuild on the same images starts no
 container to learn them again.  Only what a successful probe found is kept;
 files are written whole and renamed into place.
@@ -39,7 +41,7 @@ class ImageFacts:
                                                     or image_id))
 
     def get(self, kind: str, image_id: str) -> Any:
-        """What the probe ``kind`` found in the image ``image_id``, or None."""
+        """What the probe ``kind`` found in the image ``image_id`` (or under a hash), or None."""
         if not self.enabled:
             return None
         path = self._path(kind, image_id)

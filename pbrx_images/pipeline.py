@@ -470,7 +470,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
 
         runtime = Runtime(engine, reporter, work_name,
                           _proxy_environment(environ), run.volume, run.id, options.no_cache,
-                          checked.epoch)
+                          checked.epoch, facts, options.refresh)
         sboms = sbom_module.Collection(engine, run.container_name, manager,
                                        sbom_module.timestamp(environ), facts)
         with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):

@@ -21,12 +21,10 @@ import json
 import os
 import shlex
 import tempfile
-import urllib.parse
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from packaging.utils import canonicalize_name
-
+from pbrx_images import resolution
 from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, install_packages,
                                  reuse_cached_image, run_dir)
 from pbrx_images.distro_layer import layer_paths, normalise, plan_exports, read_changes
@@ -34,6 +32,7 @@ from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
                                        image_config, parent_history, rfc3339)
+from pbrx_images.image_facts import ImageFacts
 from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, LayerPlan, Tree, chunk_stream, group,
                                layer_entries, read_tree, split, stacked, without_noise,
                                write_layer)
@@ -41,6 +40,7 @@ from pbrx_images.layer_cache import CachedLayer, LayerCache, default_layer_dir, 
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import INIT_PATH, PackageManager
 from pbrx_images.plan import VENV, ImagePlan
+from pbrx_images.resolution import Wanted
 from pbrx_images.saved_image import read_saved_layers
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -58,9 +58,13 @@ class Runtime:
 
     def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
                  proxy_environment: Mapping[str, str],
-                 volume: str, run_id: str, no_cache: bool, epoch: int = DEFAULT_EPOCH
-                 ) -> None:
+                 volume: str, run_id: str, no_cache: bool, epoch: int = DEFAULT_EPOCH,
+                 facts: ImageFacts | None = None, refresh: bool = False) -> None:
         self.engine = engine
+        #: what is known of images by ID, and pip's answers by what decides them
+        self.facts = facts
+        #: ask pip again rather than reuse an earlier build's answer (``--refresh``)
+        self.refresh = refresh
         #: mtime of every file in a layer, and the images' creation time
         self.epoch = epoch
         self.created = rfc3339(epoch)
@@ -138,32 +142,37 @@ class Runtime:
         project = wheels.metadata.name or self.work_name
         python = dict(own.python) if own is not None else {}
         with contextlib.ExitStack() as stack:
-            with self.engine.container(from_image, container_name,
-                                       {WHEELS: (self.volume, True)}) as container:
-                before = own.venv if own is not None else \
-                    self._export(container, stack).index()
-                wanted = self._resolve(container, wheels, image)
-                python.update((name, (found.name, found.version))
-                              for name, found in wanted.items())
-                layers = self._distribution_layers(container, stack, wanted, wheels, before,
-                                                   venv_image, project)
+            started: list[Container] = []
+
+            def container() -> Container:
+                """The container of ``from_image`` pip runs in, started when first needed."""
+                if not started:
+                    started.append(stack.enter_context(self.engine.container(
+                        from_image, container_name, {WHEELS: (self.volume, True)})))
+                return started[0]
+
+            before = own.venv if own is not None else \
+                self._venv_index(parent["Id"], container, stack)
+            wanted = self._resolve(container, wheels, image, venv_image, python)
+            python.update((name, (found.name, found.version)) for name, found in wanted.items())
+            layers = self._distribution_layers(container, stack, wanted, wheels, before,
+                                               venv_image, project)
+            tree: Tree | None = None  # read from the layers' tars only if one must be written
             if layers is None:
                 self.reporter.say("    files that no or several distributions' RECORDs "
                                   "claim: installing all at once")
                 with self.engine.container(from_image, container_name + "-whole",
-                                           {WHEELS: (self.volume, True)}) as container:
-                    self._pip(container, wheels, [image_requirement(self.run_id, wheels,
-                                                                    image)], deps=True)
-                    tree = self._export(container, stack)
+                                           {WHEELS: (self.volume, True)}) as whole:
+                    self._pip(whole, wheels, [image_requirement(self.run_id, wheels, image)],
+                              deps=True)
+                    tree = self._export(whole, stack)
                 plans = split(tree, before, project)
+                added = tree.index()
             else:
-                tree = Tree(io.BytesIO(), {})
-                for layer in layers:
-                    cached = read_tree(stack.enter_context(
-                        open(self.cache.tar_path(layer.diff_id), "rb")), "/")
-                    tree.entries.update(cached.entries)
                 plans = stacked(LayerPlan(layer.description, sorted(layer.files), layer.size,
                                           layer.kind, name=layer.name) for layer in layers)
+                added = {path: signature for layer in layers
+                         for path, signature in layer.files.items() if signature[0] != "dir"}
             plans, grouped = group(plans, max(budget, 1))
             if grouped:
                 self.reporter.say("    %d distributions share one layer, so that the image has "
@@ -178,9 +187,11 @@ class Runtime:
                                                 LAYER_PREFIX + plan.description, plan.kind),
                                        self.cache.tar_path(reused.diff_id)))
                 else:
+                    if tree is None:
+                        tree = self._cached_tree(layers or (), stack)
                     new_layers.append(self._store_layer(tree, plan))
             venv = dict(before)
-            venv.update(tree.index())
+            venv.update(added)
             for path in (path for plan in plans for path in plan.whiteouts):
                 venv.pop(path, None)
         settings: dict[str, object] = {"Entrypoint": list(entrypoint or ()),
@@ -202,8 +213,9 @@ class Runtime:
         return self._load(parent, image.name, work_tag, new_layers, settings, venv,
                           venv_image, python)
 
-    def _distribution_layers(self, container: Container, stack: contextlib.ExitStack,
-                             wanted: Mapping[str, "_Wanted"], wheels: WheelBuild,
+    def _distribution_layers(self, container: Callable[[], Container],
+                             stack: contextlib.ExitStack, wanted: Mapping[str, Wanted],
+                             wheels: WheelBuild,
                              before: Mapping[str, tuple[str, int, str, str]],
                              venv_image: str, project: str) -> list[CachedLayer] | None:
         """The cached layer of every distribution in ``wanted``, made when missing.
@@ -224,8 +236,8 @@ class Runtime:
             self.reporter.say("    %d of %d distribution layers from the cache"
                               % (len(layers), len(wanted)))
         if missing:
-            self._pip(container, wheels, [path for path, _ in missing.values()], deps=False)
-            tree = self._export(container, stack)
+            self._pip(container(), wheels, [path for path, _ in missing.values()], deps=False)
+            tree = self._export(container(), stack)
             plans = split(tree, before, project)
             made = {plan.name: plan for plan in plans if plan.kind in ("dependency", "project")}
             if set(made) != set(missing) or len(made) != len(plans):
@@ -244,32 +256,50 @@ class Runtime:
             claimed.update(layer.files)
         return [layers[name] for name in sorted(layers)]
 
-    def _resolve(self, container: Container, wheels: WheelBuild, image: ImagePlan
-                 ) -> dict[str, "_Wanted"]:
-        """Canonical name -> wheel of each distribution pip would add to the image."""
+    def _resolve(self, container: Callable[[], Container], wheels: WheelBuild,
+                 image: ImagePlan, venv_image: str, installed: Mapping[str, tuple[str, str]]
+                 ) -> dict[str, Wanted]:
+        """Canonical name -> wheel of each distribution pip would add to the image.
+
+        pip is asked in a container of the image below, unless an earlier
+        build asked it the same (:mod:`pbrx_images.resolution`).
+        """
+        key = resolution.key(wheels, image.extra, venv_image, installed)
+        known = None
+        if self.facts is not None and not self.refresh:
+            known = resolution.from_json(self.facts.get("resolution", key), wheels,
+                                         run_dir(self.run_id))
+        if known is not None:
+            self.reporter.say("    which wheels to install: as an earlier build of the same "
+                              "lock found")
+            return known
         report = "/pbrx-images-report.json"  # not in /tmp, which pip runs clean
-        self._pip(container, wheels, [image_requirement(self.run_id, wheels, image)],
+        self._pip(container(), wheels, [image_requirement(self.run_id, wheels, image)],
                   deps=True, extra="--dry-run --quiet --report %s " % report)
-        data = json.loads(container.read_file(report))
-        wanted: dict[str, tuple[str, str, str]] = {}  # name -> (wheel path, name, version)
-        for item in data.get("install") or ():
-            metadata = item["metadata"]
-            name = canonicalize_name(metadata["name"])
-            url = (item.get("download_info") or {}).get("url") or ""
-            parsed = urllib.parse.urlsplit(url)
-            if parsed.scheme != "file":
-                raise BuildError("pip would install %s from %s, not from the run's wheels: "
-                                 "report this as a bug of build-images." % (name, url))
-            wanted[name] = (urllib.parse.unquote(parsed.path), metadata["name"],
-                            metadata["version"])
-        sums = container.run("sha256sum %s" % " ".join(
-            shlex.quote(path) for path, _, _ in wanted.values())) if wanted else ""
-        digests = {}
-        for line in sums.splitlines():
-            digest, _, path = line.strip().partition(" ")
-            digests[path.strip().lstrip("*")] = digest
-        return {name: _Wanted(path, digests[path], spelled, version)
-                for name, (path, spelled, version) in wanted.items()}
+        wanted = resolution.from_report(json.loads(container().read_file(report)), wheels)
+        if self.facts is not None:
+            self.facts.put("resolution", key, resolution.to_json(wanted, wheels))
+        return wanted
+
+    def _venv_index(self, image_id: str, container: Callable[[], Container],
+                    stack: contextlib.ExitStack) -> dict[str, tuple[str, int, str, str]]:
+        """The index of the virtualenv of an image this build did not make."""
+        known = self.facts.get("venv", image_id) if self.facts is not None else None
+        if isinstance(known, dict):
+            return {path: tuple(signature) for path, signature in known.items()}
+        index = self._export(container(), stack).index()
+        if self.facts is not None:
+            self.facts.put("venv", image_id, index)
+        return index
+
+    def _cached_tree(self, layers: Sequence[CachedLayer], stack: contextlib.ExitStack
+                     ) -> Tree:
+        """The files of ``layers``, read from their tars in the layer cache."""
+        tree = Tree(io.BytesIO(), {})
+        for layer in layers:
+            tree.entries.update(read_tree(stack.enter_context(
+                open(self.cache.tar_path(layer.diff_id), "rb")), "/").entries)
+        return tree
 
     def _pip(self, container: Container, wheels: WheelBuild, requirements: list[str],
              deps: bool, extra: str = "") -> None:
@@ -479,16 +509,6 @@ class _Built:
     diff_ids: list[str]  #: its layers, the parent's first
     #: canonical name -> (name, version) of each Python distribution in the virtualenv
     python: dict[str, tuple[str, str]]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Wanted:
-    """A distribution pip would install into an image, from the run's wheels."""
-
-    path: str  #: its wheel, in the run's directory
-    sha256: str  #: the wheel's
-    name: str  #: as its metadata spells it
-    version: str
 
 
 def _with_env(parent: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:

@@ -122,12 +122,15 @@ def missing(message: str) -> None:
 
 def write_python_project(root: Path, name: str, files: Mapping[str, str], *,
                          version: str = "0.1", dependencies: Sequence[str] | None = None,
-                         scripts: Mapping[str, str] | None = None) -> Path:
+                         scripts: Mapping[str, str] | None = None,
+                         extras: Mapping[str, Sequence[str]] | None = None) -> Path:
     """A setuptools project in ``root``: ``files`` (paths in it -> text) and pyproject.toml.
 
     Its ``[project]`` has ``name``, ``version`` and, unless None,
     ``dependencies``; ``scripts`` (name -> entry point) become
-    ``[project.scripts]``.  Files may be written again (a changed project).
+    ``[project.scripts]``, ``extras`` (name -> requirements)
+    ``[project.optional-dependencies]``.  Files may be written again (a
+    changed project).
     """
     for relative, text in files.items():
         path = root / relative
@@ -141,6 +144,10 @@ def write_python_project(root: Path, name: str, files: Mapping[str, str], *,
     if scripts:
         pyproject += "\n[project.scripts]\n" + "".join(
             '%s = "%s"\n' % item for item in scripts.items())
+    if extras:
+        pyproject += "\n[project.optional-dependencies]\n" + "".join(
+            '%s = [%s]\n' % (extra, ", ".join('"%s"' % item for item in requirements))
+            for extra, requirements in extras.items())
     (root / "pyproject.toml").write_text(pyproject)
     return root
 

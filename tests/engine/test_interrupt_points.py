@@ -23,7 +23,7 @@ NAME = "pgtool-irq"
 VOLUME = "pbrx-images-wheels-" + NAME
 
 NO_CACHE = ("--no-cache",)
-# A lock record from any earlier build of this project would skip resolving.
+# What an earlier build of this project resolved would be reused: no pip run to catch.
 REFRESH = ("--refresh",)
 
 # (id, line pattern, which occurrence, signal, extra options, fresh wheel cache)
@@ -37,9 +37,10 @@ POINTS = [
     ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, (), True),
     ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, (), False),
     ("runtime-packages", r"\$ apt-get update", 2, signal.SIGTERM, NO_CACHE, False),
-    ("base-image-resolve", r"--dry-run --quiet --report", 1, signal.SIGINT, (), False),
+    ("base-image-resolve", r"--dry-run --quiet --report", 1, signal.SIGINT, REFRESH, False),
     ("base-image-load", r"^\d+ layers?: ", 1, signal.SIGTERM, (), False),
-    ("script-extra-resolve", r"--dry-run --quiet --report", 2, signal.SIGTERM, (), False),
+    ("script-extra-resolve", r"--dry-run --quiet --report", 2, signal.SIGTERM, REFRESH,
+     False),
     ("script-image", r"^==> Image pgtool-version", 1, signal.SIGINT, (), False),
     ("tagging", r"^==> Tag images", 1, signal.SIGTERM, (), False),
     ("cleaning-up", r"\$ rm -rf /run/pbrx-images/wheels/runs/", 1, signal.SIGTERM, (),

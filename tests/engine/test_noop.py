@@ -30,6 +30,8 @@ IMAGES = ["%s/%s:%s" % (PREFIX, name, TAG) for name in (NAME + "-base", NAME + "
 UP_TO_DATE = "Up to date: nothing changed since the build of"
 #: What a build says when it reuses the lock of the same requirements.
 LOCK_REUSED = "the lock and wheels of the same requirements, reused"
+#: What a build says when pip's answer for an image is that of an earlier build.
+RESOLUTION_REUSED = "which wheels to install: as an earlier build of the same lock found"
 #: A step only a full build has.
 FULL_BUILD_STEP = "==> Wheels of the project and its dependencies"
 
@@ -90,7 +92,8 @@ def _write_project(root: Path) -> Path:
     return write_python_project(
         root / NAME, NAME,
         {NAME + "/__init__.py": "def main():\n    import six\n    print('hello', six.__name__)\n"},
-        dependencies=["six"], scripts={NAME + "-hello": NAME + ":main"})
+        dependencies=["six"], scripts={NAME + "-hello": NAME + ":main"},
+        extras={NAME + "-hello": ["idna"]})
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +184,16 @@ def test_a_code_change_reuses_the_lock_and_the_probes(builds):
               if any("-%s-" % role in name + "-" for role in ("probe", "os-release", "sbom"))]
     assert probes == [], edited.containers
     assert any("-wheels" in name for name in edited.containers)  # (the evidence can tell)
+
+
+def test_a_code_change_asks_pip_nothing_it_answered_before(builds):
+    """The script image's extra is all cached: that image starts no container at all."""
+    assert RESOLUTION_REUSED not in builds["first"].stderr
+    edited = builds["edited"]
+    assert edited.stderr.count(RESOLUTION_REUSED) == 2  # the base image and the script's
+    assert [name for name in edited.containers if "-script-" in name] == []
+    assert [name for name in edited.containers if "-base-" in name]  # the project's layer
+    assert RESOLUTION_REUSED not in builds["refresh"].stderr
 
 
 def test_refresh_and_a_new_requirement_resolve_again(builds):
