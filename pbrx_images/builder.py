@@ -289,7 +289,7 @@ class Builder:
         find_links = "" if self.no_cache else "--find-links %s " % WHEELS
         project_cache = "%s/projects/%s" % (WHEELS, source_digest[:24])
         with self.engine.container(builder_image, container_name + "-source",
-                                   {SOURCE: (source_volume, False)}) as container:
+                                   {SOURCE: (source_volume, False)}, start=False) as container:
             container.put_archive(source, SOURCE)
         with self.engine.container(builder_image, container_name,
                                    {WHEELS: (volume, False), SOURCE: (source_volume, True)}
