@@ -57,13 +57,16 @@ CACHE_TOOL = "/tmp/pbrx-images-tools/wheel_cache.py"
 CACHE_TOOL_SOURCE = r'''
 """Atomic updates of the shared wheel cache, safe with concurrent builds.
 
-store SRC DEST RUN: make directory DEST a copy of SRC unless DEST exists.
-prune CACHE AGE: remove run directories and temporary files older than AGE s.
+start CACHE AGE PROJECT: prune CACHE (remove run directories and temporary
+files older than AGE s); print the name of the wheel in PROJECT, if any.
+project DIR RUN_DIR [DEST RUN]: copy the wheel in DIR into RUN_DIR and print
+its name; with DEST, first make directory DEST a copy of DIR unless it exists.
 publish RUN_DIR CACHE RUN SKIP: copy RUN_DIR's wheels (and tools/) that CACHE
 lacks into it, except SKIP; each appears at once, complete, or not at all.
 remember SRC DEST: put the file SRC at DEST, atomically.
 reuse RECORD CACHE RUN_DIR: when CACHE has every wheel the lock record RECORD
-names, copy them into RUN_DIR (pip's into tools/) and print the record.
+names, copy them into RUN_DIR (pip's into tools/), write the lock as
+RUN_DIR/lock.txt and print the record.
 """
 import glob
 import json
@@ -82,6 +85,24 @@ def store(source, destination, run):
         os.rename(temporary, destination)
     except OSError:  # another build stored the same source first
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def wheel_in(directory):
+    found = sorted(glob.glob(os.path.join(directory, "*.whl")))
+    return os.path.basename(found[0]) if found else ""
+
+
+def start(cache, max_age, project):
+    prune(cache, max_age)
+    print(wheel_in(project))
+
+
+def project(directory, run_dir, destination=None, run=None):
+    if destination:
+        store(directory, destination, run)
+    name = wheel_in(directory)
+    shutil.copyfile(os.path.join(directory, name), os.path.join(run_dir, name))
+    print(name)
 
 
 def publish(run_dir, cache, run, skip):
@@ -133,12 +154,14 @@ def reuse(record, cache, run_dir):
     for name, directory in wanted:
         os.makedirs(directory, exist_ok=True)
         shutil.copyfile(os.path.join(cache, name), os.path.join(directory, name))
+    with open(os.path.join(run_dir, "lock.txt"), "w") as handle:
+        handle.write("".join(line + "\n" for line in data["lock"]))
     os.utime(record)
     print("pbrx-images-lock:" + json.dumps(data))
 
 
 if __name__ == "__main__":
-    {"store": store, "publish": publish, "prune": prune, "remember": remember,
+    {"start": start, "project": project, "publish": publish, "remember": remember,
      "reuse": reuse}[sys.argv[1]](*sys.argv[2:])
 '''
 
@@ -294,24 +317,19 @@ class Builder:
         with self.engine.container(builder_image, container_name,
                                    {WHEELS: (volume, False), SOURCE: (source_volume, True)}
                                    ) as container:
-            container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode()})
-            container.run("python3 %s prune %s %d" % (CACHE_TOOL, WHEELS, STALE_AFTER))
-            container.put_files(self.pip_files)
-            container.put_files({run + "/constraints.txt": constraints})
+            container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode(),
+                                 run + "/constraints.txt": constraints, **self.pip_files})
             # The project's own wheel, cached by the digest of its source tree.
-            built_here = self.no_cache or not container.run(
-                "ls %s 2>/dev/null | grep '[.]whl$' || true" % project_cache).strip()
+            built_here = not container.run("python3 %s start %s %d %s" % (
+                CACHE_TOOL, WHEELS, STALE_AFTER, project_cache)).strip() or self.no_cache
             if built_here:
                 self._run_pip(container, (
                     "rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project && "
                     "%s wheel --no-deps -c %s/constraints.txt -w /tmp/project-wheel "
                     "/tmp/project" % (SOURCE, pip, run)), env, "the project's own wheel")
-                container.run("python3 %s store /tmp/project-wheel %s %s"
-                              % (CACHE_TOOL, project_cache, run_id))
-            wheel_dir = "/tmp/project-wheel" if built_here else project_cache
-            wheel_name = container.run(
-                "ls %s | grep '[.]whl$' | head -n 1" % wheel_dir).strip()
-            container.run("cp %s/%s %s/" % (wheel_dir, shlex.quote(wheel_name), run))
+            wheel_name = container.run("python3 %s project %s" % (CACHE_TOOL, (
+                "/tmp/project-wheel %s %s %s" % (run, project_cache, run_id)) if built_here
+                else "%s %s" % (project_cache, run))).strip()
             wheel_data = container.read_file(run + "/" + wheel_name)
             metadata = read_wheel(Path(wheel_name), wheel_data)
             extras = extras_for(metadata)
@@ -324,20 +342,19 @@ class Builder:
             record = "%s/locks/%s.json" % (WHEELS, key)
             reused = None if self.no_cache or self.refresh else _lock_record(container.run(
                 "python3 %s reuse %s %s %s" % (CACHE_TOOL, record, WHEELS, run)))
-            if reused is not None:
+            if reused is not None:  # its wheels came from the cache: nothing to publish
                 lock, pip_wheel, digests = reused
                 self.reporter.say("    the lock and wheels of the same requirements, "
                                   "reused (--refresh resolves again)")
-                container.put_files({run + "/lock.txt": lock.text().encode()})
             else:
                 lock, pip_wheel = self._resolve(container, run, requirement,
                                                 metadata.name or "", find_links, env)
                 digests = {name: digest for name, digest in _sha256sums(container.run(
                     "cd %s && find . -maxdepth 1 -name '*.whl' -exec sha256sum {} +" % run)
                 ).items() if name != wheel_name}
-            container.run("python3 %s publish %s %s %s %s"
-                          % (CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
-            if reused is None:  # once published, the wheels it names are in the cache
+                container.run("python3 %s publish %s %s %s %s"
+                              % (CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
+                # once published, the wheels it names are in the cache
                 container.put_files({run + "/lock-record.json": json.dumps(
                     {"lock": list(lock.requirements), "wheels": sorted(digests),
                      "pip": pip_wheel, "sha256": digests}).encode()})

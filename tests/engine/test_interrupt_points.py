@@ -35,7 +35,7 @@ POINTS = [
     ("project-wheel", r"-w /tmp/project-wheel /tmp/project", 1, signal.SIGTERM, NO_CACHE, False),
     ("resolving", r"install --dry-run", 1, signal.SIGINT, REFRESH, False),
     ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, (), True),
-    ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, (), False),
+    ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, REFRESH, False),
     ("runtime-packages", r"\$ apt-get update", 2, signal.SIGTERM, NO_CACHE, False),
     ("base-image-resolve", r"--dry-run --quiet --report", 1, signal.SIGINT, REFRESH, False),
     ("base-image-load", r"^\d+ layers?: ", 1, signal.SIGTERM, (), False),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -369,4 +370,34 @@ def test_cache_tool_reuses_a_record_only_when_every_wheel_is_there(tmp_path):
     assert builder._lock_record(output)[0].requirements == ("a==1",)
     assert (run / "a-1-py3-none-any.whl").read_bytes() == b"a"
     assert (run / "tools" / "pip-24-py3-none-any.whl").read_bytes() == b"pip"
+    assert (run / "lock.txt").read_text() == builder.Lock(("a==1",)).text()
     assert _cache_tool(tmp_path, "reuse", cache / "locks" / "none.json", cache, run) == ""
+
+
+def test_cache_tool_start_prunes_and_names_the_cached_project_wheel(tmp_path):
+    cache = tmp_path / "wheels"
+    stale, current = cache / "runs" / "old", cache / "runs" / "new"
+    for directory in (stale, current):
+        directory.mkdir(parents=True)
+    os.utime(stale, (time.time() - 7200,) * 2)
+    project = cache / "projects" / "abc"
+    assert _cache_tool(tmp_path, "start", cache, 3600, project) == "\n"
+    assert not stale.exists() and current.exists()
+    project.mkdir(parents=True)
+    (project / "p-1-py3-none-any.whl").write_bytes(b"p")
+    assert _cache_tool(tmp_path, "start", cache, 3600, project) == "p-1-py3-none-any.whl\n"
+
+
+def test_cache_tool_project_stores_a_new_wheel_and_copies_it_into_the_run(tmp_path):
+    built, run = tmp_path / "built", tmp_path / "wheels" / "runs" / "r1"
+    built.mkdir()
+    run.mkdir(parents=True)
+    (built / "p-1-py3-none-any.whl").write_bytes(b"p")
+    stored = tmp_path / "wheels" / "projects" / "abc"
+    assert _cache_tool(tmp_path, "project", built, run, stored, "r1") == \
+        "p-1-py3-none-any.whl\n"
+    assert (stored / "p-1-py3-none-any.whl").read_bytes() == b"p"
+    assert (run / "p-1-py3-none-any.whl").read_bytes() == b"p"
+    (run / "p-1-py3-none-any.whl").unlink()
+    assert _cache_tool(tmp_path, "project", stored, run) == "p-1-py3-none-any.whl\n"
+    assert (run / "p-1-py3-none-any.whl").read_bytes() == b"p"
