@@ -286,6 +286,8 @@ class Engine:
         #: ``os/arch[/variant]`` of every container and build; None = the engine's own
         self.platform = platform
         self._needs_complete_archives: bool | None = None
+        #: set when the build is being cleaned up: no new container from then on
+        self.closed = False
 
     def image(self, name: str) -> ImageInfo | None:
         """The image called ``name`` (a name or an ID), or None if the engine has none."""
@@ -413,6 +415,8 @@ class Engine:
         Without ``start`` it is only created: enough to put files into it
         and its volumes (the engine mounts them for that), and quicker.
         """
+        if self.closed:
+            raise EngineError("No new container: the build is being cleaned up.")
         mounts = [docker.types.Mount(target, source, type="volume", read_only=read_only)
                   for target, (source, read_only) in (volumes or {}).items()]
         api = self.client.api

@@ -258,3 +258,36 @@ class Reporter:
             line = "  ".join(cells).rstrip()
             self._write_log(line + "\n")
             self._show(line)
+
+
+class Recorder(Reporter):
+    """A reporter for work done alongside the current step: keeps what it is told.
+
+    :meth:`replay` tells it to a real reporter later, inside the step the
+    work belongs to, so that lines of two steps never mix.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(quiet=True)
+        self.told: list[tuple[str, tuple[object, ...]]] = []
+
+    def say(self, message: str) -> None:
+        self.told.append(("say", (message,)))
+
+    def note(self, message: str) -> None:
+        self.told.append(("note", (message,)))
+
+    def error(self, message: str) -> None:
+        self.told.append(("error", (message,)))
+
+    def command(self, argv: Sequence[str] | str) -> None:
+        self.told.append(("command", (argv,)))
+
+    def output(self, data: bytes | str) -> None:
+        self.told.append(("output", (data,)))
+
+    def replay(self, reporter: Reporter) -> None:
+        """Tell ``reporter`` everything, in order (once)."""
+        told, self.told = self.told, []
+        for method, arguments in told:
+            getattr(reporter, method)(*arguments)

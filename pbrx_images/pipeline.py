@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from bindep.depends import Depends
 
@@ -33,7 +34,7 @@ from pbrx_images.layer import DEFAULT_EPOCH
 from pbrx_images.metadata import ProjectMetadata, image_name, read_project
 from pbrx_images.options import Options
 from pbrx_images.os_release import parse_os_release
-from pbrx_images.output import Reporter, default_log_dir
+from pbrx_images.output import Recorder, Reporter, default_log_dir
 from pbrx_images.package_manager import (DETECT_SCRIPT, MANAGERS, PackageManager,
                                          from_detect_output)
 from pbrx_images.pip_config import PROXY_VARIABLES, ContainerPipConfig, read_host_pip_config
@@ -134,6 +135,46 @@ def _detect(engine: Engine, image: ImageInfo, image_name_: str, run: _Run) -> Pa
                          "(apt, apk, dnf, microdnf, yum): use an image based on Debian, "
                          "Ubuntu, Alpine or Fedora/RHEL." % image_name_)
     return manager
+
+
+class _Alongside:
+    """Work on a thread of its own while the build goes on (Docker does the work).
+
+    It gets an engine of its own, whose output is recorded and shown when
+    :meth:`result` is taken, in the step the work belongs to.
+    """
+
+    def __init__(self, engine: Engine, work: Callable[[Engine, Reporter], str]) -> None:
+        self._recorder = Recorder()
+        self._engine = Engine(engine.client, self._recorder, engine.network, engine.platform)
+        self._result: str | None = None
+        self._error: BaseException | None = None
+        self.seconds = 0.0  #: how long the work took
+        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True,
+                                        name="pbrx-images-alongside")
+        self._thread.start()
+
+    def _run(self, work: Callable[[Engine, Reporter], str]) -> None:
+        started = time.monotonic()
+        try:
+            self._result = work(self._engine, self._recorder)
+        except BaseException as error:  # raised where the result is taken
+            self._error = error
+        self.seconds = time.monotonic() - started
+
+    def result(self, reporter: Reporter) -> str:
+        """Wait for the work; tell ``reporter`` what it said; its result or its error."""
+        self._thread.join()
+        self._recorder.replay(reporter)
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def stop(self) -> None:
+        """Start no more containers, and wait for the work to end (its result dropped)."""
+        self._engine.closed = True
+        self._thread.join()
 
 
 def _smoke_test(engine: Engine, run: _Run, image: ImagePlan, work_tag: str) -> None:
@@ -426,6 +467,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     facts = ImageFacts(default_facts_dir(), not options.no_cache)
     facts.prune()
     builder_image = None
+    alongside: _Alongside | None = None
     succeeded = False
     try:
         with reporter.step("Inspect base image %s" % options.base_image):
@@ -439,6 +481,23 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         provisional = make_plan(
             ProjectMetadata(static.name or work_name, static.version, (), (), "static"),
             packages, options.base_image, options.prefix, options.tag)
+        sboms = sbom_module.Collection(engine, run.container_name, manager,
+                                       sbom_module.timestamp(environ), facts)
+
+        def runtime_on(engine_: Engine, reporter_: Reporter) -> Runtime:
+            return Runtime(engine_, reporter_, work_name, _proxy_environment(environ),
+                           run.volume, run.id, options.no_cache, checked.epoch, facts,
+                           options.refresh)
+
+        def runtime_packages_image(engine_: Engine, reporter_: Reporter) -> str:
+            name = runtime_on(engine_, reporter_).packages_image(
+                base, options.base_image, manager, provisional.runtime_packages,
+                run.container_name("runtime"))
+            sboms.read_runtime(name, engine_)
+            return name
+
+        # Needs only the base image and bindep: made while the builder works.
+        alongside = _Alongside(engine, runtime_packages_image)
         builder = Builder(engine, reporter, work_name, pip.files, pip.environment,
                           options.no_cache, options.refresh)
         with reporter.step("Builder image (%s)" % (
@@ -468,16 +527,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         for note in plan.notes:
             reporter.note(note)
 
-        runtime = Runtime(engine, reporter, work_name,
-                          _proxy_environment(environ), run.volume, run.id, options.no_cache,
-                          checked.epoch, facts, options.refresh)
-        sboms = sbom_module.Collection(engine, run.container_name, manager,
-                                       sbom_module.timestamp(environ), facts)
         with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):
-            runtime_image = runtime.packages_image(base, options.base_image, manager,
-                                                   plan.runtime_packages,
-                                                   run.container_name("runtime"))
-            sboms.read_runtime(runtime_image)
+            runtime_image = alongside.result(reporter)
+            reporter.say("    made alongside the builder, in %.1fs" % alongside.seconds)
+        runtime = runtime_on(engine, reporter)
 
         def labels_of(image: ImagePlan) -> dict[str, str]:
             return labels_module.oci_labels(
@@ -532,6 +585,9 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     finally:
         with interrupts.deferred():
             run.remove_containers()
+            if alongside is not None:  # (what it runs is gone: it ends soon)
+                alongside.stop()
+                run.remove_containers()
             run.drop_work_tags()
             if builder_image is not None:
                 run.remove_run_files(builder_image)

@@ -213,12 +213,14 @@ class Collection:
         #: the runtime-packages image's contents, shared by the images installed on it
         self.runtime: Contents | None = None
 
-    def read_runtime(self, runtime_image: str) -> None:
+    def read_runtime(self, runtime_image: str, engine: Engine | None = None) -> None:
         """Query the runtime-packages image, whose packages every installed image has.
 
         Once per image ID: what the query found is kept in ``facts``.
+        ``engine``: the one to use instead of the collection's (another thread's).
         """
-        found = self.engine.image(runtime_image)
+        engine = engine if engine is not None else self.engine
+        found = engine.image(runtime_image)
         image_id = found.id if found is not None else runtime_image
         known = self.facts.get("sbom", image_id) if self.facts is not None else None
         if known is not None:
@@ -227,7 +229,7 @@ class Collection:
                 return
             except (KeyError, TypeError, ValueError):
                 pass  # written by another version: query again
-        with self.engine.container(image_id, self.container_name("sbom")) as container:
+        with engine.container(image_id, self.container_name("sbom")) as container:
             self.runtime = collect(container, self.manager, runtime_image)
         if self.facts is not None:
             self.facts.put("sbom", image_id, contents_to_json(self.runtime))

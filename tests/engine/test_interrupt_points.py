@@ -36,7 +36,8 @@ POINTS = [
     ("resolving", r"install --dry-run", 1, signal.SIGINT, REFRESH, False),
     ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, (), True),
     ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, REFRESH, False),
-    ("runtime-packages", r"\$ apt-get update", 2, signal.SIGTERM, NO_CACHE, False),
+    # made alongside the builder image: its output is shown later, so the builder's marks it
+    ("runtime-packages", r"\$ apt-get update", 1, signal.SIGINT, NO_CACHE, False),
     ("base-image-resolve", r"--dry-run --quiet --report", 1, signal.SIGINT, REFRESH, False),
     ("base-image-load", r"^\d+ layers?: ", 1, signal.SIGTERM, (), False),
     ("script-extra-resolve", r"--dry-run --quiet --report", 2, signal.SIGTERM, REFRESH,

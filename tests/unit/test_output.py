@@ -242,3 +242,20 @@ def test_table_goes_to_the_log(tmp_path, reporter):
     reporter.table([("x", "1")], ("A", "B"))
     reporter.close()
     assert Path(log).read_text() == "A  B\nx  1\n"
+
+
+def test_a_recorder_shows_nothing_and_replays_in_order(stream):
+    recorder = output.Recorder()
+    recorder.say("    reusing an image")
+    recorder.command("apt-get update")
+    recorder.output(b"Get:1 http://deb.debian.org\n")
+    recorder.note("a note")
+    shown = Reporter(stream=stream, debug=True)
+    with shown.step("Runtime packages image"):
+        recorder.replay(shown)
+    text = stream.getvalue()
+    assert text.index("reusing an image") < text.index("$ apt-get update") < \
+        text.index("Get:1") < text.index("a note") < text.index("done in")
+    assert shown.tail() == ["Get:1 http://deb.debian.org"]
+    recorder.replay(shown)  # once
+    assert stream.getvalue() == text
