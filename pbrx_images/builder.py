@@ -20,14 +20,14 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
 from pbrx_images.lock import Lock, lock_from_report
-from pbrx_images.metadata import ProjectMetadata, read_wheel
+from pbrx_images.metadata import DEFAULT_BUILD_REQUIREMENTS, ProjectMetadata, read_wheel
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import PackageManager
 
@@ -50,6 +50,8 @@ BUILD_TOOLS = ("pip", "setuptools", "wheel")
 COMPILE_ENVIRONMENT = {"CFLAGS": "-g0", "CXXFLAGS": "-g0"}
 #: Bump when what a lock record holds, or what its key hashes, changes.
 LOCK_RECIPE = "lock-2"
+#: Bump when what goes into a kept build environment changes.
+BUILD_ENV_RECIPE = "build-env-1"
 #: Run directories older than this (seconds) were left by a killed build.
 STALE_AFTER = 24 * 3600
 #: The wheel cache's file operations, run by python3 in the builder.
@@ -126,6 +128,8 @@ def prune(cache, max_age):
     leftovers = glob.glob(os.path.join(cache, "runs", "*"))
     leftovers += glob.glob(os.path.join(cache, ".incoming", "*"))
     leftovers += glob.glob(os.path.join(cache, "projects", "*.tmp-*"))
+    leftovers += glob.glob(os.path.join(cache, "build-envs", "*.tmp-*"))
+    leftovers += glob.glob(os.path.join(cache, "build-envs", "*.old-*"))
     for path in leftovers:
         try:
             if now - os.lstat(path).st_mtime > float(max_age):
@@ -299,15 +303,17 @@ class Builder:
 
     def wheels(self, builder_image: str, volume: str, source_volume: str, run_id: str,
                source: bytes, source_digest: str, constraints: bytes, container_name: str,
-               extras_for: Callable[[ProjectMetadata], Sequence[str]]) -> WheelBuild:
+               extras_for: Callable[[ProjectMetadata], Sequence[str]],
+               build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS) -> WheelBuild:
         """Build the project's wheel and every wheel it needs into ``runs/{run_id}``.
 
         ``source`` (an archive of the project, as :func:`archive_source`
         makes it) is unpacked into ``source_volume``, which the wheel
-        container mounts read-only at /src; the project is built from a copy.
+        container mounts read-only at /src; the project is built from a copy,
+        in the kept build environment of ``build_requires`` (its
+        ``[build-system] requires``; see :meth:`_project_wheel`).
         """
         run = run_dir(run_id)
-        pip = BUILDER_VENV + "/bin/pip"
         env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
         find_links = "" if self.no_cache else "--find-links %s " % WHEELS
         project_cache = "%s/projects/%s" % (WHEELS, source_digest[:24])
@@ -323,10 +329,7 @@ class Builder:
             built_here = not container.run("python3 %s start %s %d %s" % (
                 CACHE_TOOL, WHEELS, STALE_AFTER, project_cache)).strip() or self.no_cache
             if built_here:
-                self._run_pip(container, (
-                    "rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project && "
-                    "%s wheel --no-deps -c %s/constraints.txt -w /tmp/project-wheel "
-                    "/tmp/project" % (SOURCE, pip, run)), env, "the project's own wheel")
+                self._project_wheel(container, builder_image, run_id, build_requires, env)
             wheel_name = container.run("python3 %s project %s" % (CACHE_TOOL, (
                 "/tmp/project-wheel %s %s %s" % (run, project_cache, run_id)) if built_here
                 else "%s %s" % (project_cache, run))).strip()
@@ -362,6 +365,48 @@ class Builder:
                               % (CACHE_TOOL, run, record))
         digests = dict(digests, **{wheel_name: hashlib.sha256(wheel_data).hexdigest()})
         return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
+
+    def _project_wheel(self, container: Container, builder_image: str, run_id: str,
+                       build_requires: Sequence[str], env: Mapping[str, str]) -> None:
+        """Build the project's wheel from /src into /tmp/project-wheel.
+
+        pip's build isolation would install the build requirements from the
+        index for every build: a code change would need the network and a
+        second.  They are installed once into a virtualenv kept in the wheel
+        volume (``build-envs/{key}``, the key hashing the requirements, the
+        builder and the pip settings), remade with ``--refresh`` or
+        ``--no-cache``, and the wheel is built in it without isolation.
+        Should that fail, the wheel is built the usual way.
+        """
+        run = run_dir(run_id)
+        pip = BUILDER_VENV + "/bin/pip"
+        build_env = "%s/build-envs/%s" % (WHEELS, build_env_key(
+            builder_image, build_requires, self.pip_files, self.pip_environment))
+        container.run("rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project"
+                      % SOURCE)
+        wheel = ("wheel --no-deps -c %s/constraints.txt -w /tmp/project-wheel /tmp/project"
+                 % run)
+        try:
+            made = container.run(
+                "if [ -n \"$REMAKE\" ] || [ ! -x %(env)s/bin/python ]; then "
+                "T=%(env)s.tmp-%(run)s && rm -rf $T && python3 -m venv --without-pip $T && "
+                "%(pip)s --python $T/bin/python install --quiet %(requires)s && "
+                "{ mv -T %(env)s %(env)s.old-%(run)s 2>/dev/null; "
+                "mv -T $T %(env)s || rm -rf $T; rm -rf %(env)s.old-%(run)s; echo made; }; fi"
+                % {"env": build_env, "run": run_id, "pip": pip,
+                   "requires": " ".join(shlex.quote(item) for item in build_requires)},
+                dict(env, REMAKE="1" if self.no_cache or self.refresh else ""),
+                workdir="/tmp").strip()
+            container.run("%s --python %s/bin/python %s --no-build-isolation"
+                          % (pip, build_env, wheel), env, workdir="/tmp")
+            self.reporter.say("    the project's wheel, built in the %s build environment (%s)"
+                              % ("new" if made else "kept", " ".join(build_requires)))
+            return
+        except CommandFailed:
+            self.reporter.say("    the kept build environment could not build the project's "
+                              "wheel; building it with pip's build isolation")
+        container.run("rm -rf /tmp/project-wheel")
+        self._run_pip(container, "%s %s" % (pip, wheel), env, "the project's own wheel")
 
     def _resolve(self, container: Container, run: str, requirement: str, project: str,
                  find_links: str, env: Mapping[str, str]) -> tuple[Lock, str]:
@@ -415,6 +460,24 @@ class Builder:
             raise
 
 
+def build_env_key(builder_image: str, requirements: Sequence[str],
+                  pip_files: Mapping[str, bytes], pip_environment: Mapping[str, str]) -> str:
+    """The name of the kept build environment of ``requirements``."""
+    digest = hashlib.sha256(BUILD_ENV_RECIPE.encode())
+    for part in [builder_image] + sorted(requirements):
+        digest.update(b"\0" + part.encode())
+    _hash_pip_settings(digest, pip_files, pip_environment)
+    return digest.hexdigest()[:32]
+
+
+def _hash_pip_settings(digest: Any, pip_files: Mapping[str, bytes],
+                       pip_environment: Mapping[str, str]) -> None:
+    for path, data in sorted(pip_files.items()):
+        digest.update(b"\0" + path.encode() + b"\0" + hashlib.sha256(data).digest())
+    for key, value in sorted(pip_environment.items()):
+        digest.update(b"\0" + key.encode() + b"=" + value.encode())
+
+
 def lock_key(builder_image: str, project: str, requirements: Sequence[str],
              extras: Sequence[str], constraints: bytes, pip_files: Mapping[str, bytes],
              pip_environment: Mapping[str, str]) -> str:
@@ -428,10 +491,7 @@ def lock_key(builder_image: str, project: str, requirements: Sequence[str],
                  + ["extras"] + sorted(extras) + ["constraints"]):
         digest.update(b"\0" + part.encode())
     digest.update(b"\0" + hashlib.sha256(constraints).digest())
-    for path, data in sorted(pip_files.items()):
-        digest.update(b"\0" + path.encode() + b"\0" + hashlib.sha256(data).digest())
-    for key, value in sorted(pip_environment.items()):
-        digest.update(b"\0" + key.encode() + b"=" + value.encode())
+    _hash_pip_settings(digest, pip_files, pip_environment)
     return digest.hexdigest()
 
 

@@ -337,17 +337,7 @@ def _read_pyproject(path: Path) -> tuple[dict[str, Any], set[str]] | None:
     ones) and the set of dynamic field names, or ``None`` if the file has no
     ``[project]`` table.
     """
-    text = _read_text(path)
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ProjectError(_toml_error_message(path, error)) from error
-    except RecursionError as error:  # tomllib recurses once per nested array or table
-        raise ProjectError(
-            f"{path} nests arrays or inline tables too deeply to be read; flatten them."
-        ) from error
-
-    project = document.get("project")
+    project = _load_toml(path).get("project")
     if project is None:
         return None
     if not isinstance(project, dict):
@@ -368,6 +358,18 @@ def _read_pyproject(path: Path) -> tuple[dict[str, Any], set[str]] | None:
     fields["console_scripts"] = _table_keys(path, project, "scripts", dynamic_fields)
     fields["extras"] = _table_keys(path, project, "optional-dependencies", dynamic_fields)
     return fields, dynamic_fields
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ProjectError(_toml_error_message(path, error)) from error
+    except RecursionError as error:  # tomllib recurses once per nested array or table
+        raise ProjectError(
+            f"{path} nests arrays or inline tables too deeply to be read; flatten them."
+        ) from error
 
 
 def _table_keys(
@@ -395,6 +397,29 @@ def _toml_error_message(path: Path, error: Exception) -> str:
     else:
         where = "an unknown position"
     return f"{path} is not valid TOML ({reason.rstrip('.')} at {where}); fix the syntax."
+
+
+#: What pip builds a project with that names no build requirements (PEP 518).
+DEFAULT_BUILD_REQUIREMENTS = ("setuptools>=40.8.0",)
+
+
+def build_requirements(project_dir: Path) -> tuple[str, ...]:
+    """``[build-system] requires`` of the project's pyproject.toml, or pip's default.
+
+    Raises :class:`ProjectError` if pyproject.toml cannot be read or its
+    ``requires`` is not a list of strings.
+    """
+    path = Path(project_dir) / "pyproject.toml"
+    if not path.is_file():
+        return DEFAULT_BUILD_REQUIREMENTS
+    system = _load_toml(path).get("build-system")
+    if not isinstance(system, dict) or "requires" not in system:
+        return DEFAULT_BUILD_REQUIREMENTS
+    requires = system["requires"]
+    if not isinstance(requires, list) or not all(isinstance(item, str) for item in requires):
+        raise ProjectError(f"{path}: [build-system] requires must be a list of strings; "
+                           f"fix it.")
+    return tuple(requires)
 
 
 # --------------------------------------------------------------------------

@@ -31,7 +31,8 @@ from pbrx_images.errors import BuildError
 from pbrx_images.image_archive import rfc3339
 from pbrx_images.image_facts import ImageFacts, default_facts_dir
 from pbrx_images.layer import DEFAULT_EPOCH
-from pbrx_images.metadata import ProjectMetadata, image_name, read_project
+from pbrx_images.metadata import (ProjectMetadata, build_requirements, image_name,
+                                  read_project)
 from pbrx_images.options import Options
 from pbrx_images.os_release import parse_os_release
 from pbrx_images.output import Recorder, Reporter, default_log_dir
@@ -255,12 +256,15 @@ class _Checked:
     created: str  #: the images' creation time (SOURCE_DATE_EPOCH when set, else 1970)
     epoch: int  #: the same in seconds: the mtime of every file of the Python layers
     bindep: tuple[str, bytes] | None = None  #: the bindep file's name and content
+    #: the project's ``[build-system] requires`` (pip's default when it names none)
+    build_requires: tuple[str, ...] = ()
 
 
 def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
            home: Path) -> _Checked:
     project_dir = options.project_dir
     static = read_project(project_dir)
+    build_requires = build_requirements(project_dir)
     check_tag(options.tag)
     check_prefix(options.prefix)
     if options.push:  # every image shares the prefix, so one name tells
@@ -286,7 +290,8 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
     assert epoch is not None
     return _Checked(static, depends, constraints, pip, work_name, dockerfiles,
                     rfc3339(epoch), epoch,
-                    (bindep_path.name, bindep_path.read_bytes()) if bindep_path else None)
+                    (bindep_path.name, bindep_path.read_bytes()) if bindep_path else None,
+                    build_requires)
 
 
 @dataclass
@@ -519,7 +524,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             wheels = builder.wheels(builder_image, run.volume, run.source_volume, run.id,
                                     source.data,
                                     source.digest, constraints,
-                                    run.container_name("wheels"), extras_for)
+                                    run.container_name("wheels"), extras_for,
+                                    checked.build_requires)
             plan = plans["plan"]
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),

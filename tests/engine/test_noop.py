@@ -196,6 +196,13 @@ def test_a_code_change_asks_pip_nothing_it_answered_before(builds):
     assert RESOLUTION_REUSED not in builds["refresh"].stderr
 
 
+def test_a_code_change_builds_the_wheel_in_the_kept_build_environment(builds):
+    """No build requirement is installed again (from the index) for a code change."""
+    assert "built in the new build environment (setuptools>=61)" in builds["first"].stderr
+    assert "built in the kept build environment (setuptools>=61)" in builds["edited"].stderr
+    assert "built in the new build environment" in builds["no cache"].stderr  # remade
+
+
 def test_refresh_and_a_new_requirement_resolve_again(builds):
     assert LOCK_REUSED not in builds["refresh"].stderr
     changed = builds["new requirement"]

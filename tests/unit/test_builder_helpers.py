@@ -401,3 +401,16 @@ def test_cache_tool_project_stores_a_new_wheel_and_copies_it_into_the_run(tmp_pa
     (run / "p-1-py3-none-any.whl").unlink()
     assert _cache_tool(tmp_path, "project", stored, run) == "p-1-py3-none-any.whl\n"
     assert (run / "p-1-py3-none-any.whl").read_bytes() == b"p"
+
+
+def test_build_env_key_names_what_goes_into_the_environment():
+    key = builder.build_env_key("builder:1", ["setuptools>=61", "wheel"], {}, {})
+    assert key == builder.build_env_key("builder:1", ["wheel", "setuptools>=61"], {}, {})
+    assert len(key) == 32
+    for other in (builder.build_env_key("builder:2", ["setuptools>=61", "wheel"], {}, {}),
+                  builder.build_env_key("builder:1", ["setuptools>=61"], {}, {}),
+                  builder.build_env_key("builder:1", ["setuptools>=61", "wheel"],
+                                        {"/etc/pip.conf": b"[global]\n"}, {}),
+                  builder.build_env_key("builder:1", ["setuptools>=61", "wheel"], {},
+                                        {"PIP_INDEX_URL": "https://mirror/simple"})):
+        assert other != key

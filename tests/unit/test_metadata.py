@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.metadata import (
+    DEFAULT_BUILD_REQUIREMENTS,
     ProjectMetadata,
+    build_requirements,
     find_extra,
     image_name,
     normalize_extra,
@@ -666,3 +668,30 @@ def test_image_name_is_a_docker_path_component(name: str) -> None:
     except ProjectError:
         return
     assert re.fullmatch(DOCKER_COMPONENT, result)
+
+
+# --------------------------------------------------------------------------
+# Build requirements
+
+
+@pytest.mark.parametrize("pyproject, expected", [
+    (None, DEFAULT_BUILD_REQUIREMENTS),
+    ('[project]\nname = "x"\n', DEFAULT_BUILD_REQUIREMENTS),
+    ('[build-system]\nbuild-backend = "setuptools.build_meta"\n', DEFAULT_BUILD_REQUIREMENTS),
+    ('[build-system]\nrequires = ["pbr>=6", "setuptools>=64"]\n', ("pbr>=6", "setuptools>=64")),
+    ('[build-system]\nrequires = []\n', ()),
+])
+def test_build_requirements(tmp_path: Path, pyproject, expected) -> None:
+    (tmp_path / "setup.py").write_text("")
+    if pyproject is not None:
+        (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert build_requirements(tmp_path) == expected
+
+
+@pytest.mark.parametrize("pyproject", ['[build-system]\nrequires = "setuptools"\n',
+                                       '[build-system]\nrequires = [1]\n',
+                                       '[build-system\n'])
+def test_unusable_build_requirements_are_a_project_error(tmp_path: Path, pyproject) -> None:
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    with pytest.raises(ProjectError, match="pyproject.toml"):
+        build_requirements(tmp_path)
