@@ -68,8 +68,11 @@ lacks into it, except SKIP; each appears at once, complete, or not at all.
 remember SRC DEST: put the file SRC at DEST, atomically.
 reuse RECORD CACHE RUN_DIR: when CACHE has every wheel the lock record RECORD
 names, copy them into RUN_DIR (pip's into tools/), write the lock as
-RUN_DIR/lock.txt and print the record.
+RUN_DIR/lock.txt, unpack pip's wheel (see unpack) and print the record.
+unpack WHEEL DEST RUN: make directory DEST pip's wheel WHEEL unpacked and
+byte-compiled, without its .dist-info, unless DEST exists.
 """
+import compileall
 import glob
 import json
 import os
@@ -86,6 +89,22 @@ def store(source, destination, run):
     try:
         os.rename(temporary, destination)
     except OSError:  # another build stored the same source first
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def unpack(wheel, destination, run):
+    if os.path.isdir(destination):
+        return
+    import zipfile
+    temporary = "%s.tmp-%s" % (destination, run)
+    shutil.rmtree(temporary, ignore_errors=True)
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(temporary, [name for name in archive.namelist()
+                                       if ".dist-info/" not in name])
+    compileall.compile_dir(temporary, quiet=2, ddir=destination)
+    try:
+        os.rename(temporary, destination)
+    except OSError:  # another build unpacked it first
         shutil.rmtree(temporary, ignore_errors=True)
 
 
@@ -130,6 +149,7 @@ def prune(cache, max_age):
     leftovers += glob.glob(os.path.join(cache, "projects", "*.tmp-*"))
     leftovers += glob.glob(os.path.join(cache, "build-envs", "*.tmp-*"))
     leftovers += glob.glob(os.path.join(cache, "build-envs", "*.old-*"))
+    leftovers += glob.glob(os.path.join(cache, "pip", "*.tmp-*"))
     for path in leftovers:
         try:
             if now - os.lstat(path).st_mtime > float(max_age):
@@ -160,18 +180,33 @@ def reuse(record, cache, run_dir):
         shutil.copyfile(os.path.join(cache, name), os.path.join(directory, name))
     with open(os.path.join(run_dir, "lock.txt"), "w") as handle:
         handle.write("".join(line + "\n" for line in data["lock"]))
+    try:
+        unpack(os.path.join(cache, data["pip"]),
+               os.path.join(cache, "pip", data["pip"][:-4]), os.path.basename(run_dir))
+    except Exception:  # a broken pip wheel: resolve again, which fetches it again
+        return
     os.utime(record)
     print("pbrx-images-lock:" + json.dumps(data))
 
 
 if __name__ == "__main__":
     {"start": start, "project": project, "publish": publish, "remember": remember,
-     "reuse": reuse}[sys.argv[1]](*sys.argv[2:])
+     "reuse": reuse, "unpack": unpack}[sys.argv[1]](*sys.argv[2:])
 '''
 
 
 def run_dir(run_id: str) -> str:
     return "%s/runs/%s" % (WHEELS, run_id)
+
+
+def pip_directory(pip_wheel: str) -> str:
+    """Where the wheel volume holds pip's wheel ``pip_wheel`` unpacked and byte-compiled.
+
+    The runtime stage runs pip from there (``PYTHONPATH``): three times
+    quicker to start than from the wheel file, whose modules would be
+    compiled on every run.
+    """
+    return "%s/pip/%s" % (WHEELS, pip_wheel[:-len(".whl")])
 
 
 def cache_key(*parts: str) -> str:
@@ -433,6 +468,8 @@ class Builder:
             "%s wheel --no-deps %s-w %s/tools pip==%s"
             % (pip, find_links, run, pip_version)), env, "pip")
         pip_wheel = container.run("cd %s/tools && ls pip-*.whl | head -n 1" % run).strip()
+        container.run("python3 %s unpack %s/tools/%s %s %s" % (
+            CACHE_TOOL, run, pip_wheel, pip_directory(pip_wheel), run.rpartition("/")[2]))
         return lock, pip_wheel
 
     def _run_pip(self, container: Container, command: str, environment: Mapping[str, str],

@@ -26,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from pbrx_images import resolution
 from pbrx_images.builder import (WHEELS, WheelBuild, cached_image_name, install_packages,
-                                 reuse_cached_image, run_dir)
+                                 pip_directory, reuse_cached_image, run_dir)
 from pbrx_images.distro_layer import layer_paths, normalise, plan_exports, read_changes
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError, EngineError
@@ -306,11 +306,11 @@ class Runtime:
         """Run the run's pip in ``container`` on the run's wheels only."""
         run = run_dir(self.run_id)
         container.run(
-            "PIP_CONFIG_FILE=/dev/null %s/bin/python %s/tools/%s/pip install --no-index "
+            "PIP_CONFIG_FILE=/dev/null PYTHONPATH=%s %s/bin/python -m pip install --no-index "
             "--no-cache-dir --disable-pip-version-check --no-warn-script-location %s%s"
             "--find-links %s -c %s/lock.txt -c %s/constraints.txt %s && %s"
-            % (VENV, run, wheels.pip_wheel, extra, "" if deps else "--no-deps ", run, run,
-               run, " ".join(shlex.quote(item) for item in requirements), CLEANUP),
+            % (pip_directory(wheels.pip_wheel), VENV, extra, "" if deps else "--no-deps ",
+               run, run, run, " ".join(shlex.quote(item) for item in requirements), CLEANUP),
             {"SOURCE_DATE_EPOCH": str(self.epoch)}, workdir="/")
 
     def configure(self, from_image: str, image: ImagePlan, work_tag: str,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import zipfile
 
 import pytest
 
@@ -365,11 +366,15 @@ def test_cache_tool_reuses_a_record_only_when_every_wheel_is_there(tmp_path):
     (cache / "a-1-py3-none-any.whl").write_bytes(b"a")
     assert _cache_tool(tmp_path, "reuse", cache / "locks" / "k.json", cache, run) == ""
     assert not (run / "a-1-py3-none-any.whl").exists()  # pip's wheel is missing
-    (cache / "pip-24-py3-none-any.whl").write_bytes(b"pip")
+    (cache / "pip-24-py3-none-any.whl").write_bytes(b"not a zip")
+    assert _cache_tool(tmp_path, "reuse", cache / "locks" / "k.json", cache, run) == ""
+    _pip_wheel(cache / "pip-24-py3-none-any.whl")
     output = _cache_tool(tmp_path, "reuse", cache / "locks" / "k.json", cache, run)
     assert builder._lock_record(output)[0].requirements == ("a==1",)
     assert (run / "a-1-py3-none-any.whl").read_bytes() == b"a"
-    assert (run / "tools" / "pip-24-py3-none-any.whl").read_bytes() == b"pip"
+    assert (run / "tools" / "pip-24-py3-none-any.whl").read_bytes() == \
+        (cache / "pip-24-py3-none-any.whl").read_bytes()
+    assert (cache / "pip" / "pip-24-py3-none-any" / "pip" / "__main__.py").is_file()
     assert (run / "lock.txt").read_text() == builder.Lock(("a==1",)).text()
     assert _cache_tool(tmp_path, "reuse", cache / "locks" / "none.json", cache, run) == ""
 
@@ -401,6 +406,29 @@ def test_cache_tool_project_stores_a_new_wheel_and_copies_it_into_the_run(tmp_pa
     (run / "p-1-py3-none-any.whl").unlink()
     assert _cache_tool(tmp_path, "project", stored, run) == "p-1-py3-none-any.whl\n"
     assert (run / "p-1-py3-none-any.whl").read_bytes() == b"p"
+
+
+def _pip_wheel(path):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("pip/__init__.py", "__version__ = '26.3'\n")
+        archive.writestr("pip/__main__.py", "print('pip')\n")
+        archive.writestr("pip-26.3.dist-info/METADATA", "Name: pip\nVersion: 26.3\n")
+    return path
+
+
+def test_cache_tool_unpacks_pip_compiled_without_its_metadata(tmp_path):
+    wheel = _pip_wheel(tmp_path / "pip-26.3-py3-none-any.whl")
+    destination = tmp_path / "wheels" / "pip" / "pip-26.3-py3-none-any"
+    _cache_tool(tmp_path, "unpack", wheel, destination, "r1")
+    assert sorted(path.name for path in destination.iterdir()) == ["pip"]
+    assert (destination / "pip" / "__main__.py").read_text() == "print('pip')\n"
+    assert list((destination / "pip" / "__pycache__").glob("__main__.*.pyc"))
+    assert builder.pip_directory(wheel.name) == \
+        builder.WHEELS + "/pip/pip-26.3-py3-none-any"
+    (destination / "pip" / "__main__.py").write_text("kept\n")
+    _cache_tool(tmp_path, "unpack", wheel, destination, "r2")  # there already: kept
+    assert (destination / "pip" / "__main__.py").read_text() == "kept\n"
+    assert [path.name for path in destination.parent.iterdir()] == [destination.name]
 
 
 def test_build_env_key_names_what_goes_into_the_environment():
