@@ -46,11 +46,12 @@ _RPM_INSTALL_OPTIONS = {
 
 # Regular expressions whose first group is one missing package name, or
 # (for _RPM_MISSING_LISTS) a space-separated list of them.
+# apt writes errors to stderr and progress ("Building dependency tree...")
+# to stdout without a newline first: an error may come mid-line.
 _APT_MISSING = (
-    re.compile(r"^E: Unable to locate package (\S+)", re.MULTILINE),
-    re.compile(r"^E: Package '([^']+)' has no installation candidate", re.MULTILINE),
-    re.compile(r"^E: Couldn't find any package by (?:glob|regex) '([^']+)'",
-               re.MULTILINE),
+    re.compile(r"\bE: Unable to locate package (\S+)"),
+    re.compile(r"\bE: Package '([^']+)' has no installation candidate"),
+    re.compile(r"\bE: Couldn't find any package by (?:glob|regex) '([^']+)'"),
 )
 _APK_MISSING = (
     re.compile(r"^\s+(\S+) \(no such package\):", re.MULTILINE),

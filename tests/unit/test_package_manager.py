@@ -189,6 +189,15 @@ def test_apt_missing_packages():
         "libre2-9", "libfoo-dev", "python-dev", "libbar*", "libbaz.+"]
 
 
+def test_apt_missing_package_after_progress_on_the_same_line():
+    """stderr's error can land before stdout's newline (seen in CI)."""
+    output = ("Reading package lists...\n"
+              "Building dependency tree...E: Unable to locate package no-such-package-pbrx\n"
+              "\nReading state information...\n")
+    assert PackageManager("apt").missing_packages(output) == ["no-such-package-pbrx"]
+    assert PackageManager("apt").missing_packages("NOTE: Unable to locate package x") == []
+
+
 def test_apk_missing_packages():
     assert PackageManager("apk").missing_packages(APK_OUTPUT) == ["libpq5", "libpq-dev"]
 
