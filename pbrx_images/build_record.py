@@ -163,6 +163,7 @@ def plan_data(plan: Plan) -> dict[str, Any]:
         "images": [{"name": image.name, "script": image.script, "extra": image.extra,
                     "dockerfile": image.dockerfile} for image in plan.images],
         "notes": list(plan.notes),
+        "git": plan.git,
     }
 
 
@@ -180,7 +181,7 @@ def plan_from_data(data: Mapping[str, Any]) -> Plan:
                        _texts(packages["compile"]),
                        {_text(name): _text(selector)
                         for name, selector in dict(packages["selected_by"]).items()}),
-        images, _texts(data["notes"]))
+        images, _texts(data["notes"]), bool(data.get("git", True)))
 
 
 def _text(value: Any) -> str:

@@ -329,8 +329,8 @@ class Builder:
                 "python3 -m venv %s && %s/bin/pip install --upgrade -c %s %s"
                 % (BUILDER_VENV, BUILDER_VENV, PIP_DIR + "/user-constraints.txt",
                    " ".join(BUILD_TOOLS)), self.pip_environment)
-            container.run("rm -rf %s /root/.cache /tmp/* && "
-                          "git config --system --add safe.directory '*'" % PIP_DIR)
+            container.run("rm -rf %s /root/.cache /tmp/* && if command -v git >/dev/null; "
+                          "then git config --system --add safe.directory '*'; fi" % PIP_DIR)
             repository, _, tag = name.rpartition(":")
             container.commit(repository, tag, image_config_changes(base),
                              "pbrx-images builder for %s" % self.work_name)

@@ -258,6 +258,7 @@ class _Checked:
     bindep: tuple[str, bytes] | None = None  #: the bindep file's name and content
     #: the project's ``[build-system] requires`` (pip's default when it names none)
     build_requires: tuple[str, ...] = ()
+    git: bool = True  #: the project is a git checkout (has .git): the builder gets git
 
 
 def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
@@ -291,7 +292,7 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
     return _Checked(static, depends, constraints, pip, work_name, dockerfiles,
                     rfc3339(epoch), epoch,
                     (bindep_path.name, bindep_path.read_bytes()) if bindep_path else None,
-                    build_requires)
+                    build_requires, (project_dir / ".git").exists())
 
 
 @dataclass
@@ -354,7 +355,7 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     metadata = ProjectMetadata(static.name or checked.work_name, static.version,
                                static.console_scripts, static.extras, static.source)
     plan = make_plan(metadata, base.packages, options.base_image, options.prefix, options.tag,
-                     checked.dockerfiles)
+                     checked.dockerfiles, checked.git)
     lines = describe_plan(plan, base.description, base_entrypoint(), base.info.cmd,
                           complete=static.console_scripts is not None
                           and static.extras is not None)
@@ -485,7 +486,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         # The plan needs the wheel's metadata; build a provisional one for packages.
         provisional = make_plan(
             ProjectMetadata(static.name or work_name, static.version, (), (), "static"),
-            packages, options.base_image, options.prefix, options.tag)
+            packages, options.base_image, options.prefix, options.tag, git=checked.git)
         sboms = sbom_module.Collection(engine, run.container_name, manager,
                                        sbom_module.timestamp(environ), facts)
 
@@ -515,7 +516,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
 
         def extras_for(metadata: ProjectMetadata) -> tuple[str, ...]:
             plans["plan"] = make_plan(metadata, packages, options.base_image, options.prefix,
-                                      options.tag, dockerfiles)
+                                      options.tag, dockerfiles, checked.git)
             return plans["plan"].extras
 
         with reporter.step("Wheels of the project and its dependencies"):

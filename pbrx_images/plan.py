@@ -17,7 +17,8 @@ from pbrx_images.package_manager import INIT_PACKAGE
 
 #: Where the runtime images keep the project's virtualenv (on PATH).
 VENV = "/opt/venv"
-#: What the builder needs beyond bindep's packages (pbr reads versions from git).
+#: What the builder of a git checkout needs beyond bindep's packages (pbr and
+#: setuptools-scm read versions from git); elsewhere git could read nothing.
 BUILDER_EXTRA_PACKAGES = ("git",)
 
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -55,6 +56,7 @@ class Plan:
     packages: DistroPackages
     images: tuple[ImagePlan, ...]
     notes: tuple[str, ...] = field(default=())
+    git: bool = True  #: the project is a git checkout: the builder gets git
 
     @property
     def base(self) -> ImagePlan:
@@ -66,7 +68,7 @@ class Plan:
 
     @property
     def builder_packages(self) -> tuple[str, ...]:
-        return _unique(self.packages.builder + BUILDER_EXTRA_PACKAGES)
+        return _unique(self.packages.builder + (BUILDER_EXTRA_PACKAGES if self.git else ()))
 
     @property
     def runtime_packages(self) -> tuple[str, ...]:
@@ -105,11 +107,11 @@ def full_name(prefix: str | None, name: str, tag: str) -> str:
 
 def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: str,
               prefix: str | None = None, tag: str = "latest",
-              dockerfiles: Collection[str] = ()) -> Plan:
+              dockerfiles: Collection[str] = (), git: bool = True) -> Plan:
     """The images to build for a project whose metadata is complete.
 
     ``dockerfiles`` lists the ``Dockerfile.{script}`` files found in the
-    project root.
+    project root; ``git`` says whether the project is a git checkout.
     """
     if not metadata.name:
         raise BuildError("The project's metadata has no name: set one in pyproject.toml "
@@ -136,7 +138,7 @@ def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: s
     if not scripts:
         notes.append("The project has no console scripts, so only the base image is built.")
     return Plan(project=metadata.name, version=metadata.version, base_image=base_image,
-                packages=packages, images=tuple(images), notes=tuple(notes))
+                packages=packages, images=tuple(images), notes=tuple(notes), git=git)
 
 
 def describe_plan(plan: Plan, base_description: str, entrypoint: Sequence[str],
@@ -161,8 +163,9 @@ def describe_plan(plan: Plan, base_description: str, entrypoint: Sequence[str],
     lines += package_lines(plan.packages.compile)
     lines.append("Runtime packages (runtime images and builder):")
     lines += package_lines(plan.packages.runtime)
-    lines.append("Also installed: %s in the builder (pbr reads versions from git), %s in "
-                 "runtime images (the init)" % (" ".join(BUILDER_EXTRA_PACKAGES), INIT_PACKAGE))
+    lines.append("Also installed: %s%s in runtime images (the init)" % (
+        "%s in the builder (pbr reads versions from git), " % " ".join(BUILDER_EXTRA_PACKAGES)
+        if plan.git else "", INIT_PACKAGE))
     lines.append("Images:")
     base_cmd_json = json.dumps(list(base_cmd or ("/bin/sh",)))
     for image in plan.images:

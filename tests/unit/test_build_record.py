@@ -102,6 +102,8 @@ def test_plan_round_trips_through_json():
     bare = Plan("app", None, "img", DistroPackages(()),
                 (ImagePlan("app-base:latest", None, None),))
     assert plan_from_data(json.loads(json.dumps(plan_data(bare)))) == bare
+    no_git = dataclasses.replace(bare, git=False)  # (not a git checkout: no git in the builder)
+    assert plan_from_data(json.loads(json.dumps(plan_data(no_git)))) == no_git
 
 
 def _record(record_key: str = "k1") -> Record:

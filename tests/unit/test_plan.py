@@ -13,6 +13,7 @@ from pbrx_images.plan import (
     Plan,
     check_prefix,
     check_tag,
+    describe_plan,
     full_name,
     make_plan,
 )
@@ -204,6 +205,18 @@ def test_builder_packages_without_duplicates():
 def test_builder_packages_without_bindep_file():
     plan = plan_for(packages=DistroPackages(platform=("platform:dpkg",)))
     assert plan.builder_packages == ("git",)
+
+
+def test_a_project_that_is_not_a_git_checkout_gets_no_git():
+    plan = make_plan(ProjectMetadata("pgtool", "1.0", ("pgtool",), (), "setup.cfg"),
+                     PACKAGES, "debian:bookworm", git=False)
+    assert plan.builder_packages == ("libpq5", "libpq-dev", "gcc")
+    described = "\n".join(describe_plan(plan, "Debian", ("dumb-init",), None))
+    assert "Also installed: dumb-init in runtime images" in described
+    assert "git" not in described
+    bindep_git = DistroPackages(platform=("platform:dpkg",), compile=("git",))
+    assert make_plan(ProjectMetadata("pgtool", "1.0", (), (), "setup.cfg"), bindep_git,
+                     "debian:bookworm", git=False).builder_packages == ("git",)
 
 
 def test_runtime_packages_include_dumb_init():
