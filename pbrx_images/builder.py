@@ -66,6 +66,8 @@ its name; with DEST, first make directory DEST a copy of DIR unless it exists.
 publish RUN_DIR CACHE RUN SKIP: copy RUN_DIR's wheels (and tools/) that CACHE
 lacks into it, except SKIP; each appears at once, complete, or not at all.
 remember SRC DEST: put the file SRC at DEST, atomically.
+settle SRC DEST RUN [REPLACE]: rename directory SRC to DEST unless DEST exists
+(then SRC is removed); with REPLACE, an existing DEST is replaced.
 reuse RECORD CACHE RUN_DIR: when CACHE has every wheel the lock record RECORD
 names, copy them into RUN_DIR (pip's into tools/), write the lock as
 RUN_DIR/lock.txt, unpack pip's wheel (see unpack) and print the record.
@@ -106,6 +108,19 @@ def unpack(wheel, destination, run):
         os.rename(temporary, destination)
     except OSError:  # another build unpacked it first
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def settle(source, destination, run, replace=""):
+    old = None
+    if replace and os.path.isdir(destination):
+        old = "%s.old-%s" % (destination, run)
+        os.rename(destination, old)
+    try:
+        os.rename(source, destination)
+    except OSError:  # another build settled one first
+        shutil.rmtree(source, ignore_errors=True)
+    if old:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def wheel_in(directory):
@@ -191,7 +206,7 @@ def reuse(record, cache, run_dir):
 
 if __name__ == "__main__":
     {"start": start, "project": project, "publish": publish, "remember": remember,
-     "reuse": reuse, "unpack": unpack}[sys.argv[1]](*sys.argv[2:])
+     "reuse": reuse, "unpack": unpack, "settle": settle}[sys.argv[1]](*sys.argv[2:])
 '''
 
 
@@ -426,9 +441,8 @@ class Builder:
                 "if [ -n \"$REMAKE\" ] || [ ! -x %(env)s/bin/python ]; then "
                 "T=%(env)s.tmp-%(run)s && rm -rf $T && python3 -m venv --without-pip $T && "
                 "%(pip)s --python $T/bin/python install --quiet %(requires)s && "
-                "{ mv -T %(env)s %(env)s.old-%(run)s 2>/dev/null; "
-                "mv -T $T %(env)s || rm -rf $T; rm -rf %(env)s.old-%(run)s; echo made; }; fi"
-                % {"env": build_env, "run": run_id, "pip": pip,
+                "python3 %(tool)s settle $T %(env)s %(run)s \"$REMAKE\" && echo made; fi"
+                % {"env": build_env, "run": run_id, "pip": pip, "tool": CACHE_TOOL,
                    "requires": " ".join(shlex.quote(item) for item in build_requires)},
                 dict(env, REMAKE="1" if self.no_cache or self.refresh else ""),
                 workdir="/tmp").strip()

@@ -442,3 +442,23 @@ def test_build_env_key_names_what_goes_into_the_environment():
                   builder.build_env_key("builder:1", ["setuptools>=61", "wheel"], {},
                                         {"PIP_INDEX_URL": "https://mirror/simple"})):
         assert other != key
+
+
+def test_cache_tool_settles_a_directory_once_or_replaces_it(tmp_path):
+    destination = tmp_path / "build-envs" / "k"
+    destination.parent.mkdir()
+
+    def made(name):
+        directory = tmp_path / name
+        directory.mkdir()
+        (directory / "which").write_text(name)
+        return directory
+
+    _cache_tool(tmp_path, "settle", made("first"), destination, "r1")
+    assert (destination / "which").read_text() == "first"
+    _cache_tool(tmp_path, "settle", made("second"), destination, "r2")  # another came first
+    assert (destination / "which").read_text() == "first"
+    assert not (tmp_path / "second").exists()
+    _cache_tool(tmp_path, "settle", made("third"), destination, "r3", "1")  # --refresh
+    assert (destination / "which").read_text() == "third"
+    assert sorted(path.name for path in destination.parent.iterdir()) == ["k"]
