@@ -27,6 +27,7 @@ import docker
 import docker.errors
 import docker.types
 
+from pbrx_images import interrupts
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.output import Reporter
 from pbrx_images.registry import PushStream, push_failure
@@ -371,8 +372,13 @@ class Engine:
             yield from self.client.api.get_image(image, chunk_size=1 << 20)
 
     def load(self, archive: Iterable[bytes], what: str) -> None:
-        """``docker load`` of a tar given in chunks (streamed to the engine)."""
-        with engine_errors("load %s" % what):
+        """``docker load`` of a tar given in chunks (streamed to the engine).
+
+        SIGINT and SIGTERM wait for the load to end: once the archive is
+        sent, the engine finishes a load whose client went away and tags its
+        image then, after any clean-up could have removed the tag.
+        """
+        with interrupts.deferred(), engine_errors("load %s" % what):
             for line in self.client.api.load_image(archive, quiet=True):
                 if not isinstance(line, dict):
                     continue

@@ -26,26 +26,34 @@ NO_CACHE = ("--no-cache",)
 # What an earlier build of this project resolved would be reused: no pip run to catch.
 REFRESH = ("--refresh",)
 
-# (id, line pattern, which occurrence, signal, extra options, fresh wheel cache)
+# What is done before the build that is signalled:
+NOTHING = ""
+FRESH = "fresh"  # the wheel volume removed: wheels compile
+BUILT = "built"  # a complete build with the same options: its images are on the engine
+
+# (id, line pattern, which occurrence, signal, extra options, what is done before)
 POINTS = [
-    ("inspecting-base", r"^==> Inspect base image", 1, signal.SIGINT, (), False),
-    ("builder-packages", r"\$ apt-get update", 1, signal.SIGTERM, NO_CACHE, False),
+    ("inspecting-base", r"^==> Inspect base image", 1, signal.SIGINT, (), NOTHING),
+    ("builder-packages", r"\$ apt-get update", 1, signal.SIGTERM, NO_CACHE, NOTHING),
     ("builder-pip", r"\$ python3 -m venv /opt/pbrx-images-builder", 1, signal.SIGINT, NO_CACHE,
-     False),
-    ("project-wheel", r"-w /tmp/project-wheel /tmp/project", 1, signal.SIGTERM, NO_CACHE, False),
-    ("resolving", r"install --dry-run", 1, signal.SIGINT, REFRESH, False),
-    ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, (), True),
-    ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, REFRESH, False),
+     NOTHING),
+    ("project-wheel", r"-w /tmp/project-wheel /tmp/project", 1, signal.SIGTERM, NO_CACHE, NOTHING),
+    ("resolving", r"install --dry-run", 1, signal.SIGINT, REFRESH, NOTHING),
+    ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, (), FRESH),
+    ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, REFRESH, NOTHING),
     # made alongside the builder image: its output is shown later, so the builder's marks it
-    ("runtime-packages", r"\$ apt-get update", 1, signal.SIGINT, NO_CACHE, False),
-    ("base-image-resolve", r"--dry-run --quiet --report", 1, signal.SIGINT, REFRESH, False),
-    ("base-image-load", r"^\d+ layers?: ", 1, signal.SIGTERM, (), False),
+    ("runtime-packages", r"\$ apt-get update", 1, signal.SIGINT, NO_CACHE, NOTHING),
+    ("base-image-resolve", r"--dry-run --quiet --report", 1, signal.SIGINT, REFRESH, NOTHING),
+    ("base-image-load", r"^\d+ layers?: ", 1, signal.SIGTERM, (), NOTHING),
+    # the engine finishes a load whose client went away: its tag must still go
+    ("script-image-load", r"new layers already on the engine$", 2, signal.SIGINT,
+     ("--tag", "irq-load", "--refresh"), BUILT),
     ("script-extra-resolve", r"--dry-run --quiet --report", 2, signal.SIGTERM, REFRESH,
-     False),
-    ("script-image", r"^==> Image pgtool-version", 1, signal.SIGINT, (), False),
-    ("tagging", r"^==> Tag images", 1, signal.SIGTERM, (), False),
+     NOTHING),
+    ("script-image", r"^==> Image pgtool-version", 1, signal.SIGINT, (), NOTHING),
+    ("tagging", r"^==> Tag images", 1, signal.SIGTERM, (), NOTHING),
     ("cleaning-up", r"\$ rm -rf /run/pbrx-images/wheels/runs/", 1, signal.SIGTERM, (),
-     False),
+     NOTHING),
 ]
 
 
@@ -56,12 +64,14 @@ def irq_project(example_project):
     return example_project
 
 
-@pytest.mark.parametrize("pattern, occurrence, signum, options, fresh",
+@pytest.mark.parametrize("pattern, occurrence, signum, options, before",
                          [point[1:] for point in POINTS], ids=[point[0] for point in POINTS])
 def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, occurrence,
-                   signum, options, fresh):
-    if fresh:
+                   signum, options, before):
+    if before == FRESH:
         remove_volume(docker_client, VOLUME)
+    if before == BUILT:
+        assert build_images(str(irq_project), "--base-image", base_image, *options).exit_code == 0
     docker_client.images.get(base_image).tag(NAME + "-base", "before")
     docker_client.images.get(base_image).tag(NAME + "-base", "latest")
     old_id = docker_client.images.get(NAME + "-base:latest").id
@@ -84,7 +94,8 @@ def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, oc
         pytest.fail("the build ended (exit %s) before %r; its last lines:\n%s"
                     % (process.returncode, pattern, "".join(lines[-60:])))
     cleaning_up = "rm -rf /run" in pattern  # the last command: no time to lose
-    time.sleep(0 if "==> " in pattern or cleaning_up else 0.3)  # at once, or into the command
+    at_once = "==> " in pattern or cleaning_up or "layers" in pattern  # a load: short
+    time.sleep(0 if at_once else 0.3)  # at once, or into the command
     process.send_signal(signum)
     signalled = time.monotonic()
     rest = process.communicate(timeout=120)[0].decode("utf-8", "replace")
