@@ -16,8 +16,11 @@ Two package sets are derived (see :class:`DistroPackages`):
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
+import hashlib
+import importlib.metadata
 import os
 import re
 import threading
@@ -30,6 +33,7 @@ from bindep.depends import Depends, DependsException
 
 from pbrx_images import interrupts
 from pbrx_images.errors import BuildError, ProjectError
+from pbrx_images.image_facts import ImageFacts
 
 BINDEP_FILENAMES = ("bindep.txt", "other-requirements.txt")
 
@@ -60,8 +64,13 @@ def find_bindep_file(project_dir: Path) -> Path | None:
     return None
 
 
-def load_bindep(path: Path) -> Depends:
+def load_bindep(path: Path, facts: ImageFacts | None = None) -> Depends:
     """Parse the bindep file at *path* with the bindep library.
+
+    bindep compiles its grammar for every file it parses (a quarter of a
+    second, on every build).  With *facts*, the rules bindep parsed are kept
+    there (kind ``bindep``) by the digest of the text and bindep's version,
+    and a later load of the same text uses them.
 
     Raises :class:`ProjectError` if the file cannot be read or has a syntax
     error; the message names the file, the line number and the line.
@@ -78,10 +87,60 @@ def load_bindep(path: Path) -> Depends:
         raise ProjectError(
             f"Cannot read {path}: {reason}; make the file readable."
         ) from error
+    key = _rules_key(text)
+    rules = _rules_of(facts.get("bindep", key)) if facts is not None else None
+    if rules is not None:
+        return _depends_of(rules, str(path))
     try:
-        return Depends(text, str(path))
+        depends = Depends(text, str(path))
     except DependsException as error:
         raise ProjectError(_syntax_error_message(path.name, text, str(error))) from error
+    kept = repr(getattr(depends, "_rules", None))
+    if facts is not None and _rules_of(kept) == getattr(depends, "_rules", None):
+        facts.put("bindep", key, kept)
+    return depends
+
+
+def _rules_key(text: str) -> str:
+    digest = hashlib.sha256()
+    for part in ("bindep", _version("bindep"), "parsley", _version("parsley"), text):
+        digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    return digest.hexdigest()
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def _rules_of(kept: object) -> list | None:
+    """The rules written as ``repr`` of what bindep parsed, or None if *kept* is not that.
+
+    bindep's rules are (name, selector, versions) tuples, a selector a list
+    of (sense, profile) tuples and lists of them (groups): the ``repr``
+    keeps tuples and lists apart, as bindep's evaluation needs.
+    """
+    if not isinstance(kept, str):
+        return None
+    try:
+        rules = ast.literal_eval(kept)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if isinstance(rules, list) and all(
+            isinstance(rule, tuple) and len(rule) == 3 and isinstance(rule[0], str)
+            and isinstance(rule[1], list) and isinstance(rule[2], list) for rule in rules):
+        return rules
+    return None
+
+
+def _depends_of(rules: list, filename: str | None) -> Depends:
+    """A :class:`Depends` holding *rules* as bindep parsed them, without parsing again."""
+    depends = Depends.__new__(Depends)
+    depends.filename = filename
+    depends._rules = rules
+    return depends
 
 
 def _syntax_error_message(filename: str, text: str, error_text: str) -> str:
@@ -254,11 +313,12 @@ def platform_profiles(os_release_text: str, *,
 def _profiles_depends() -> Depends:
     """An empty Depends used only to call ``platform_profiles`` on.
 
-    Shared because building one compiles bindep's grammar (a quarter of a
-    second).  ``platform_profiles`` also stores a ``platform`` attribute
-    naming the package tool; on this private instance nobody reads it.
+    Made without parsing: ``Depends("")`` would compile bindep's grammar (a
+    quarter of a second) for no rule.  ``platform_profiles`` also stores a
+    ``platform`` attribute naming the package tool; on this private instance
+    nobody reads it.
     """
-    return Depends("")
+    return _depends_of([], None)
 
 
 def _bindep_platform_profiles(image_distro: _ImageDistro) -> list[str]:

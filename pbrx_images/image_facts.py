@@ -5,7 +5,9 @@ layer by the digest of its files: the same ID is the same files, so what a
 probe read in a container of it (the base image's os-release and package
 manager, the runtime-packages image's SBOM contents and virtualenv) holds as
 long as the ID does.  pip's answer to which wheels an image gets is kept the
-same way, by the hash of what decides it (:mod:`pbrx_images.resolution`).
+same way, by the hash of what decides it (:mod:`pbrx_images.resolution`), and
+so are the rules bindep parsed from a bindep file, by the hash of its text
+and bindep's version (parsing compiles bindep's grammar, a quarter second).
 Kept as ``~/.cache/pbrx-images/facts/{kind}-{recipe}-{id}.json``
 (``$XDG_CACHE_HOME``), so that a rebuild on the same images starts no
 container to learn them again.  Only what a successful probe found is kept;

@@ -271,7 +271,8 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
     if options.push:  # every image shares the prefix, so one name tells
         check_push_target(full_name(check_prefix(options.prefix), "image", options.tag))
     bindep_path = bindep_file.find_bindep_file(project_dir)
-    depends = bindep_file.load_bindep(bindep_path) if bindep_path else None
+    depends = bindep_file.load_bindep(bindep_path, ImageFacts(
+        default_facts_dir(), not options.no_cache)) if bindep_path else None
     constraints = options.constraints.read_bytes() if options.constraints else b""
     pip = read_host_pip_config(environ, home).for_container()
     work_name = image_name(static.name or project_dir.name)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import platform
 import threading
@@ -21,6 +22,7 @@ from pbrx_images.bindep_file import (
     unknown_profiles,
 )
 from pbrx_images.errors import BuildError, ProjectError
+from pbrx_images.image_facts import ImageFacts
 
 from tests.unit.os_releases import (ALPINE_3_19, DEBIAN_BOOKWORM, DEBIAN_SID, DEBIAN_TRIXIE,
                                     FEDORA_39, UBUNTU_JAMMY)
@@ -360,6 +362,84 @@ def test_load_bindep_accepts_crlf(tmp_path):
     path = tmp_path / "bindep.txt"
     path.write_bytes(b"gcc [compile]\r\nlibpq5 [platform:dpkg]\r\n")
     assert evaluate(load_bindep(path), DEBIAN_BOOKWORM).builder == ("libpq5", "gcc")
+
+
+GROUPS_TXT = ("make [(compile platform:dpkg)]\nlibpq5 [(platform:dpkg !platform:ubuntu)]\n"
+              "libpq [platform:rpm] <=16\n")
+
+
+def _grammars(monkeypatch) -> list[str]:
+    """The grammars bindep compiles from now on (it still compiles them)."""
+    compiled: list[str] = []
+    make = bindep.depends.makeGrammar
+
+    def counted(grammar, *args, **kwargs):
+        compiled.append(grammar)
+        return make(grammar, *args, **kwargs)
+    monkeypatch.setattr(bindep.depends, "makeGrammar", counted)
+    return compiled
+
+
+def test_load_bindep_keeps_parsed_rules_in_facts(tmp_path, monkeypatch):
+    path = tmp_path / "bindep.txt"
+    path.write_text(BINDEP_TXT + GROUPS_TXT)
+    facts = ImageFacts(tmp_path / "facts")
+    parsed = load_bindep(path, facts)
+    assert [p.name for p in (tmp_path / "facts").iterdir()] != []
+    compiled = _grammars(monkeypatch)
+    kept = load_bindep(path, facts)
+    assert compiled == []
+    assert kept._rules == parsed._rules  # tuples and lists as bindep made them
+    assert [type(group) for rule in kept._rules for group in rule[1]] == \
+        [type(group) for rule in parsed._rules for group in rule[1]]
+    for os_release in (DEBIAN_BOOKWORM, UBUNTU_JAMMY, FEDORA_39, ALPINE_3_19):
+        assert evaluate(kept, os_release) == evaluate(parsed, os_release)
+    assert unknown_profiles(kept) == unknown_profiles(parsed)
+    assert kept.filename == str(path)
+
+
+def test_load_bindep_parses_a_changed_file_again(tmp_path):
+    path = tmp_path / "bindep.txt"
+    facts = ImageFacts(tmp_path / "facts")
+    path.write_text("gcc [compile]\n")
+    assert evaluate(load_bindep(path, facts), DEBIAN_BOOKWORM).compile == ("gcc",)
+    path.write_text("gcc [compile]\nmake [compile]\n")
+    assert evaluate(load_bindep(path, facts), DEBIAN_BOOKWORM).compile == ("gcc", "make")
+
+
+@pytest.mark.parametrize("kept", ["not python", "[('gcc', 'compile', [])]", "42", "__import__"])
+def test_load_bindep_parses_again_when_the_kept_rules_are_unusable(tmp_path, kept):
+    path = tmp_path / "bindep.txt"
+    path.write_text("gcc [compile]\n")
+    facts = ImageFacts(tmp_path / "facts")
+    load_bindep(path, facts)
+    (kept_file,) = (tmp_path / "facts").iterdir()
+    kept_file.write_text(json.dumps(kept))
+    assert evaluate(load_bindep(path, facts), DEBIAN_BOOKWORM).compile == ("gcc",)
+
+
+def test_load_bindep_keeps_no_rules_of_a_file_with_a_syntax_error(tmp_path):
+    path = tmp_path / "bindep.txt"
+    path.write_text("gcc [compile\n")
+    with pytest.raises(ProjectError):
+        load_bindep(path, ImageFacts(tmp_path / "facts"))
+    assert not (tmp_path / "facts").exists()
+
+
+def test_load_bindep_with_facts_disabled_parses_every_time(tmp_path, monkeypatch):
+    path = tmp_path / "bindep.txt"
+    path.write_text("gcc [compile]\n")
+    load_bindep(path, ImageFacts(tmp_path / "facts"))
+    compiled = _grammars(monkeypatch)
+    load_bindep(path, ImageFacts(tmp_path / "facts", enabled=False))
+    assert len(compiled) == 1
+
+
+def test_platform_profiles_compile_no_grammar(monkeypatch):
+    bindep_file._profiles_depends.cache_clear()
+    compiled = _grammars(monkeypatch)
+    assert "platform:debian-12" in platform_profiles(DEBIAN_BOOKWORM)
+    assert compiled == []
 
 
 def _syntax_error(tmp_path: Path, text: str, name: str = "bindep.txt") -> str:
