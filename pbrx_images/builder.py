@@ -26,8 +26,10 @@ from packaging.utils import canonicalize_name
 
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
+from pbrx_images.image_facts import ImageFacts
 from pbrx_images.lock import Lock, lock_from_report
-from pbrx_images.metadata import DEFAULT_BUILD_REQUIREMENTS, ProjectMetadata, read_wheel
+from pbrx_images.metadata import (DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND,
+                                  ProjectMetadata, read_wheel)
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import PackageManager
 
@@ -50,8 +52,79 @@ BUILD_TOOLS = ("pip", "setuptools", "wheel")
 COMPILE_ENVIRONMENT = {"CFLAGS": "-g0", "CXXFLAGS": "-g0"}
 #: Bump when what a lock record holds, or what its key hashes, changes.
 LOCK_RECIPE = "lock-2"
+#: Bump when how the project's own wheel is built changes (its kept wheel is not reused).
+PROJECT_WHEEL_RECIPE = "project-wheel-2"
 #: Bump when what goes into a kept build environment changes.
 BUILD_ENV_RECIPE = "build-env-1"
+#: Builds the project's wheel with its PEP 517 backend, in the kept build environment.
+BUILD_HOOK = "/tmp/pbrx-images-tools/build_wheel.py"
+BUILD_HOOK_SOURCE = r'''
+"""build_wheel.py BACKEND OUTDIR HAVE [BACKEND_PATH...]: build the wheel of the project
+in the current directory into OUTDIR with BACKEND ("module:object"), in this
+interpreter: what pip does with --no-build-isolation, without pip's start-up and
+its metadata step.  Prints the wheel's name.
+
+HAVE is the JSON list of the requirements this environment has beyond the
+project's [build-system] requires.  When the backend's
+get_requires_for_build_wheel (asked in a forked child: pip asks it in a process
+of its own) names one HAVE lacks, nothing is built: the line
+"pbrx-images-build-requires: JSON list" is printed and the exit status is 3.
+"""
+import importlib
+import json
+import os
+import sys
+
+backend, outdir = sys.argv[1], os.path.abspath(sys.argv[2])
+have, paths = set(json.loads(sys.argv[3])), sys.argv[4:]
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]  # this script's directory
+sys.path[:0] = [os.path.abspath(path) for path in paths]
+module, _, attribute = backend.partition(":")
+hooks = importlib.import_module(module)
+for name in filter(None, attribute.split(".")):
+    hooks = getattr(hooks, name)
+
+
+def build_requires():
+    if not hasattr(hooks, "get_requires_for_build_wheel"):
+        return []
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read)
+        code = 0
+        try:
+            answer = json.dumps(list(hooks.get_requires_for_build_wheel())).encode()
+            with os.fdopen(write, "wb") as pipe:
+                pipe.write(answer)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        answer = pipe.read()
+    _, status = os.waitpid(child, 0)
+    if status != 0:
+        sys.exit("get_requires_for_build_wheel failed")
+    return json.loads(answer)
+
+
+wanted = build_requires()
+if not set(wanted) <= have:
+    print("pbrx-images-build-requires: " + json.dumps(wanted))  # BUILD_REQUIRES_MARK
+    sys.exit(3)
+os.makedirs(outdir, exist_ok=True)
+print(hooks.build_wheel(outdir))
+'''
+#: How the build hook names the requirements the backend asks for that its environment lacks.
+BUILD_REQUIRES_MARK = "pbrx-images-build-requires: "
 #: Run directories older than this (seconds) were left by a killed build.
 STALE_AFTER = 24 * 3600
 #: The wheel cache's file operations, run by python3 in the builder.
@@ -317,8 +390,10 @@ class Builder:
     def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
                  pip_files: Mapping[str, bytes],
                  pip_environment: Mapping[str, str], no_cache: bool,
-                 refresh: bool = False) -> None:
+                 refresh: bool = False, facts: ImageFacts | None = None) -> None:
         self.engine = engine
+        #: where what a project's build backend asked for beyond its requires is remembered
+        self.facts = facts
         #: resolve again rather than reuse the lock of the same requirements
         self.refresh = refresh
         self.reporter = reporter
@@ -354,19 +429,22 @@ class Builder:
     def wheels(self, builder_image: str, volume: str, source_volume: str, run_id: str,
                source: bytes, source_digest: str, constraints: bytes, container_name: str,
                extras_for: Callable[[ProjectMetadata], Sequence[str]],
-               build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS) -> WheelBuild:
+               build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS,
+               backend: tuple[str, Sequence[str]] = (LEGACY_BUILD_BACKEND, ())) -> WheelBuild:
         """Build the project's wheel and every wheel it needs into ``runs/{run_id}``.
 
         ``source`` (an archive of the project, as :func:`archive_source`
         makes it) is unpacked into ``source_volume``, which the wheel
         container mounts read-only at /src; the project is built from a copy,
-        in the kept build environment of ``build_requires`` (its
-        ``[build-system] requires``; see :meth:`_project_wheel`).
+        by its build ``backend`` (name and backend-path) in the kept build
+        environment of ``build_requires`` (its ``[build-system] requires``;
+        see :meth:`_project_wheel`).
         """
         run = run_dir(run_id)
         env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
         find_links = "" if self.no_cache else "--find-links %s " % WHEELS
-        project_cache = "%s/projects/%s" % (WHEELS, source_digest[:24])
+        project_cache = "%s/projects/%s" % (WHEELS, project_wheel_key(
+            builder_image, source_digest, build_requires, backend))
         with self.engine.container(builder_image, container_name + "-source",
                                    {SOURCE: (source_volume, False)}, start=False) as container:
             container.put_archive(source, SOURCE)
@@ -374,12 +452,14 @@ class Builder:
                                    {WHEELS: (volume, False), SOURCE: (source_volume, True)}
                                    ) as container:
             container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode(),
+                                 BUILD_HOOK: BUILD_HOOK_SOURCE.encode(),
                                  run + "/constraints.txt": constraints, **self.pip_files})
             # The project's own wheel, cached by the digest of its source tree.
             built_here = not container.run("python3 %s start %s %d %s" % (
                 CACHE_TOOL, WHEELS, STALE_AFTER, project_cache)).strip() or self.no_cache
             if built_here:
-                self._project_wheel(container, builder_image, run_id, build_requires, env)
+                self._project_wheel(container, builder_image, run_id, build_requires,
+                                    backend, env)
             wheel_name = container.run("python3 %s project %s" % (CACHE_TOOL, (
                 "/tmp/project-wheel %s %s %s" % (run, project_cache, run_id)) if built_here
                 else "%s %s" % (project_cache, run))).strip()
@@ -417,7 +497,8 @@ class Builder:
         return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
 
     def _project_wheel(self, container: Container, builder_image: str, run_id: str,
-                       build_requires: Sequence[str], env: Mapping[str, str]) -> None:
+                       build_requires: Sequence[str], backend: tuple[str, Sequence[str]],
+                       env: Mapping[str, str]) -> None:
         """Build the project's wheel from /src into /tmp/project-wheel.
 
         pip's build isolation would install the build requirements from the
@@ -425,37 +506,63 @@ class Builder:
         second.  They are installed once into a virtualenv kept in the wheel
         volume (``build-envs/{key}``, the key hashing the requirements, the
         builder and the pip settings), remade with ``--refresh`` or
-        ``--no-cache``, and the wheel is built in it without isolation.
-        Should that fail, the wheel is built the usual way.
+        ``--no-cache``, and the wheel is built in it by calling the
+        backend's ``build_wheel`` hook (:data:`BUILD_HOOK`), as pip would
+        without isolation but without pip's half second around it.  The
+        requirements are the project's ``[build-system] requires`` and what
+        the backend's ``get_requires_for_build_wheel`` adds (a setup.py's
+        ``setup_requires``, such as pbr): the hook checks the environment has
+        those, and names them when it does not, for an environment that has
+        them (remembered in the facts for the next build).  Should that
+        fail, the wheel is built the usual way, by pip with isolation.
         """
         run = run_dir(run_id)
         pip = BUILDER_VENV + "/bin/pip"
-        build_env = "%s/build-envs/%s" % (WHEELS, build_env_key(
-            builder_image, build_requires, self.pip_files, self.pip_environment))
         container.run("rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project"
                       % SOURCE)
-        wheel = ("wheel --no-deps -c %s/constraints.txt -w /tmp/project-wheel /tmp/project"
-                 % run)
+        name, paths = backend
+        remembered = "%s %s" % (build_env_key(builder_image, build_requires, self.pip_files,
+                                              self.pip_environment), self.work_name)
+        added = _requirement_list(self.facts.get("build-requires", _digest(remembered))
+                                  if self.facts is not None else None) or []
         try:
-            made = container.run(
-                "if [ -n \"$REMAKE\" ] || [ ! -x %(env)s/bin/python ]; then "
-                "T=%(env)s.tmp-%(run)s && rm -rf $T && python3 -m venv --without-pip $T && "
-                "%(pip)s --python $T/bin/python install --quiet %(requires)s && "
-                "python3 %(tool)s settle $T %(env)s %(run)s \"$REMAKE\" && echo made; fi"
-                % {"env": build_env, "run": run_id, "pip": pip, "tool": CACHE_TOOL,
-                   "requires": " ".join(shlex.quote(item) for item in build_requires)},
-                dict(env, REMAKE="1" if self.no_cache or self.refresh else ""),
-                workdir="/tmp").strip()
-            container.run("%s --python %s/bin/python %s --no-build-isolation"
-                          % (pip, build_env, wheel), env, workdir="/tmp")
-            self.reporter.say("    the project's wheel, built in the %s build environment (%s)"
-                              % ("new" if made else "kept", " ".join(build_requires)))
-            return
+            for _ in range(2):
+                requires = list(dict.fromkeys(list(build_requires) + added))
+                build_env = "%s/build-envs/%s" % (WHEELS, build_env_key(
+                    builder_image, requires, self.pip_files, self.pip_environment))
+                made = container.run(
+                    "if [ -n \"$REMAKE\" ] || [ ! -x %(env)s/bin/python ]; then "
+                    "T=%(env)s.tmp-%(run)s && rm -rf $T && python3 -m venv --without-pip $T && "
+                    "%(pip)s --python $T/bin/python install --quiet %(requires)s && "
+                    "python3 %(tool)s settle $T %(env)s %(run)s \"$REMAKE\" && echo made; fi"
+                    % {"env": build_env, "run": run_id, "pip": pip, "tool": CACHE_TOOL,
+                       "requires": " ".join(shlex.quote(item) for item in requires)},
+                    dict(env, REMAKE="1" if self.no_cache or self.refresh else ""),
+                    workdir="/tmp").strip()
+                try:
+                    container.run("%s/bin/python %s %s /tmp/project-wheel %s %s" % (
+                        build_env, BUILD_HOOK, shlex.quote(name), shlex.quote(json.dumps(added)),
+                        " ".join(shlex.quote(path) for path in paths)), env,
+                        workdir="/tmp/project")
+                except CommandFailed as failure:
+                    asked = _requirement_list(_build_requires_asked(failure))
+                    if asked is None or set(asked) <= set(added):
+                        raise
+                    added = asked
+                    if self.facts is not None:
+                        self.facts.put("build-requires", _digest(remembered), added)
+                    continue
+                self.reporter.say("    the project's wheel, built by %s in the %s build "
+                                  "environment (%s)" % (name, "new" if made else "kept",
+                                                        " ".join(requires)))
+                return
         except CommandFailed:
-            self.reporter.say("    the kept build environment could not build the project's "
-                              "wheel; building it with pip's build isolation")
-        container.run("rm -rf /tmp/project-wheel")
-        self._run_pip(container, "%s %s" % (pip, wheel), env, "the project's own wheel")
+            pass
+        self.reporter.say("    the kept build environment could not build the project's "
+                          "wheel; building it with pip's build isolation")
+        container.run("rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project" % SOURCE)
+        self._run_pip(container, "%s wheel --no-deps -c %s/constraints.txt -w /tmp/project-wheel "
+                      "/tmp/project" % (pip, run), env, "the project's own wheel")
 
     def _resolve(self, container: Container, run: str, requirement: str, project: str,
                  find_links: str, env: Mapping[str, str]) -> tuple[Lock, str]:
@@ -509,6 +616,38 @@ class Builder:
                     "file and the package index settings."
                     % (match.group(1) if match else what)) from failure
             raise
+
+
+def _build_requires_asked(failure: CommandFailed) -> list[str] | None:
+    """What the build hook said the backend asks for, when that is why it stopped."""
+    if failure.exit_code != 3:
+        return None
+    for line in failure.output.splitlines():
+        if line.startswith(BUILD_REQUIRES_MARK):
+            try:
+                return json.loads(line[len(BUILD_REQUIRES_MARK):])
+            except ValueError:
+                return None
+    return None
+
+
+def _requirement_list(value: object) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(item, str) and item.strip()
+                                       for item in value):
+        return list(dict.fromkeys(value))
+    return None
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def project_wheel_key(builder_image: str, source_digest: str, build_requires: Sequence[str],
+                      backend: tuple[str, Sequence[str]]) -> str:
+    """The name the project's wheel is kept under: what it is built from, and how."""
+    parts = [PROJECT_WHEEL_RECIPE, builder_image, source_digest, backend[0], *backend[1], "",
+             *build_requires]
+    return _digest("\0".join(parts))[:24]
 
 
 def build_env_key(builder_image: str, requirements: Sequence[str],

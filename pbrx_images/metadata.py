@@ -422,6 +422,37 @@ def build_requirements(project_dir: Path) -> tuple[str, ...]:
     return tuple(requires)
 
 
+#: The backend pip builds a project with that names none (PEP 517).
+LEGACY_BUILD_BACKEND = "setuptools.build_meta:__legacy__"
+
+
+def build_backend(project_dir: Path) -> tuple[str, tuple[str, ...]]:
+    """``[build-system] build-backend`` and ``backend-path`` of the project, or pip's default.
+
+    Raises :class:`ProjectError` if pyproject.toml cannot be read, the
+    backend is not a ``module:object`` string or ``backend-path`` is not a
+    list of relative paths inside the project.
+    """
+    path = Path(project_dir) / "pyproject.toml"
+    if not path.is_file():
+        return LEGACY_BUILD_BACKEND, ()
+    system = _load_toml(path).get("build-system")
+    if not isinstance(system, dict) or "build-backend" not in system:
+        return LEGACY_BUILD_BACKEND, ()
+    backend = system["build-backend"]
+    if not isinstance(backend, str) or not re.fullmatch(
+            r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?", backend):
+        raise ProjectError(f"{path}: [build-system] build-backend must name a module, "
+                           f"as in \"module.name:object\"; fix it.")
+    paths = system.get("backend-path", [])
+    if not isinstance(paths, list) or not all(
+            isinstance(item, str) and item and not Path(item).is_absolute()
+            and ".." not in Path(item).parts for item in paths):
+        raise ProjectError(f"{path}: [build-system] backend-path must be a list of paths "
+                           f"inside the project, relative to it; fix it.")
+    return backend, tuple(paths)
+
+
 # --------------------------------------------------------------------------
 # Wheels
 

@@ -31,8 +31,8 @@ from pbrx_images.errors import BuildError
 from pbrx_images.image_archive import rfc3339
 from pbrx_images.image_facts import ImageFacts, default_facts_dir
 from pbrx_images.layer import DEFAULT_EPOCH
-from pbrx_images.metadata import (ProjectMetadata, build_requirements, image_name,
-                                  read_project)
+from pbrx_images.metadata import (LEGACY_BUILD_BACKEND, ProjectMetadata, build_backend,
+                                  build_requirements, image_name, read_project)
 from pbrx_images.options import Options
 from pbrx_images.os_release import parse_os_release
 from pbrx_images.output import Recorder, Reporter, default_log_dir
@@ -259,6 +259,8 @@ class _Checked:
     #: the project's ``[build-system] requires`` (pip's default when it names none)
     build_requires: tuple[str, ...] = ()
     git: bool = True  #: the project is a git checkout (has .git): the builder gets git
+    #: the project's ``[build-system] build-backend`` and ``backend-path`` (or pip's default)
+    backend: tuple[str, tuple[str, ...]] = (LEGACY_BUILD_BACKEND, ())
 
 
 def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
@@ -266,6 +268,7 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
     project_dir = options.project_dir
     static = read_project(project_dir)
     build_requires = build_requirements(project_dir)
+    backend = build_backend(project_dir)
     check_tag(options.tag)
     check_prefix(options.prefix)
     if options.push:  # every image shares the prefix, so one name tells
@@ -293,7 +296,7 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
     return _Checked(static, depends, constraints, pip, work_name, dockerfiles,
                     rfc3339(epoch), epoch,
                     (bindep_path.name, bindep_path.read_bytes()) if bindep_path else None,
-                    build_requires, (project_dir / ".git").exists())
+                    build_requires, (project_dir / ".git").exists(), backend)
 
 
 @dataclass
@@ -506,7 +509,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         # Needs only the base image and bindep: made while the builder works.
         alongside = _Alongside(engine, runtime_packages_image)
         builder = Builder(engine, reporter, work_name, pip.files, pip.environment,
-                          options.no_cache, options.refresh)
+                          options.no_cache, options.refresh, facts)
         with reporter.step("Builder image (%s)" % (
                 " ".join(provisional.builder_packages))):
             builder_image = builder.image(base, options.base_image, manager,
@@ -527,7 +530,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                                     source.data,
                                     source.digest, constraints,
                                     run.container_name("wheels"), extras_for,
-                                    checked.build_requires)
+                                    checked.build_requires, checked.backend)
             plan = plans["plan"]
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),

@@ -37,7 +37,7 @@ POINTS = [
     ("builder-packages", r"\$ apt-get update", 1, signal.SIGTERM, NO_CACHE, NOTHING),
     ("builder-pip", r"\$ python3 -m venv /opt/pbrx-images-builder", 1, signal.SIGINT, NO_CACHE,
      NOTHING),
-    ("project-wheel", r"-w /tmp/project-wheel /tmp/project", 1, signal.SIGTERM, NO_CACHE, NOTHING),
+    ("project-wheel", r"build_wheel\.py ", 1, signal.SIGTERM, NO_CACHE, NOTHING),
     ("resolving", r"install --dry-run", 1, signal.SIGINT, REFRESH, NOTHING),
     ("compiling", r"Building wheel for psycopg2", 1, signal.SIGTERM, (), FRESH),
     ("publishing", r"wheel_cache.py publish", 1, signal.SIGINT, REFRESH, NOTHING),

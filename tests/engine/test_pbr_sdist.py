@@ -14,7 +14,7 @@ import tarfile
 import pytest
 
 from tests.conftest import ROOT
-from tests.engine.helpers import build_images, leftover_containers, run_image
+from tests.engine.helpers import build_images, leftover_containers, remove_volume, run_image
 
 pytestmark = pytest.mark.engine
 
@@ -38,11 +38,17 @@ def sdist_project(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def built(sdist_project, docker_client, base_image):
+    # No wheel or build environment kept from an earlier run: the project's wheel is built.
+    remove_volume(docker_client, "pbrx-images-wheels-pbrdemo")
     return build_images(str(sdist_project), "--base-image", base_image, "--tag", "sdist")
 
 
 def test_all_images_built(built, docker_client):
     assert built.exit_code == 0
+    # setup.py's setup_requires (pbr) is what the legacy backend asks for: without it the
+    # wheel would be "pbrdemo 0.0.0" with no scripts, and no script image would be built
+    assert ("built by setuptools.build_meta:__legacy__ in the new build environment "
+            "(setuptools>=40.8.0 pbr)") in built.output
     for name in ("pbrdemo-base", "pbrdemo-api", "pbrdemo-manage", "pbrdemo-worker"):
         assert docker_client.images.get("%s:sdist" % name)
     assert leftover_containers(docker_client) == []

@@ -462,3 +462,93 @@ def test_cache_tool_settles_a_directory_once_or_replaces_it(tmp_path):
     _cache_tool(tmp_path, "settle", made("third"), destination, "r3", "1")  # --refresh
     assert (destination / "which").read_text() == "third"
     assert sorted(path.name for path in destination.parent.iterdir()) == ["k"]
+
+
+def _build_hook(tmp_path, project, *arguments):
+    hook = tmp_path / "tools" / "build_wheel.py"
+    hook.parent.mkdir(exist_ok=True)
+    hook.write_text(builder.BUILD_HOOK_SOURCE)
+    return subprocess.run([sys.executable, str(hook)] + [str(item) for item in arguments],
+                          capture_output=True, text=True, cwd=str(project))
+
+
+def test_build_hook_finds_an_in_tree_backend_and_its_object(tmp_path):
+    project = tmp_path / "project"
+    (project / "_backend").mkdir(parents=True)
+    (project / "_backend" / "mybackend.py").write_text(
+        "import os\n"
+        "class hooks:\n"
+        "    @staticmethod\n"
+        "    def build_wheel(directory, config_settings=None, metadata_directory=None):\n"
+        "        open(os.path.join(directory, 'x-1-py3-none-any.whl'), 'w').close()\n"
+        "        return 'x-1-py3-none-any.whl'\n")
+    done = _build_hook(tmp_path, project, "mybackend:hooks", "out", "[]", "_backend")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "x-1-py3-none-any.whl"
+    assert (project / "out" / "x-1-py3-none-any.whl").is_file()
+
+
+def test_build_hook_fails_when_the_backend_is_missing(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    done = _build_hook(tmp_path, project, "no_such_backend_here", "out", "[]")
+    assert done.returncode != 0 and "no_such_backend_here" in done.stderr
+
+
+def test_build_hook_does_not_import_from_its_own_directory(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "beside.py").write_text("def build_wheel(directory):\n    return 'no'\n")
+    done = _build_hook(tmp_path, project, "beside", "out", "[]")
+    assert done.returncode != 0 and "beside" in done.stderr
+
+
+ASKING_BACKEND = (
+    "import os\n"
+    "ASKED = []\n"
+    "def get_requires_for_build_wheel(config_settings=None):\n"
+    "    ASKED.append(1)  # in the child: the builder's process never sees it\n"
+    "    return ['pbr>=2', 'wheel']\n"
+    "def build_wheel(directory, config_settings=None, metadata_directory=None):\n"
+    "    assert not ASKED\n"
+    "    open(os.path.join(directory, 'x-1-py3-none-any.whl'), 'w').close()\n"
+    "    return 'x-1-py3-none-any.whl'\n")
+
+
+def test_build_hook_names_what_the_backend_asks_for_and_builds_once_it_is_there(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "asking.py").write_text(ASKING_BACKEND)
+    lacking = _build_hook(tmp_path, project, "asking", "out", '["wheel"]', ".")
+    assert lacking.returncode == 3
+    failure = builder.CommandFailed("hook", 3, lacking.stdout + lacking.stderr)
+    assert builder._build_requires_asked(failure) == ["pbr>=2", "wheel"]
+    assert not (project / "out").exists()
+    done = _build_hook(tmp_path, project, "asking", "out", '["wheel", "pbr>=2"]', ".")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "x-1-py3-none-any.whl"
+
+
+def test_build_hook_fails_when_the_backend_cannot_say_what_it_needs(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "broken.py").write_text(
+        "def get_requires_for_build_wheel(config_settings=None):\n"
+        "    raise RuntimeError('setup.py is broken')\n"
+        "def build_wheel(directory, config_settings=None, metadata_directory=None):\n"
+        "    return 'never'\n")
+    done = _build_hook(tmp_path, project, "broken", "out", "[]", ".")
+    assert done.returncode not in (0, 3)
+    assert "setup.py is broken" in done.stderr and "never" not in done.stdout
+
+
+@pytest.mark.parametrize("exit_code, output, expected", [
+    (3, "noise\npbrx-images-build-requires: [\"pbr\"]\n", ["pbr"]),
+    (1, "pbrx-images-build-requires: [\"pbr\"]\n", None),
+    (3, "no mark\n", None),
+    (3, "pbrx-images-build-requires: [unclosed\n", None),
+])
+def test_build_requires_asked(exit_code, output, expected):
+    failure = builder.CommandFailed("hook", exit_code, output)
+    assert builder._build_requires_asked(failure) == expected

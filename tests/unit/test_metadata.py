@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.metadata import (
     DEFAULT_BUILD_REQUIREMENTS,
+    LEGACY_BUILD_BACKEND,
     ProjectMetadata,
+    build_backend,
     build_requirements,
     find_extra,
     image_name,
@@ -686,6 +688,34 @@ def test_build_requirements(tmp_path: Path, pyproject, expected) -> None:
     if pyproject is not None:
         (tmp_path / "pyproject.toml").write_text(pyproject)
     assert build_requirements(tmp_path) == expected
+
+
+@pytest.mark.parametrize("pyproject, expected", [
+    (None, (LEGACY_BUILD_BACKEND, ())),
+    ('[project]\nname = "x"\n', (LEGACY_BUILD_BACKEND, ())),
+    ('[build-system]\nrequires = ["setuptools"]\n', (LEGACY_BUILD_BACKEND, ())),
+    ('[build-system]\nbuild-backend = "setuptools.build_meta"\n',
+     ("setuptools.build_meta", ())),
+    ('[build-system]\nbuild-backend = "backend:hooks.inner"\nbackend-path = ["_b", "."]\n',
+     ("backend:hooks.inner", ("_b", "."))),
+])
+def test_build_backend(tmp_path: Path, pyproject, expected) -> None:
+    if pyproject is not None:
+        (tmp_path / "pyproject.toml").write_text(pyproject)
+    assert build_backend(tmp_path) == expected
+
+
+@pytest.mark.parametrize("pyproject, problem", [
+    ('[build-system]\nbuild-backend = 1\n', "build-backend must name a module"),
+    ('[build-system]\nbuild-backend = "a b"\n', "build-backend must name a module"),
+    ('[build-system]\nbuild-backend = "x"\nbackend-path = "."\n', "backend-path"),
+    ('[build-system]\nbuild-backend = "x"\nbackend-path = ["/opt"]\n', "backend-path"),
+    ('[build-system]\nbuild-backend = "x"\nbackend-path = ["../up"]\n', "backend-path"),
+])
+def test_unusable_build_backend_is_a_project_error(tmp_path: Path, pyproject, problem) -> None:
+    (tmp_path / "pyproject.toml").write_text(pyproject)
+    with pytest.raises(ProjectError, match=problem):
+        build_backend(tmp_path)
 
 
 @pytest.mark.parametrize("pyproject", ['[build-system]\nrequires = "setuptools"\n',
