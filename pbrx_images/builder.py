@@ -14,6 +14,7 @@ cache with an atomic rename, so concurrent builds never see half a file.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -430,7 +431,9 @@ class Builder:
                source: bytes, source_digest: str, constraints: bytes, container_name: str,
                extras_for: Callable[[ProjectMetadata], Sequence[str]],
                build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS,
-               backend: tuple[str, Sequence[str]] = (LEGACY_BUILD_BACKEND, ())) -> WheelBuild:
+               backend: tuple[str, Sequence[str]] = (LEGACY_BUILD_BACKEND, ()),
+               keep: contextlib.ExitStack | None = None,
+               kept: list[Container] | None = None) -> WheelBuild:
         """Build the project's wheel and every wheel it needs into ``runs/{run_id}``.
 
         ``source`` (an archive of the project, as :func:`archive_source`
@@ -438,7 +441,11 @@ class Builder:
         container mounts read-only at /src; the project is built from a copy,
         by its build ``backend`` (name and backend-path) in the kept build
         environment of ``build_requires`` (its ``[build-system] requires``;
-        see :meth:`_project_wheel`).
+        see :meth:`_project_wheel`).  With ``keep``, the wheel container is
+        removed when that stack closes rather than at the end of this step,
+        and once the step has succeeded it is appended to ``kept``: the
+        caller can run commands in it later (it mounts the volume
+        read-write).
         """
         run = run_dir(run_id)
         env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
@@ -448,9 +455,10 @@ class Builder:
         with self.engine.container(builder_image, container_name + "-source",
                                    {SOURCE: (source_volume, False)}, start=False) as container:
             container.put_archive(source, SOURCE)
-        with self.engine.container(builder_image, container_name,
-                                   {WHEELS: (volume, False), SOURCE: (source_volume, True)}
-                                   ) as container:
+        with contextlib.ExitStack() as local:
+            container = (keep if keep is not None else local).enter_context(
+                self.engine.container(builder_image, container_name,
+                                      {WHEELS: (volume, False), SOURCE: (source_volume, True)}))
             container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode(),
                                  BUILD_HOOK: BUILD_HOOK_SOURCE.encode(),
                                  run + "/constraints.txt": constraints, **self.pip_files})
@@ -494,6 +502,8 @@ class Builder:
                 container.run("python3 %s remember %s/lock-record.json %s"
                               % (CACHE_TOOL, run, record))
         digests = dict(digests, **{wheel_name: hashlib.sha256(wheel_data).hexdigest()})
+        if keep is not None and kept is not None:
+            kept.append(container)
         return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
 
     def _project_wheel(self, container: Container, builder_image: str, run_id: str,

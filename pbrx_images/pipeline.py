@@ -26,7 +26,7 @@ from pbrx_images import build_record, interrupts, sbom as sbom_module
 from pbrx_images import target_platform
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
-from pbrx_images.engine import Engine, ImageInfo
+from pbrx_images.engine import Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
 from pbrx_images.image_archive import rfc3339
 from pbrx_images.image_facts import ImageFacts, default_facts_dir
@@ -104,12 +104,21 @@ class _Run:
         with contextlib.suppress(BuildError):
             self.engine.remove_volume(self.source_volume)
 
-    def remove_run_files(self, image: str) -> None:
-        """Delete this run's directory from the wheel volume (the cache stays)."""
+    def remove_run_files(self, image: str, container: Container | None = None) -> None:
+        """Delete this run's directory from the wheel volume (the cache stays).
+
+        In ``container`` (the wheel container, still running) when given and
+        it can; otherwise in a new container of ``image``.
+        """
+        command = "rm -rf %s" % run_dir(self.id)
+        if container is not None:
+            with contextlib.suppress(BuildError, engine_module.CommandFailed):
+                container.run(command)
+                return
         with contextlib.suppress(BuildError):
             with self.engine.container(image, self.container_name("cleanup"),
                                        {WHEELS: (self.volume, False)}) as container:
-                container.run("rm -rf %s" % run_dir(self.id))
+                container.run(command)
 
 
 def _proxy_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -477,6 +486,9 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     facts = ImageFacts(default_facts_dir(), not options.no_cache)
     facts.prune()
     builder_image = None
+    # The wheel container stays until the end, to remove the run's files from the volume.
+    kept = contextlib.ExitStack()
+    wheel_container: list[Container] = []
     alongside: _Alongside | None = None
     succeeded = False
     try:
@@ -530,7 +542,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                                     source.data,
                                     source.digest, constraints,
                                     run.container_name("wheels"), extras_for,
-                                    checked.build_requires, checked.backend)
+                                    checked.build_requires, checked.backend,
+                                    keep=kept, kept=wheel_container)
             plan = plans["plan"]
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),
@@ -595,13 +608,17 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         return _result(engine, plan, images, digests)
     finally:
         with interrupts.deferred():
+            if builder_image is not None and wheel_container:
+                # idle since the wheel step ended: it removes the run's files at once
+                run.remove_run_files(builder_image, wheel_container[0])
             run.remove_containers()
             if alongside is not None:  # (what it runs is gone: it ends soon)
                 alongside.stop()
                 run.remove_containers()
             run.drop_work_tags()
-            if builder_image is not None:
+            if builder_image is not None and not wheel_container:
                 run.remove_run_files(builder_image)
+            kept.close()
             run.remove_source_volume()
         if not succeeded:
             reporter.say("Build failed; no image was tagged.")

@@ -34,7 +34,8 @@ def test_no_container_has_a_bind_mount(example_project, docker_client, base_imag
                                no_cache=True), Reporter(stream=stream))
     assert len(result.images) == 3
     roles = {name.split("-")[-3] for name in seen}  # pbrx-images-{project}-{role}-{run}-{n}
-    assert {"probe", "builder", "wheels", "runtime", "base", "script", "cleanup"} <= roles
+    assert {"probe", "builder", "wheels", "runtime", "base", "script"} <= roles
+    assert "cleanup" not in roles  # the wheel container, kept, removes the run's files
     for name, (binds, mounts) in seen.items():
         assert not binds, name
         assert {kind for kind, _, _ in mounts} <= {"volume"}, (name, mounts)
