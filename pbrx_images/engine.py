@@ -39,6 +39,8 @@ LABEL_PROJECT = "org.pbrx-images.project"
 #: Every container build-images creates is named ``pbrx-images-...-{run id}-{n}``.
 CONTAINER_PREFIX = "pbrx-images-"
 IDLE_COMMAND = ["tail", "-f", "/dev/null"]
+#: The repository of every image a run loads before its final tags: ``{project}-{what}:{run id}``.
+WORK_REPOSITORY = "pbrx-images-work/"
 
 
 class CommandFailed(Exception):
@@ -461,6 +463,32 @@ class Engine:
         live run (its engine was restarted, or it was killed).
         """
         self._remove_named(CONTAINER_PREFIX, {"status": "exited"})
+
+    def remove_dead_work_tags(self) -> list[str]:
+        """Remove the work tags (``{WORK_REPOSITORY}...:{run id}``) of runs that are gone.
+
+        A run keeps its wheel container from before its first work tag to
+        after its last is dropped, so a run ID with no container left at all
+        belongs to a run that was killed (or lost its engine) before its
+        clean-up.  Returns the tags removed.
+        """
+        with engine_errors("list images"):
+            images = self.client.api.images(filters={"reference": WORK_REPOSITORY + "*"})
+        tags = [tag for image in images for tag in image.get("RepoTags") or ()
+                if tag.startswith(WORK_REPOSITORY) and ":" in tag]
+        if not tags:
+            return []
+        with engine_errors("list containers"):
+            names = [name.lstrip("/") for container in self.client.api.containers(
+                all=True, filters={"name": "^/" + re.escape(CONTAINER_PREFIX)})
+                for name in container.get("Names") or ()]
+        removed = []
+        for tag in tags:
+            run_id = tag.rpartition(":")[2]
+            if not any("-%s-" % run_id in name for name in names):
+                self.untag(tag)
+                removed.append(tag)
+        return removed
 
     def remove_run_containers(self, run_id: str) -> None:
         """Remove every container of the run ``run_id``, running or not."""

@@ -85,7 +85,7 @@ class _Run:
                                   self.id, self._containers)
 
     def work_tag(self, what: str) -> str:
-        tag = "pbrx-images-work/%s-%s:%s" % (self.work_name, what, self.id)
+        tag = "%s%s-%s:%s" % (engine_module.WORK_REPOSITORY, self.work_name, what, self.id)
         self.work_tags.append(tag)
         return tag
 
@@ -465,6 +465,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
 
     engine = engine_module.connect(reporter, options.network, options.platform)
     engine.remove_dead_containers()
+    for tag in engine.remove_dead_work_tags():
+        reporter.say("    removed %s, left by a build that was killed" % tag)
     records = build_record.RecordStore(build_record.default_record_dir())
     tool = build_record.tool_identity()
 
