@@ -65,11 +65,10 @@ in the current directory into OUTDIR with BACKEND ("module:object"), in this
 interpreter: what pip does with --no-build-isolation, without pip's start-up and
 its metadata step.  Prints the wheel's name.
 
-HAVE is the JSON list of the requirements this environment has beyond the
-project's [build-system] requires.  When the backend's
-get_requires_for_build_wheel (asked in a forked child: pip asks it in a process
-of its own) names one HAVE lacks, nothing is built: the line
-"pbrx-images-build-requires: JSON list" is printed and the exit status is 3.
+HAVE is the JSON list of the requirements this environment was made with.
+When the backend's get_requires_for_build_wheel (asked in a forked child: pip
+asks it in a process of its own) names one HAVE lacks, nothing is built: the
+line "pbrx-images-build-requires: JSON list" is printed and the exit status is 3.
 """
 import importlib
 import json
@@ -551,14 +550,15 @@ class Builder:
                     workdir="/tmp").strip()
                 try:
                     container.run("%s/bin/python %s %s /tmp/project-wheel %s %s" % (
-                        build_env, BUILD_HOOK, shlex.quote(name), shlex.quote(json.dumps(added)),
+                        build_env, BUILD_HOOK, shlex.quote(name),
+                        shlex.quote(json.dumps(requires)),
                         " ".join(shlex.quote(path) for path in paths)), env,
                         workdir="/tmp/project")
                 except CommandFailed as failure:
                     asked = _requirement_list(_build_requires_asked(failure))
-                    if asked is None or set(asked) <= set(added):
+                    if asked is None or set(asked) <= set(requires):
                         raise
-                    added = asked
+                    added = [item for item in asked if item not in build_requires]
                     if self.facts is not None:
                         self.facts.put("build-requires", _digest(remembered), added)
                     continue
