@@ -187,13 +187,14 @@ class Container:
                 exec_id = api.exec_create(self.id, ["/bin/sh", "-c", command],
                                           environment=dict(environment or {}),
                                           workdir=workdir, user=user)["Id"]
+                # (a container that stops just after the exec is made refuses its start)
+                for chunk in api.exec_start(exec_id, stream=True):
+                    chunks.append(chunk)
+                    reporter.output(chunk)
+                exit_code = api.exec_inspect(exec_id)["ExitCode"]
             except docker.errors.APIError:
                 self._check_not_stopped()
                 raise
-            for chunk in api.exec_start(exec_id, stream=True):
-                chunks.append(chunk)
-                reporter.output(chunk)
-            exit_code = api.exec_inspect(exec_id)["ExitCode"]
         output = b"".join(chunks).decode("utf-8", "replace")
         if exit_code != 0:
             self._check_not_stopped()
@@ -213,9 +214,15 @@ class Container:
             attrs = api.inspect_container(self.id)
             if attrs["State"].get("Running"):
                 return
-            logs = api.logs(self.id, stdout=True, stderr=True).decode("utf-8", "replace")
-            line = next((line for line in logs.splitlines() if "exec format error" in line),
-                        None)
+            # The engine may record the refused command's message a moment after the
+            # container stops: read its output again for up to a second.
+            for attempt in range(11):
+                logs = api.logs(self.id, stdout=True, stderr=True).decode("utf-8", "replace")
+                line = next((line for line in logs.splitlines()
+                             if "exec format error" in line), None)
+                if line is not None or attempt == 10:
+                    break
+                time.sleep(0.1)
             if line is not None:
                 platform = self.engine.platform
                 if platform is None:
