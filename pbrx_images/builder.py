@@ -298,7 +298,7 @@ def pip_directory(pip_wheel: str) -> str:
 
 
 def cache_key(*parts: str) -> str:
-    """A short hash of everything that determines a cached image."""
+    """A short hash of everything that determines what is cached under it."""
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
@@ -527,12 +527,12 @@ class Builder:
         """
         run = run_dir(run_id)
         pip = BUILDER_VENV + "/bin/pip"
-        container.run("rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project"
-                      % SOURCE)
+        fresh_copy = "rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project" % SOURCE
+        container.run(fresh_copy)
         name, paths = backend
-        remembered = "%s %s" % (build_env_key(builder_image, build_requires, self.pip_files,
-                                              self.pip_environment), self.work_name)
-        added = _requirement_list(self.facts.get("build-requires", _digest(remembered))
+        remembered = cache_key(build_env_key(builder_image, build_requires, self.pip_files,
+                                             self.pip_environment), self.work_name)
+        added = _requirement_list(self.facts.get("build-requires", remembered)
                                   if self.facts is not None else None) or []
         try:
             for _ in range(2):
@@ -560,7 +560,7 @@ class Builder:
                         raise
                     added = [item for item in asked if item not in build_requires]
                     if self.facts is not None:
-                        self.facts.put("build-requires", _digest(remembered), added)
+                        self.facts.put("build-requires", remembered, added)
                     continue
                 self.reporter.say("    the project's wheel, built by %s in the %s build "
                                   "environment (%s)" % (name, "new" if made else "kept",
@@ -570,7 +570,7 @@ class Builder:
             pass
         self.reporter.say("    the kept build environment could not build the project's "
                           "wheel; building it with pip's build isolation")
-        container.run("rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project" % SOURCE)
+        container.run(fresh_copy)  # what the failed attempt left in it goes
         self._run_pip(container, "%s wheel --no-deps -c %s/constraints.txt -w /tmp/project-wheel "
                       "/tmp/project" % (pip, run), env, "the project's own wheel")
 
@@ -648,16 +648,11 @@ def _requirement_list(value: object) -> list[str] | None:
     return None
 
 
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def project_wheel_key(builder_image: str, source_digest: str, build_requires: Sequence[str],
                       backend: tuple[str, Sequence[str]]) -> str:
     """The name the project's wheel is kept under: what it is built from, and how."""
-    parts = [PROJECT_WHEEL_RECIPE, builder_image, source_digest, backend[0], *backend[1], "",
-             *build_requires]
-    return _digest("\0".join(parts))[:24]
+    return cache_key(PROJECT_WHEEL_RECIPE, builder_image, source_digest, backend[0],
+                     *backend[1], "", *build_requires)
 
 
 def build_env_key(builder_image: str, requirements: Sequence[str],
