@@ -399,6 +399,13 @@ def _toml_error_message(path: Path, error: Exception) -> str:
     return f"{path} is not valid TOML ({reason.rstrip('.')} at {where}); fix the syntax."
 
 
+def _build_system(project_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The path of the project's pyproject.toml and its ``[build-system]`` table ({} if none)."""
+    path = Path(project_dir) / "pyproject.toml"
+    system = _load_toml(path).get("build-system") if path.is_file() else None
+    return path, system if isinstance(system, dict) else {}
+
+
 #: What pip builds a project with that names no build requirements (PEP 518).
 DEFAULT_BUILD_REQUIREMENTS = ("setuptools>=40.8.0",)
 
@@ -409,11 +416,8 @@ def build_requirements(project_dir: Path) -> tuple[str, ...]:
     Raises :class:`ProjectError` if pyproject.toml cannot be read or its
     ``requires`` is not a list of strings.
     """
-    path = Path(project_dir) / "pyproject.toml"
-    if not path.is_file():
-        return DEFAULT_BUILD_REQUIREMENTS
-    system = _load_toml(path).get("build-system")
-    if not isinstance(system, dict) or "requires" not in system:
+    path, system = _build_system(project_dir)
+    if "requires" not in system:
         return DEFAULT_BUILD_REQUIREMENTS
     requires = system["requires"]
     if not isinstance(requires, list) or not all(isinstance(item, str) for item in requires):
@@ -433,11 +437,8 @@ def build_backend(project_dir: Path) -> tuple[str, tuple[str, ...]]:
     backend is not a ``module:object`` string or ``backend-path`` is not a
     list of relative paths inside the project.
     """
-    path = Path(project_dir) / "pyproject.toml"
-    if not path.is_file():
-        return LEGACY_BUILD_BACKEND, ()
-    system = _load_toml(path).get("build-system")
-    if not isinstance(system, dict) or "build-backend" not in system:
+    path, system = _build_system(project_dir)
+    if "build-backend" not in system:
         return LEGACY_BUILD_BACKEND, ()
     backend = system["build-backend"]
     if not isinstance(backend, str) or not re.fullmatch(
