@@ -401,6 +401,8 @@ class Builder:
         self.pip_files = dict(pip_files)
         self.pip_environment = dict(pip_environment)
         self.no_cache = no_cache
+        #: the wheel container, idle and kept (see :meth:`wheels`' ``keep``) once its step is done
+        self.wheel_container: Container | None = None
 
     def image(self, base: ImageInfo, base_name: str, manager: PackageManager,
               packages: tuple[str, ...], constraints: bytes, container_name: str) -> str:
@@ -431,8 +433,7 @@ class Builder:
                extras_for: Callable[[ProjectMetadata], Sequence[str]],
                build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS,
                backend: tuple[str, Sequence[str]] = (LEGACY_BUILD_BACKEND, ()),
-               keep: contextlib.ExitStack | None = None,
-               kept: list[Container] | None = None) -> WheelBuild:
+               keep: contextlib.ExitStack | None = None) -> WheelBuild:
         """Build the project's wheel and every wheel it needs into ``runs/{run_id}``.
 
         ``source`` (an archive of the project, as :func:`archive_source`
@@ -442,7 +443,7 @@ class Builder:
         environment of ``build_requires`` (its ``[build-system] requires``;
         see :meth:`_project_wheel`).  With ``keep``, the wheel container is
         removed when that stack closes rather than at the end of this step,
-        and once the step has succeeded it is appended to ``kept``: the
+        and once the step has succeeded it is :attr:`wheel_container`: the
         caller can run commands in it later (it mounts the volume
         read-write).
         """
@@ -501,8 +502,8 @@ class Builder:
                 container.run("python3 %s remember %s/lock-record.json %s"
                               % (CACHE_TOOL, run, record))
         digests = dict(digests, **{wheel_name: hashlib.sha256(wheel_data).hexdigest()})
-        if keep is not None and kept is not None:
-            kept.append(container)
+        if keep is not None:
+            self.wheel_container = container
         return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
 
     def _project_wheel(self, container: Container, builder_image: str, run_id: str,

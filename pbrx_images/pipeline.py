@@ -490,7 +490,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     builder_image = None
     # The wheel container stays until the end, to remove the run's files from the volume.
     kept = contextlib.ExitStack()
-    wheel_container: list[Container] = []
+    builder: Builder | None = None
     alongside: _Alongside | None = None
     succeeded = False
     try:
@@ -545,7 +545,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                                     source.digest, constraints,
                                     run.container_name("wheels"), extras_for,
                                     checked.build_requires, checked.backend,
-                                    keep=kept, kept=wheel_container)
+                                    keep=kept)
             plan = plans["plan"]
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),
@@ -610,15 +610,16 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         return _result(engine, plan, images, digests)
     finally:
         with interrupts.deferred():
-            if builder_image is not None and wheel_container:
+            wheel_container = builder.wheel_container if builder is not None else None
+            if builder_image is not None and wheel_container is not None:
                 # idle since the wheel step ended: it removes the run's files at once
-                run.remove_run_files(builder_image, wheel_container[0])
+                run.remove_run_files(builder_image, wheel_container)
             run.remove_containers()
             if alongside is not None:  # (what it runs is gone: it ends soon)
                 alongside.stop()
                 run.remove_containers()
             run.drop_work_tags()
-            if builder_image is not None and not wheel_container:
+            if builder_image is not None and wheel_container is None:
                 run.remove_run_files(builder_image)
             kept.close()
             run.remove_source_volume()
