@@ -485,10 +485,7 @@ class Engine:
                 if tag.startswith(WORK_REPOSITORY) and ":" in tag]
         if not tags:
             return []
-        with engine_errors("list containers"):
-            names = [name.lstrip("/") for container in self.client.api.containers(
-                all=True, filters={"name": "^/" + re.escape(CONTAINER_PREFIX)})
-                for name in container.get("Names") or ()]
+        names = [name for _, names in self._named(CONTAINER_PREFIX, {}) for name in names]
         removed = []
         for tag in tags:
             run_id = tag.rpartition(":")[2]
@@ -502,13 +499,17 @@ class Engine:
         self._remove_named(CONTAINER_PREFIX, {}, "-%s-" % run_id)
 
     def _remove_named(self, prefix: str, filters: Mapping[str, str], part: str = "") -> None:
+        for container_id, names in self._named(prefix, filters):
+            if any(name.startswith(prefix) and part in name for name in names):
+                self.remove_container(container_id)
+
+    def _named(self, prefix: str, filters: Mapping[str, str]) -> list[tuple[str, list[str]]]:
+        """(ID, names) of every container, running or not, whose name starts with ``prefix``."""
         with engine_errors("list containers"):
             found = self.client.api.containers(
                 all=True, filters=dict(filters, name="^/" + re.escape(prefix)))
-        for container in found:
-            names = [name.lstrip("/") for name in container.get("Names") or ()]
-            if any(name.startswith(prefix) and part in name for name in names):
-                self.remove_container(container["Id"])
+        return [(container["Id"], [name.lstrip("/") for name in container.get("Names") or ()])
+                for container in found]
 
     def read_file(self, image: str, path: str, name: str) -> bytes | None:
         """The content of a file in an image, read without starting a container."""
