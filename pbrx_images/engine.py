@@ -214,15 +214,9 @@ class Container:
             attrs = api.inspect_container(self.id)
             if attrs["State"].get("Running"):
                 return
-            # The engine may record the refused command's message a moment after the
-            # container stops: read its output again for up to a second.
-            for attempt in range(11):
-                logs = api.logs(self.id, stdout=True, stderr=True).decode("utf-8", "replace")
-                line = next((line for line in logs.splitlines()
-                             if "exec format error" in line), None)
-                if line is not None or attempt == 10:
-                    break
-                time.sleep(0.1)
+            logs = api.logs(self.id, stdout=True, stderr=True).decode("utf-8", "replace")
+            line = next((line for line in logs.splitlines() if "exec format error" in line),
+                        None)
             if line is not None:
                 platform = self.engine.platform
                 if platform is None:
