@@ -36,8 +36,8 @@ from pbrx_images.package_manager import PackageManager
 
 #: Where the wheel volume is mounted in build containers.
 WHEELS = "/run/pbrx-images/wheels"
-#: Where the project's source is mounted, read-only, in the wheel container.
-SOURCE = "/src"
+#: Where the project's source is unpacked in the wheel container (fresh for each attempt).
+PROJECT_COPY = "/tmp/project"
 #: Where pip's configuration and certificates go in the builder (never committed).
 PIP_DIR = "/tmp/pbrx-images-pip"
 #: The builder's own virtualenv.
@@ -428,7 +428,7 @@ class Builder:
                              "pbrx-images builder for %s" % self.work_name)
         return name
 
-    def wheels(self, builder_image: str, volume: str, source_volume: str, run_id: str,
+    def wheels(self, builder_image: str, volume: str, run_id: str,
                source: bytes, source_digest: str, constraints: bytes, container_name: str,
                extras_for: Callable[[ProjectMetadata], Sequence[str]],
                build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS,
@@ -437,9 +437,9 @@ class Builder:
         """Build the project's wheel and every wheel it needs into ``runs/{run_id}``.
 
         ``source`` (an archive of the project, as :func:`archive_source`
-        makes it) is unpacked into ``source_volume``, which the wheel
-        container mounts read-only at /src; the project is built from a copy,
-        by its build ``backend`` (name and backend-path) in the kept build
+        makes it) is unpacked at :data:`PROJECT_COPY` in the wheel container,
+        with the tools it runs, in one copy; the project is built there by
+        its build ``backend`` (name and backend-path) in the kept build
         environment of ``build_requires`` (its ``[build-system] requires``;
         see :meth:`_project_wheel`).  With ``keep``, the wheel container is
         removed when that stack closes rather than at the end of this step,
@@ -452,21 +452,18 @@ class Builder:
         find_links = "" if self.no_cache else "--find-links %s " % WHEELS
         project_cache = "%s/projects/%s" % (WHEELS, project_wheel_key(
             builder_image, source_digest, build_requires, backend))
-        with self.engine.container(builder_image, container_name + "-source",
-                                   {SOURCE: (source_volume, False)}, start=False) as container:
-            container.put_archive(source, SOURCE)
         with contextlib.ExitStack() as local:
             container = (keep if keep is not None else local).enter_context(
-                self.engine.container(builder_image, container_name,
-                                      {WHEELS: (volume, False), SOURCE: (source_volume, True)}))
+                self.engine.container(builder_image, container_name, {WHEELS: (volume, False)}))
             container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode(),
                                  BUILD_HOOK: BUILD_HOOK_SOURCE.encode(),
-                                 run + "/constraints.txt": constraints, **self.pip_files})
+                                 run + "/constraints.txt": constraints, **self.pip_files},
+                                trees={PROJECT_COPY: source})
             # The project's own wheel, cached by the digest of its source tree.
             built_here = not container.run("python3 %s start %s %d %s" % (
                 CACHE_TOOL, WHEELS, STALE_AFTER, project_cache)).strip() or self.no_cache
             if built_here:
-                self._project_wheel(container, builder_image, run_id, build_requires,
+                self._project_wheel(container, builder_image, run_id, source, build_requires,
                                     backend, env)
             wheel_name = container.run("python3 %s project %s" % (CACHE_TOOL, (
                 "/tmp/project-wheel %s %s %s" % (run, project_cache, run_id)) if built_here
@@ -507,9 +504,9 @@ class Builder:
         return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
 
     def _project_wheel(self, container: Container, builder_image: str, run_id: str,
-                       build_requires: Sequence[str], backend: tuple[str, Sequence[str]],
-                       env: Mapping[str, str]) -> None:
-        """Build the project's wheel from /src into /tmp/project-wheel.
+                       source: bytes, build_requires: Sequence[str],
+                       backend: tuple[str, Sequence[str]], env: Mapping[str, str]) -> None:
+        """Build the project's wheel from :data:`PROJECT_COPY` into /tmp/project-wheel.
 
         pip's build isolation would install the build requirements from the
         index for every build: a code change would need the network and a
@@ -528,8 +525,6 @@ class Builder:
         """
         run = run_dir(run_id)
         pip = BUILDER_VENV + "/bin/pip"
-        fresh_copy = "rm -rf /tmp/project-wheel /tmp/project && cp -a %s /tmp/project" % SOURCE
-        container.run(fresh_copy)
         name, paths = backend
         remembered = cache_key(build_env_key(builder_image, build_requires, self.pip_files,
                                              self.pip_environment), self.work_name)
@@ -554,7 +549,7 @@ class Builder:
                         build_env, BUILD_HOOK, shlex.quote(name),
                         shlex.quote(json.dumps(requires)),
                         " ".join(shlex.quote(path) for path in paths)), env,
-                        workdir="/tmp/project")
+                        workdir=PROJECT_COPY)
                 except CommandFailed as failure:
                     asked = _requirement_list(_build_requires_asked(failure))
                     if asked is None or set(asked) <= set(requires):
@@ -571,9 +566,11 @@ class Builder:
             pass
         self.reporter.say("    the kept build environment could not build the project's "
                           "wheel; building it with pip's build isolation")
-        container.run(fresh_copy)  # what the failed attempt left in it goes
+        # what the failed attempt left goes: pip gets the source as it was given
+        container.run("rm -rf /tmp/project-wheel %s" % PROJECT_COPY)
+        container.put_files({}, trees={PROJECT_COPY: source})
         self._run_pip(container, "%s wheel --no-deps -c %s/constraints.txt -w /tmp/project-wheel "
-                      "/tmp/project" % (pip, run), env, "the project's own wheel")
+                      "%s" % (pip, run, PROJECT_COPY), env, "the project's own wheel")
 
     def _resolve(self, container: Container, run: str, requirement: str, project: str,
                  find_links: str, env: Mapping[str, str]) -> tuple[Lock, str]:

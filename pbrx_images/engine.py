@@ -116,14 +116,19 @@ def engine_errors(doing: str) -> Iterator[None]:
         raise
 
 
-def tar_files(files: Mapping[str, bytes], mode: int = 0o644) -> bytes:
-    """An archive of ``{absolute path: content}``, parents included, owned by root."""
+def tar_files(files: Mapping[str, bytes], mode: int = 0o644,
+              trees: Mapping[str, bytes] | None = None) -> bytes:
+    """An archive of ``{absolute path: content}``, parents included, owned by root.
+
+    ``trees`` maps a directory to a tar archive whose members (named
+    relative to it, as ``./...``) go under it, as they are.
+    """
     buffer = io.BytesIO()
     now = int(time.time())
     seen_dirs: set[str] = set()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for path in sorted(files):
-            parts = path.strip("/").split("/")
+
+        def parents(parts: list[str]) -> None:
             for depth in range(1, len(parts)):
                 directory = "/".join(parts[:depth])
                 if directory not in seen_dirs:
@@ -133,11 +138,26 @@ def tar_files(files: Mapping[str, bytes], mode: int = 0o644) -> bytes:
                     info.mode = 0o755
                     info.mtime = now
                     archive.addfile(info)
+
+        for path in sorted(files):
+            parts = path.strip("/").split("/")
+            parents(parts)
             info = tarfile.TarInfo("/".join(parts))
             info.size = len(files[path])
             info.mode = mode
             info.mtime = now
             archive.addfile(info, io.BytesIO(files[path]))
+        for directory, tree in sorted((trees or {}).items()):
+            root = directory.strip("/")
+            parents(root.split("/"))
+            with tarfile.open(fileobj=io.BytesIO(tree)) as members:
+                for member in members:
+                    name = os.path.normpath(member.name)
+                    member.name = root if name == "." else root + "/" + name
+                    if member.islnk():  # hard links name their target by path too
+                        member.linkname = root + "/" + os.path.normpath(member.linkname)
+                    archive.addfile(member, members.extractfile(member)
+                                    if member.isreg() else None)
     return buffer.getvalue()
 
 
@@ -230,10 +250,11 @@ class Container:
         with engine_errors("copy files into container %s" % self.name):
             self.engine.client.api.put_archive(self.id, path, archive)
 
-    def put_files(self, files: Mapping[str, bytes], mode: int = 0o644) -> None:
-        """Write ``{absolute path: content}`` into the container."""
-        if files:
-            self.put_archive(tar_files(files, mode))
+    def put_files(self, files: Mapping[str, bytes], mode: int = 0o644,
+                  trees: Mapping[str, bytes] | None = None) -> None:
+        """Write ``{absolute path: content}`` (and ``trees``, see :func:`tar_files`)."""
+        if files or trees:
+            self.put_archive(tar_files(files, mode, trees))
 
     def read_file(self, path: str) -> bytes:
         """The content of one regular file in the container."""
@@ -397,14 +418,6 @@ class Engine:
         return [{"created_by": entry.get("CreatedBy") or entry.get("Comment") or "",
                  "comment": entry.get("Comment") or "", "size": entry.get("Size") or 0}
                 for entry in reversed(history)]
-
-    def remove_volume(self, name: str) -> None:
-        """Remove a volume; missing is fine."""
-        with engine_errors("remove volume %s" % name):
-            try:
-                self.client.api.remove_volume(name, force=True)
-            except docker.errors.NotFound:
-                pass
 
     def ensure_volume(self, name: str, labels: Mapping[str, str]) -> None:
         """Create the named volume unless it exists."""

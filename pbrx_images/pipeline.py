@@ -74,8 +74,6 @@ class _Run:
         self.work_name = work_name
         self.id = uuid.uuid4().hex[:12]
         self.volume = "pbrx-images-wheels-%s" % work_name
-        #: the project's source for this run only (removed at the end)
-        self.source_volume = "pbrx-images-source-%s-%s" % (work_name, self.id)
         self.work_tags: list[str] = []
         self._containers = 0
 
@@ -99,10 +97,6 @@ class _Run:
             with contextlib.suppress(BuildError):
                 self.engine.untag(tag)
         self.work_tags.clear()
-
-    def remove_source_volume(self) -> None:
-        with contextlib.suppress(BuildError):
-            self.engine.remove_volume(self.source_volume)
 
     def remove_run_files(self, image: str, container: Container | None = None) -> None:
         """Delete this run's directory from the wheel volume (the cache stays).
@@ -539,9 +533,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
 
         with reporter.step("Wheels of the project and its dependencies"):
             engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: work_name})
-            engine.ensure_volume(run.source_volume, {engine_module.LABEL_PROJECT: work_name})
-            wheels = builder.wheels(builder_image, run.volume, run.source_volume, run.id,
-                                    source.data,
+            wheels = builder.wheels(builder_image, run.volume, run.id, source.data,
                                     source.digest, constraints,
                                     run.container_name("wheels"), extras_for,
                                     checked.build_requires, checked.backend,
@@ -622,6 +614,5 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             if builder_image is not None and wheel_container is None:
                 run.remove_run_files(builder_image)
             kept.close()
-            run.remove_source_volume()
         if not succeeded:
             reporter.say("Build failed; no image was tagged.")

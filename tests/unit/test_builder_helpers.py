@@ -16,6 +16,7 @@ import pytest
 from pbrx_images import builder
 from pbrx_images.builder import cache_key, failed_wheels, image_config_changes
 from pbrx_images.engine import ImageInfo, tar_files
+from pbrx_images.source import archive_source
 
 # --------------------------------------------------------------------------
 # failed_wheels
@@ -267,6 +268,30 @@ def test_tar_files_content_round_trip():
 
 def test_tar_files_empty():
     assert read_tar(tar_files({})) == []
+
+
+def test_tar_files_puts_a_tree_under_its_directory(tmp_path):
+    project = tmp_path / "project"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "mod.py").write_text("x = 1\n")
+    (project / "pkg" / "mod.py").chmod(0o755)
+    (project / "link").symlink_to("pkg/mod.py")
+    os.link(project / "pkg" / "mod.py", project / "hard.py")
+    tree = archive_source(project, prefix=".").data
+    data = tar_files({"/tmp/tools/tool.py": b"print()\n"}, trees={"/tmp/project": tree})
+    members = {member.name: member for member in read_tar(data)}
+    assert set(members) == {"tmp", "tmp/tools", "tmp/tools/tool.py", "tmp/project",
+                            "tmp/project/hard.py", "tmp/project/link", "tmp/project/pkg",
+                            "tmp/project/pkg/mod.py"}
+    assert members["tmp/project"].isdir()
+    assert members["tmp/project/hard.py"].mode == 0o755
+    assert members["tmp/project/link"].linkname == "pkg/mod.py"  # relative: as it was
+    # the second name of a hard link names the first by its new path
+    assert members["tmp/project/pkg/mod.py"].islnk()
+    assert members["tmp/project/pkg/mod.py"].linkname == "tmp/project/hard.py"
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        handle = archive.extractfile("tmp/project/pkg/mod.py")
+        assert handle is not None and handle.read() == b"x = 1\n"
 
 
 def test_builder_keeps_only_constraints_on_its_own_tools():
