@@ -482,8 +482,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     facts = ImageFacts(default_facts_dir(), not options.no_cache)
     facts.prune()
     builder_image = None
-    # The wheel container stays until the end, to remove the run's files from the volume.
+    # The wheel container stays until the end, to remove the run's files from the volume;
+    # so does the container started alongside for the base image's install.
     kept = contextlib.ExitStack()
+    kept_alongside = contextlib.ExitStack()
     builder: Builder | None = None
     alongside: _Alongside | None = None
     succeeded = False
@@ -507,14 +509,23 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                            run.volume, run.id, options.no_cache, checked.epoch, facts,
                            options.refresh)
 
+        runtime_container = run.container_name("runtime")
+        base_container = run.container_name("base")
+        ready: list[Container] = []  # the base image's install container, once started
+
         def runtime_packages_image(engine_: Engine, reporter_: Reporter) -> str:
             name = runtime_on(engine_, reporter_).packages_image(
                 base, options.base_image, manager, provisional.runtime_packages,
-                run.container_name("runtime"))
+                runtime_container)
             sboms.read_runtime(name, engine_)
+            # The base image's install needs a container of it: started while the wheels
+            # are built rather than after.
+            ready.append(kept_alongside.enter_context(engine_.container(
+                name, base_container, {WHEELS: (run.volume, True)})))
             return name
 
         # Needs only the base image and bindep: made while the builder works.
+        engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: work_name})
         alongside = _Alongside(engine, runtime_packages_image)
         builder = Builder(engine, reporter, work_name, pip.files, pip.environment,
                           options.no_cache, options.refresh, facts)
@@ -532,7 +543,6 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             return plans["plan"].extras
 
         with reporter.step("Wheels of the project and its dependencies"):
-            engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: work_name})
             wheels = builder.wheels(builder_image, run.volume, run.id, source.data,
                                     source.digest, constraints,
                                     run.container_name("wheels"), extras_for,
@@ -560,9 +570,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         with reporter.step("Image %s" % plan.base.name):
             base_work = work_tags[plan.base.name] = run.work_tag("base")
             built[plan.base.name] = runtime.install(
-                runtime_image, base, plan.base, wheels, base_work, run.container_name("base"),
+                runtime_image, base, plan.base, wheels, base_work, base_container,
                 base_entrypoint(), base.cmd or ("/bin/sh",), labels_of(plan.base),
-                options.user, options.uid, sboms.collector(plan.base.name))
+                options.user, options.uid, sboms.collector(plan.base.name),
+                ready=Container(engine, ready[0].id, ready[0].name) if ready else None)
         for image in plan.scripts:
             with reporter.step("Image %s" % image.name):
                 work = work_tags[image.name] = run.work_tag(image_name(image.script or ""))
@@ -609,6 +620,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             run.remove_containers()
             if alongside is not None:  # (what it runs is gone: it ends soon)
                 alongside.stop()
+                with contextlib.suppress(BuildError):  # (removed below, if it can be)
+                    kept_alongside.close()
                 run.remove_containers()
             run.drop_work_tags()
             if builder_image is not None and wheel_container is None:

@@ -109,8 +109,8 @@ class Runtime:
                 work_tag: str, container_name: str, entrypoint: tuple[str, ...] | None,
                 cmd: tuple[str, ...] | None, labels: Mapping[str, str],
                 user: str | None = None, uid: int | None = None,
-                finished: Callable[[Sequence[tuple[str, str]]], Mapping[str, str]] | None = None
-                ) -> str:
+                finished: Callable[[Sequence[tuple[str, str]]], Mapping[str, str]] | None = None,
+                ready: Container | None = None) -> str:
         """Install the project (with ``image.extra``) on ``from_image``; load it as layers.
 
         Each distribution the image adds gets a layer of its own
@@ -127,7 +127,10 @@ class Runtime:
         ``finished`` is called, before the image is loaded, with the (name,
         version) of every Python distribution in the image's virtualenv, as
         pip's resolutions of this image and the images below it report them;
-        the labels it returns are added to the image's.  Returns the image ID.
+        the labels it returns are added to the image's.  ``ready``, a running
+        container of ``from_image`` named ``container_name`` with the wheel
+        volume mounted read-only (removed by the caller), saves starting one.
+        Returns the image ID.
         """
         parent = self._inspect(from_image)
         own = self._built.get(parent["Id"])
@@ -147,8 +150,9 @@ class Runtime:
             def container() -> Container:
                 """The container of ``from_image`` pip runs in, started when first needed."""
                 if not started:
-                    started.append(stack.enter_context(self.engine.container(
-                        from_image, container_name, {WHEELS: (self.volume, True)})))
+                    started.append(ready if ready is not None else stack.enter_context(
+                        self.engine.container(from_image, container_name,
+                                              {WHEELS: (self.volume, True)})))
                 return started[0]
 
             before = own.venv if own is not None else \
