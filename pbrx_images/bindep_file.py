@@ -25,15 +25,15 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Sequence
-
-import bindep.depends
-import distro
-from bindep.depends import Depends, DependsException
+from typing import TYPE_CHECKING, Any, Sequence
 
 from pbrx_images import interrupts
 from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.image_facts import ImageFacts
+
+if TYPE_CHECKING:  # bindep is imported when it is needed: it compiles a grammar on import
+    import distro
+    from bindep.depends import Depends
 
 BINDEP_FILENAMES = ("bindep.txt", "other-requirements.txt")
 
@@ -75,8 +75,13 @@ def load_bindep(path: Path, facts: ImageFacts | None = None) -> Depends:
     Raises :class:`ProjectError` if the file cannot be read or has a syntax
     error; the message names the file, the line number and the line.
     """
+    text = _read_text(path)
+    return _parse(path, text, _rules_key(text), facts)
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise ProjectError(
             f"{path.name} is not valid UTF-8 text (byte {error.start}); "
@@ -87,7 +92,11 @@ def load_bindep(path: Path, facts: ImageFacts | None = None) -> Depends:
         raise ProjectError(
             f"Cannot read {path}: {reason}; make the file readable."
         ) from error
-    key = _rules_key(text)
+
+
+def _parse(path: Path, text: str, key: str, facts: ImageFacts | None) -> Depends:
+    from bindep.depends import Depends, DependsException
+
     rules = _rules_of(facts.get("bindep", key)) if facts is not None else None
     if rules is not None:
         return _depends_of(rules, str(path))
@@ -137,6 +146,8 @@ def _rules_of(kept: object) -> list | None:
 
 def _depends_of(rules: list, filename: str | None) -> Depends:
     """A :class:`Depends` holding *rules* as bindep parsed them, without parsing again."""
+    from bindep.depends import Depends
+
     depends = Depends.__new__(Depends)
     depends.filename = filename
     depends._rules = rules
@@ -183,6 +194,8 @@ def _first_bad_line(lines: Sequence[str]) -> int | None:
 @functools.lru_cache(maxsize=None)
 def _line_parser():
     """bindep's grammar, compiled once (compiling takes a quarter second)."""
+    import bindep.depends
+
     return bindep.depends.makeGrammar(bindep.depends.grammar, {})
 
 
@@ -254,6 +267,8 @@ def _image_distribution(root: str) -> distro.LinuxDistribution:
         distro_release_file=os.path.join(root, "etc", "no-such-file"),
         root_dir=root,
     )
+    import distro
+
     try:
         return distro.LinuxDistribution(include_oslevel=False, **kwargs)
     except TypeError:  # distro < 1.7 has no include_oslevel / root_dir
@@ -328,6 +343,8 @@ def _bindep_platform_profiles(image_distro: _ImageDistro) -> list[str]:
     keeps concurrent callers from seeing each other's stand-ins and the
     originals are always restored.
     """
+    import bindep.depends
+
     with _SUBSTITUTION_LOCK:
         saved_distro = bindep.depends.distro
         saved_platform = bindep.depends.platform
@@ -438,3 +455,83 @@ def unknown_profiles(depends: Depends) -> list[str]:
 def _unique(names: Sequence[str]) -> tuple[str, ...]:
     """*names* in order, without duplicates."""
     return tuple(dict.fromkeys(names))
+
+
+#: Bump when what is kept of an evaluation, or how it is made, changes.
+EVALUATION_RECIPE = "bindep-evaluation-1"
+
+
+class BindepFile:
+    """A project's bindep file (or none), and bindep's answers about it, kept.
+
+    bindep compiles a grammar when it is imported (a sixth of a second, on
+    every build).  With *facts*, what it answered for this text is kept
+    there: the parsed rules (kind ``bindep``), the unknown profiles (kind
+    ``bindep-profiles``) and the packages it selects for an image's
+    os-release (kind ``bindep-packages``), each by a digest of the text and
+    of bindep's version; a build of an unchanged file does not import
+    bindep.  *path* None: the project has no bindep file.
+    """
+
+    def __init__(self, path: Path | None, facts: ImageFacts | None = None) -> None:
+        self.path = path
+        self.facts = facts
+        self.text = _read_text(path) if path is not None else None
+        self.key = _rules_key(self.text) if self.text is not None else _rules_key("")
+        self._depends: Depends | None = None
+
+    def depends(self) -> Depends | None:
+        """The file as bindep parsed it (ProjectError if it cannot); None without a file."""
+        if self.path is None or self.text is None:
+            return None
+        if self._depends is None:
+            self._depends = _parse(self.path, self.text, self.key, self.facts)
+        return self._depends
+
+    def unknown_profiles(self) -> list[str]:
+        """:func:`unknown_profiles` of the file (checking its syntax when not kept)."""
+        if self.path is None:
+            return []
+        kept = self._get("bindep-profiles", self.key)
+        if isinstance(kept, list) and all(isinstance(name, str) for name in kept):
+            return kept
+        depends = self.depends()
+        unknown = unknown_profiles(depends) if depends is not None else []
+        self._put("bindep-profiles", self.key, unknown)
+        return unknown
+
+    def evaluate(self, os_release_text: str) -> DistroPackages:
+        """:func:`evaluate` of the file for an image with this os-release."""
+        digest = hashlib.sha256()
+        for part in (EVALUATION_RECIPE, "file" if self.path else "none", self.key,
+                     os_release_text):
+            digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+        key = digest.hexdigest()
+        kept = _packages_of(self._get("bindep-packages", key))
+        if kept is not None:
+            return kept
+        packages = evaluate(self.depends(), os_release_text)
+        self._put("bindep-packages", key, dataclasses.asdict(packages))
+        return packages
+
+    def _get(self, kind: str, key: str) -> Any:
+        return self.facts.get(kind, key) if self.facts is not None else None
+
+    def _put(self, kind: str, key: str, data: Any) -> None:
+        if self.facts is not None:
+            self.facts.put(kind, key, data)
+
+
+def _packages_of(kept: object) -> DistroPackages | None:
+    """The :class:`DistroPackages` kept as a dict, or None if *kept* is not that."""
+    if not isinstance(kept, dict) or set(kept) != {"platform", "runtime", "compile",
+                                                   "selected_by"}:
+        return None
+    names = [kept[field] for field in ("platform", "runtime", "compile")]
+    selected_by = kept["selected_by"]
+    if not all(isinstance(value, list) and all(isinstance(item, str) for item in value)
+               for value in names) or not isinstance(selected_by, dict) or not all(
+            isinstance(key, str) and isinstance(value, str)
+            for key, value in selected_by.items()):
+        return None
+    return DistroPackages(tuple(names[0]), tuple(names[1]), tuple(names[2]), dict(selected_by))

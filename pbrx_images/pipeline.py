@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-from bindep.depends import Depends
-
 from pbrx_images import bindep_file, engine as engine_module, labels as labels_module
 from pbrx_images import build_record, interrupts, sbom as sbom_module
 from pbrx_images import target_platform
@@ -251,7 +249,7 @@ class _Checked:
     """What is read and checked before the engine is contacted."""
 
     static: ProjectMetadata
-    depends: Depends | None
+    rules: bindep_file.BindepFile  #: the bindep file (or none) and bindep's answers about it
     constraints: bytes
     pip: ContainerPipConfig
     work_name: str
@@ -277,16 +275,16 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
     if options.push:  # every image shares the prefix, so one name tells
         check_push_target(full_name(check_prefix(options.prefix), "image", options.tag))
     bindep_path = bindep_file.find_bindep_file(project_dir)
-    depends = bindep_file.load_bindep(bindep_path, ImageFacts(
-        default_facts_dir(), not options.no_cache)) if bindep_path else None
+    bindep = bindep_file.BindepFile(bindep_path, ImageFacts(default_facts_dir(),
+                                                            not options.no_cache))
     constraints = options.constraints.read_bytes() if options.constraints else b""
     pip = read_host_pip_config(environ, home).for_container()
     work_name = image_name(static.name or project_dir.name)
     if bindep_path is None:
         reporter.note("no bindep.txt or other-requirements.txt: no distro packages are "
                       "installed")
-    elif depends is not None:
-        unknown = bindep_file.unknown_profiles(depends)
+    else:
+        unknown = bindep.unknown_profiles()
         if unknown:
             reporter.note("%s uses profiles build-images does not act on: %s"
                           % (bindep_path.name, ", ".join(unknown)))
@@ -296,7 +294,7 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
                             if path.is_file())
     epoch = labels_module.source_date_epoch(environ, DEFAULT_EPOCH)
     assert epoch is not None
-    return _Checked(static, depends, constraints, pip, work_name, dockerfiles,
+    return _Checked(static, bindep, constraints, pip, work_name, dockerfiles,
                     rfc3339(epoch), epoch,
                     (bindep_path.name, bindep_path.read_bytes()) if bindep_path else None,
                     build_requires, (project_dir / ".git").exists(), backend)
@@ -313,7 +311,7 @@ class _Base:
 
 
 def _inspect_base(engine: Engine, run: "_Run", name: str,
-                  depends: Depends | None, facts: ImageFacts,
+                  bindep: bindep_file.BindepFile, facts: ImageFacts,
                   inspected: ImageInfo | None = None) -> _Base:
     """The base image's platform, packages and manager; probed once per image ID.
 
@@ -339,7 +337,7 @@ def _inspect_base(engine: Engine, run: "_Run", name: str,
         text = os_release.decode("utf-8", "replace")
         manager = _detect(engine, base, name, run)
         facts.put("base", base.id, {"os_release": text, "manager": manager.name})
-    packages = bindep_file.evaluate(depends, text)
+    packages = bindep.evaluate(text)
     release = parse_os_release(text)
     return _Base(base, packages, manager, "%s, %s, %s" % (
         release.get("PRETTY_NAME", release.get("ID", "?")), manager.name, base_platform))
@@ -354,7 +352,7 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     engine = engine_module.connect(reporter, options.network, options.platform)
     run = _Run(engine, checked.work_name)
     try:
-        base = _inspect_base(engine, run, options.base_image, checked.depends,
+        base = _inspect_base(engine, run, options.base_image, checked.rules,
                              ImageFacts(default_facts_dir(), not options.no_cache))
     finally:
         run.remove_containers()
@@ -451,7 +449,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     project_dir = options.project_dir
     # Everything that can be checked without the engine comes first.
     checked = _check(options, reporter, environ, home)
-    static, depends, constraints = checked.static, checked.depends, checked.constraints
+    static, constraints = checked.static, checked.constraints
     pip, work_name, dockerfiles = checked.pip, checked.work_name, checked.dockerfiles
     source = archive_source(project_dir, prefix=".")
     revision, source_url = labels_module.git_origin(project_dir)
@@ -491,7 +489,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     succeeded = False
     try:
         with reporter.step("Inspect base image %s" % options.base_image):
-            inspected = _inspect_base(engine, run, options.base_image, depends, facts,
+            inspected = _inspect_base(engine, run, options.base_image, checked.rules, facts,
                                       current_base)
             base, packages, manager = inspected.info, inspected.packages, inspected.manager
             reporter.say("    %s; bindep platform: %s" % (inspected.description, " ".join(

@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from bindep.depends import Depends
 from pbrx_images import bindep_file
 from pbrx_images.bindep_file import (
     BINDEP_FILENAMES,
+    BindepFile,
     DistroPackages,
     evaluate,
     find_bindep_file,
@@ -433,6 +436,80 @@ def test_load_bindep_with_facts_disabled_parses_every_time(tmp_path, monkeypatch
     compiled = _grammars(monkeypatch)
     load_bindep(path, ImageFacts(tmp_path / "facts", enabled=False))
     assert len(compiled) == 1
+
+
+# ---- BindepFile: bindep's answers kept, bindep imported only when needed
+
+
+def test_bindep_file_answers_as_bindep_and_keeps_the_answers(tmp_path):
+    path = tmp_path / "bindep.txt"
+    path.write_text(BINDEP_TXT + GROUPS_TXT)
+    facts = ImageFacts(tmp_path / "facts")
+    first = BindepFile(path, facts)
+    parsed = load_bindep(path)
+    assert first.unknown_profiles() == unknown_profiles(parsed)
+    for os_release in (DEBIAN_BOOKWORM, UBUNTU_JAMMY, FEDORA_39, ALPINE_3_19):
+        assert first.evaluate(os_release) == evaluate(parsed, os_release)
+    kept = sorted(p.name.rsplit("-", 2)[0] for p in (tmp_path / "facts").iterdir())
+    assert kept == ["bindep"] + ["bindep-packages"] * 4 + ["bindep-profiles"]
+    again = BindepFile(path, facts)
+    assert again.unknown_profiles() == first.unknown_profiles()
+    for os_release in (DEBIAN_BOOKWORM, UBUNTU_JAMMY, FEDORA_39, ALPINE_3_19):
+        assert again.evaluate(os_release) == evaluate(parsed, os_release)
+    assert again._depends is None  # answered from the facts, never parsed
+
+
+def test_bindep_file_kept_answers_need_no_bindep(tmp_path):
+    """A build of an unchanged file does not import bindep (it compiles a grammar)."""
+    path = tmp_path / "bindep.txt"
+    path.write_text(BINDEP_TXT)
+    BindepFile(path, ImageFacts(tmp_path / "facts")).evaluate(DEBIAN_BOOKWORM)
+    BindepFile(path, ImageFacts(tmp_path / "facts")).unknown_profiles()
+    script = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from pbrx_images import pipeline\n"
+        "from pbrx_images.bindep_file import BindepFile\n"
+        "from pbrx_images.image_facts import ImageFacts\n"
+        "rules = BindepFile(Path(sys.argv[1]), ImageFacts(Path(sys.argv[2])))\n"
+        "print(json.dumps([rules.unknown_profiles(), rules.evaluate(sys.argv[3]).compile]))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('bindep', 'distro'))))\n")
+    run = subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "facts"),
+                          DEBIAN_BOOKWORM], capture_output=True, text=True, check=True)
+    answers, modules = run.stdout.splitlines()
+    assert json.loads(answers) == [unknown_profiles(load_bindep(path)),
+                                   list(evaluate(load_bindep(path), DEBIAN_BOOKWORM).compile)]
+    assert modules == "[]"
+
+
+def test_bindep_file_checks_the_syntax_of_a_file_not_kept(tmp_path):
+    path = tmp_path / "bindep.txt"
+    path.write_text("gcc [compile\n")
+    with pytest.raises(ProjectError, match="bindep.txt"):
+        BindepFile(path, ImageFacts(tmp_path / "facts")).unknown_profiles()
+
+
+@pytest.mark.parametrize("kept", [42, {"platform": ["x"]}, {
+    "platform": ["platform:dpkg"], "runtime": [1], "compile": [], "selected_by": {}}])
+def test_bindep_file_evaluates_again_when_the_kept_packages_are_unusable(tmp_path, kept):
+    path = tmp_path / "bindep.txt"
+    path.write_text("gcc [compile]\n")
+    facts = ImageFacts(tmp_path / "facts")
+    BindepFile(path, facts).evaluate(DEBIAN_BOOKWORM)
+    for kept_file in (tmp_path / "facts").iterdir():
+        if "packages" in kept_file.name:
+            kept_file.write_text(json.dumps(kept))
+    assert BindepFile(path, facts).evaluate(DEBIAN_BOOKWORM).compile == ("gcc",)
+
+
+def test_bindep_file_without_a_file(tmp_path):
+    rules = BindepFile(None, ImageFacts(tmp_path / "facts"))
+    assert rules.unknown_profiles() == []
+    assert rules.depends() is None
+    packages = rules.evaluate(DEBIAN_BOOKWORM)
+    assert packages == evaluate(None, DEBIAN_BOOKWORM)
+    assert BindepFile(None, ImageFacts(tmp_path / "facts")).evaluate(DEBIAN_BOOKWORM) == \
+        packages
 
 
 def test_platform_profiles_compile_no_grammar(monkeypatch):
