@@ -18,6 +18,7 @@ import contextlib
 import io
 import os
 import re
+import socket
 import tarfile
 import time
 from dataclasses import dataclass
@@ -38,7 +39,10 @@ from pbrx_images.target_platform import emulation_missing, of_image
 LABEL_PROJECT = "org.pbrx-images.project"
 #: Every container build-images creates is named ``pbrx-images-...-{run id}-{n}``.
 CONTAINER_PREFIX = "pbrx-images-"
-IDLE_COMMAND = ["tail", "-f", "/dev/null"]
+#: What a build container runs while commands run in it through exec: it reads its
+#: standard input, which the client holds open (see :meth:`Engine.container`), and
+#: ends when that closes, so a killed client's containers stop.
+IDLE_COMMAND = ["/bin/sh", "-c", "while read -r _; do :; done"]
 #: The repository of every image a run loads before its final tags: ``{project}-{what}:{run id}``.
 WORK_REPOSITORY = "pbrx-images-work/"
 
@@ -159,6 +163,17 @@ def tar_files(files: Mapping[str, bytes], mode: int = 0o644,
                     archive.addfile(member, members.extractfile(member)
                                     if member.isreg() else None)
     return buffer.getvalue()
+
+
+def _close_lifeline(lifeline: Any) -> None:
+    """Close the connection :meth:`Engine.container` holds to a container's input."""
+    raw = getattr(lifeline, "_sock", lifeline)  # the socket under a socket.SocketIO
+    with contextlib.suppress(OSError, AttributeError):
+        raw.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError, AttributeError):
+        lifeline.close()
+    with contextlib.suppress(OSError, AttributeError):
+        raw.close()
 
 
 def _registry_digest(repo_digests: Sequence[str], image_id: str) -> str:
@@ -436,21 +451,32 @@ class Engine:
         ``volumes`` maps a mount point to ``(volume name, read_only)``.
         Without ``start`` it is only created: enough to put files into it
         and its volumes (the engine mounts them for that), and quicker.
+
+        The client attaches to a started container's standard input before
+        starting it, and holds that connection until the container is
+        removed: when the client dies (SIGKILL, out of memory) the
+        connection closes, the engine closes the input (``StdinOnce``) and
+        :data:`IDLE_COMMAND` ends, so the container stops rather than idle
+        forever; the next build removes it with the other exited ones.
         """
         if self.closed:
             raise EngineError("No new container: the build is being cleaned up.")
         mounts = [docker.types.Mount(target, source, type="volume", read_only=read_only)
                   for target, (source, read_only) in (volumes or {}).items()]
         api = self.client.api
+        lifeline: Any = None
         try:
             with engine_errors("create a container from %s" % image):
                 created = api.create_container(
                     image, name=name, entrypoint=IDLE_COMMAND, command=[],
+                    stdin_open=start,  # (the SDK then sets StdinOnce too)
                     host_config=api.create_host_config(mounts=mounts,
                                                        network_mode=self.network),
                     platform=self.platform)
                 try:
                     if start:
+                        lifeline = api.attach_socket(created["Id"],
+                                                     params={"stdin": 1, "stream": 1})
                         api.start(created["Id"])
                 except docker.errors.APIError as error:
                     if "exec format error" in str(error.explanation or error):
@@ -459,7 +485,11 @@ class Engine:
                     raise
             yield Container(self, created["Id"], name)
         finally:
-            self.remove_container(name)
+            try:
+                self.remove_container(name)
+            finally:
+                if lifeline is not None:
+                    _close_lifeline(lifeline)
 
     def remove_container(self, name: str) -> None:
         """Remove a container by name, running or not; missing is fine."""

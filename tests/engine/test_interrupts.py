@@ -1,6 +1,7 @@
 """Ctrl-C and SIGTERM in the middle of a build leave nothing behind."""
 from __future__ import annotations
 
+import io
 import signal
 import subprocess
 import sys
@@ -8,6 +9,8 @@ import time
 
 import pytest
 
+from pbrx_images.engine import Engine
+from pbrx_images.output import Reporter
 from tests.engine.helpers import has_traceback, leftover_containers, remove_volume, work_tags
 
 pytestmark = pytest.mark.engine
@@ -54,3 +57,52 @@ def test_interrupt_while_wheels_compile(example_project, docker_client, base_ima
         base_image, ["sh", "-c", "ls /w/runs 2>/dev/null | wc -l"], remove=True,
         volumes={volume: {"bind": "/w", "mode": "ro"}}).decode().strip()
     assert runs == "0"
+
+
+def test_killed_client_leaves_no_running_container(example_project, docker_client, base_image):
+    """SIGKILL gives no chance to clean up: the containers must stop by themselves.
+
+    Each holds its standard input from the client; when the client dies, the
+    input closes and the idle command ends.  The next build's sweep removes
+    the exited containers and the work tags of runs with no container left.
+    """
+    name = "pgtool-killed"
+    pyproject = example_project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('name = "pgtool"', 'name = "%s"' % name))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pbrx_images.cli", str(example_project),
+         "--base-image", base_image, "--debug"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = []
+    deadline = time.monotonic() + 600
+    for raw in process.stdout:
+        lines.append(raw.decode())
+        if "wheel_cache.py start" in lines[-1]:
+            break
+        assert time.monotonic() < deadline, "".join(lines)
+    else:
+        pytest.fail("the build ended before its wheel step:\n" + "".join(lines))
+
+    def running() -> list[str]:
+        return [c.name for c in docker_client.containers.list(filters={"status": "running"})
+                if name in c.name]
+
+    try:
+        assert running(), "".join(lines)  # the wheel container, at least
+        process.kill()
+        process.communicate(timeout=60)
+        deadline = time.monotonic() + 30
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert running() == []
+        engine = Engine(docker_client, Reporter(stream=io.StringIO()))
+        engine.remove_dead_containers()
+        engine.remove_dead_work_tags()
+        assert [c for c in leftover_containers(docker_client) if name in c] == []
+        assert [t for t in work_tags(docker_client) if name in t] == []
+    finally:  # what a failure left must not fail the tests after this one
+        process.kill()
+        for container in docker_client.containers.list(all=True):
+            if name in container.name:
+                container.remove(force=True)
+        remove_volume(docker_client, "pbrx-images-wheels-" + name)
