@@ -6,11 +6,11 @@ directory is ever bind-mounted: files go in and out through the archive API,
 and wheels live in a named volume, so the same code works against a remote
 ``DOCKER_HOST``.
 
-Containers are created with a command that idles (``tail -f /dev/null``) and
-work happens through ``exec``: the environment of an exec (pip settings,
-proxies) is not part of the container's configuration, so it never reaches
-a committed image.  Every container is removed when its ``with`` block ends,
-however it ends.
+Containers are created with a command that idles (:data:`IDLE_COMMAND`, which
+ends when the client dies) and work happens through ``exec``: the
+environment of an exec (pip settings, proxies) is not part of the
+container's configuration, so it never reaches a committed image.  Every
+container is removed when its ``with`` block ends, however it ends.
 """
 from __future__ import annotations
 
