@@ -111,8 +111,13 @@ def _parse(path: Path, text: str, key: str, facts: ImageFacts | None) -> Depends
 
 
 def _rules_key(text: str) -> str:
+    return _digest("bindep", _version("bindep"), "parsley", _version("parsley"), text)
+
+
+def _digest(*parts: str) -> str:
+    """The sha256 of *parts*, each ended by a NUL: the key of what the facts keep."""
     digest = hashlib.sha256()
-    for part in ("bindep", _version("bindep"), "parsley", _version("parsley"), text):
+    for part in parts:
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     return digest.hexdigest()
 
@@ -502,11 +507,8 @@ class BindepFile:
 
     def evaluate(self, os_release_text: str) -> DistroPackages:
         """:func:`evaluate` of the file for an image with this os-release."""
-        digest = hashlib.sha256()
-        for part in (EVALUATION_RECIPE, "file" if self.path else "none", self.key,
-                     os_release_text):
-            digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
-        key = digest.hexdigest()
+        key = _digest(EVALUATION_RECIPE, "file" if self.path else "none", self.key,
+                      os_release_text)
         kept = _packages_of(self._get("bindep-packages", key))
         if kept is not None:
             return kept
