@@ -28,6 +28,7 @@ from packaging.utils import canonicalize_name
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
 from pbrx_images.image_facts import ImageFacts
+from pbrx_images.layer_cache import UNUSED_FOR
 from pbrx_images.lock import Lock, lock_from_report
 from pbrx_images.metadata import (DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND,
                                   ProjectMetadata, read_wheel)
@@ -132,8 +133,10 @@ CACHE_TOOL = "/tmp/pbrx-images-tools/wheel_cache.py"
 CACHE_TOOL_SOURCE = r'''
 """Atomic updates of the shared wheel cache, safe with concurrent builds.
 
-start CACHE AGE PROJECT: prune CACHE (remove run directories and temporary
-files older than AGE s); print the name of the wheel in PROJECT, if any.
+start CACHE AGE UNUSED PROJECT: prune CACHE (remove run directories and
+temporary files older than AGE s, and wheels, lock records, project wheels,
+build environments and unpacked pips not used for UNUSED s); print the name
+of the wheel in PROJECT, if any (and mark it used).
 project DIR RUN_DIR [DEST RUN]: copy the wheel in DIR into RUN_DIR and print
 its name; with DEST, first make directory DEST a copy of DIR unless it exists.
 publish RUN_DIR CACHE RUN SKIP: copy RUN_DIR's wheels (and tools/) that CACHE
@@ -146,6 +149,8 @@ names, copy them into RUN_DIR (pip's into tools/), write the lock as
 RUN_DIR/lock.txt, unpack pip's wheel (see unpack) and print the record.
 unpack WHEEL DEST RUN: make directory DEST pip's wheel WHEEL unpacked and
 byte-compiled, without its .dist-info, unless DEST exists.
+
+Every use of a cached thing sets its mtime: that is what UNUSED counts from.
 """
 import compileall
 import glob
@@ -167,8 +172,16 @@ def store(source, destination, run):
         shutil.rmtree(temporary, ignore_errors=True)
 
 
+def used(path):
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
 def unpack(wheel, destination, run):
     if os.path.isdir(destination):
+        used(destination)
         return
     import zipfile
     temporary = "%s.tmp-%s" % (destination, run)
@@ -201,9 +214,13 @@ def wheel_in(directory):
     return os.path.basename(found[0]) if found else ""
 
 
-def start(cache, max_age, project):
+def start(cache, max_age, unused_for, project):
     prune(cache, max_age)
-    print(wheel_in(project))
+    prune_unused(cache, unused_for)
+    name = wheel_in(project)
+    if name:
+        used(project)
+    print(name)
 
 
 def project(directory, run_dir, destination=None, run=None):
@@ -222,7 +239,10 @@ def publish(run_dir, cache, run, skip):
     for path in wheels:
         name = os.path.basename(path)
         target = os.path.join(cache, name)
-        if name == skip or os.path.exists(target):
+        if name == skip:
+            continue
+        if os.path.exists(target):  # pip took it from the cache
+            used(target)
             continue
         temporary = os.path.join(incoming, "%s-%s" % (run, name))
         shutil.copyfile(path, temporary)
@@ -234,14 +254,35 @@ def prune(cache, max_age):
     now = time.time()
     leftovers = glob.glob(os.path.join(cache, "runs", "*"))
     leftovers += glob.glob(os.path.join(cache, ".incoming", "*"))
-    leftovers += glob.glob(os.path.join(cache, "projects", "*.tmp-*"))
-    leftovers += glob.glob(os.path.join(cache, "build-envs", "*.tmp-*"))
-    leftovers += glob.glob(os.path.join(cache, "build-envs", "*.old-*"))
-    leftovers += glob.glob(os.path.join(cache, "pip", "*.tmp-*"))
+    for kind in ("projects", "build-envs", "pip"):
+        leftovers += glob.glob(os.path.join(cache, kind, "*.tmp-*"))
+        leftovers += glob.glob(os.path.join(cache, kind, "*.old-*"))
     for path in leftovers:
         try:
             if now - os.lstat(path).st_mtime > float(max_age):
                 shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+        except OSError:
+            pass
+
+
+def prune_unused(cache, max_age):
+    """Remove what no build used for max_age s; a directory goes whole or not at all."""
+    now = time.time()
+    kept = glob.glob(os.path.join(cache, "*.whl"))
+    kept += glob.glob(os.path.join(cache, "locks", "*.json"))
+    for kind in ("projects", "build-envs", "pip"):
+        kept += [path for path in glob.glob(os.path.join(cache, kind, "*"))
+                 if ".tmp-" not in path and ".old-" not in path]
+    for path in kept:
+        try:
+            if now - os.lstat(path).st_mtime <= float(max_age):
+                continue
+            if os.path.isdir(path):  # renamed first: never seen half removed
+                old = "%s.old-unused" % path
+                os.rename(path, old)
+                shutil.rmtree(old)
+            else:
+                os.unlink(path)
         except OSError:
             pass
 
@@ -263,9 +304,13 @@ def reuse(record, cache, run_dir):
         return
     if not all(os.path.isfile(os.path.join(cache, name)) for name, _ in wanted):
         return
-    for name, directory in wanted:
-        os.makedirs(directory, exist_ok=True)
-        shutil.copyfile(os.path.join(cache, name), os.path.join(directory, name))
+    try:
+        for name, directory in wanted:
+            os.makedirs(directory, exist_ok=True)
+            shutil.copyfile(os.path.join(cache, name), os.path.join(directory, name))
+            used(os.path.join(cache, name))
+    except OSError:  # pruned meanwhile: resolve again
+        return
     with open(os.path.join(run_dir, "lock.txt"), "w") as handle:
         handle.write("".join(line + "\n" for line in data["lock"]))
     try:
@@ -460,8 +505,9 @@ class Builder:
                                  run + "/constraints.txt": constraints, **self.pip_files},
                                 trees={PROJECT_COPY: source})
             # The project's own wheel, cached by the digest of its source tree.
-            built_here = not container.run("python3 %s start %s %d %s" % (
-                CACHE_TOOL, WHEELS, STALE_AFTER, project_cache)).strip() or self.no_cache
+            built_here = not container.run("python3 %s start %s %d %d %s" % (
+                CACHE_TOOL, WHEELS, STALE_AFTER, UNUSED_FOR, project_cache)
+            ).strip() or self.no_cache
             if built_here:
                 self._project_wheel(container, builder_image, run_id, source, build_requires,
                                     backend, env)
@@ -536,6 +582,7 @@ class Builder:
                 build_env = "%s/build-envs/%s" % (WHEELS, build_env_key(
                     builder_image, requires, self.pip_files, self.pip_environment))
                 made = container.run(
+                    "touch -c %(env)s && "  # used now: not pruned (see wheel_cache.py)
                     "if [ -n \"$REMAKE\" ] || [ ! -x %(env)s/bin/python ]; then "
                     "T=%(env)s.tmp-%(run)s && rm -rf $T && python3 -m venv --without-pip $T && "
                     "%(pip)s --python $T/bin/python install --quiet %(requires)s && "

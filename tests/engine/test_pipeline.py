@@ -6,6 +6,7 @@ scripts, and an extra only the pgtool-report image gets.
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 
 import pytest
@@ -45,7 +46,7 @@ def built(tmp_path_factory, docker_client, base_image):
     first = build_images(*args)
     after_first = tree_digest(project)
     second = build_images(*args, "--refresh")
-    return {"project": project, "first": first, "second": second,
+    return {"project": project, "first": first, "second": second, "base_image": base_image,
             "digests": (before, after_first, tree_digest(project))}
 
 
@@ -138,3 +139,55 @@ def test_no_build_settings_in_image_config_or_history(built, docker_client):
         text = repr(image.attrs["Config"]) + repr(image.history())
         for needle in ("PIP_", "pbrx-images-pip", "ca-certificates.crt", "proxy"):
             assert needle not in text, "%s found in %s" % (needle, name)
+
+
+def test_the_wheel_cache_keeps_what_builds_use_and_drops_what_they_do_not(
+        built, tmp_path, docker_client):
+    """Every use of a cached thing marks it; what no build used for 30 days goes.
+
+    Everything in the wheel volume is made 20 days old, and one wheel 40; a
+    build after a code change must mark what it took from the cache (the
+    lock record, the wheels, pip, the build environment) and remove the old
+    wheel, and leave the project wheel of the previous source alone.
+    """
+    volume = "pbrx-images-wheels-pgtool"
+    image = "pbrx-images-test/debian-bookworm-python3:" + _tag_of(docker_client)
+
+    def in_volume(script: str) -> str:
+        return docker_client.containers.run(
+            image, ["sh", "-c", script], remove=True,
+            volumes={volume: {"bind": "/w", "mode": "rw"}}).decode()
+
+    in_volume("now=$(date +%s); "
+              "find /w -mindepth 1 -maxdepth 2 -exec touch -h -d @$((now - 20*86400)) {} +; "
+              "echo unused > /w/unused-1-py3-none-any.whl; "
+              "touch -d @$((now - 40*86400)) /w/unused-1-py3-none-any.whl")
+    old_projects = in_volume("ls /w/projects").split()
+    project = tmp_path / "pgtool"
+    shutil.copytree(built["project"], project)
+    with open(project / "pgtool" / "cli.py", "a") as module:
+        module.write("# a change\n")
+    run = build_images(str(project), "--base-image", built["base_image"], "--prefix", PREFIX,
+                       "--tag", "t2", "--debug")
+    try:
+        assert run.exit_code == 0
+        assert "in the kept build environment" in run.output
+        assert "the lock and wheels of the same requirements, reused" in run.output
+        ages = {}
+        for line in in_volume("now=$(date +%s); for p in /w/*.whl /w/locks/* /w/build-envs/* "
+                              "/w/pip/* /w/projects/*; do echo $((now - $(stat -c %Y $p))) "
+                              "$p; done").splitlines():
+            age, path = line.split(" ", 1)
+            ages[path] = int(age) // 86400
+        assert "/w/unused-1-py3-none-any.whl" not in ages
+        used = [path for path, days in ages.items() if days == 0]
+        assert [path for path in ages if path.startswith("/w/psycopg2-")
+                and path not in used] == []
+        for kind in ("/w/locks/", "/w/build-envs/", "/w/pip/", "/w/pip-"):
+            assert any(path.startswith(kind) for path in used), kind
+        assert ["/w/projects/%s" % name for name in old_projects] == \
+            [path for path in ages if path.startswith("/w/projects/") and ages[path] == 20]
+    finally:
+        for name in ("pgtool-base", "pgtool-version", "pgtool-report"):
+            with contextlib.suppress(Exception):
+                docker_client.images.remove("%s/%s:t2" % (PREFIX, name))

@@ -411,11 +411,102 @@ def test_cache_tool_start_prunes_and_names_the_cached_project_wheel(tmp_path):
         directory.mkdir(parents=True)
     os.utime(stale, (time.time() - 7200,) * 2)
     project = cache / "projects" / "abc"
-    assert _cache_tool(tmp_path, "start", cache, 3600, project) == "\n"
+    assert _cache_tool(tmp_path, "start", cache, 3600, DAY, project) == "\n"
     assert not stale.exists() and current.exists()
     project.mkdir(parents=True)
     (project / "p-1-py3-none-any.whl").write_bytes(b"p")
-    assert _cache_tool(tmp_path, "start", cache, 3600, project) == "p-1-py3-none-any.whl\n"
+    os.utime(project, (time.time() - 2 * 3600,) * 2)
+    assert _cache_tool(tmp_path, "start", cache, 3600, DAY, project) == \
+        "p-1-py3-none-any.whl\n"
+    assert time.time() - project.stat().st_mtime < 600  # used now
+
+
+DAY = 24 * 3600
+
+
+def _age(path, days):
+    os.utime(path, (time.time() - days * DAY,) * 2)
+    return path
+
+
+def _unused_cache(cache):
+    """A wheel cache with one old and one recent thing of each kind."""
+    things = {}
+    for age in ("old", "new"):
+        wheel = cache / ("%s-1-py3-none-any.whl" % age)
+        lock = cache / "locks" / ("%s.json" % age)
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        wheel.write_bytes(b"w")
+        lock.write_text("{}")
+        directories = [cache / kind / age for kind in ("projects", "build-envs", "pip")]
+        for directory in directories:
+            (directory / "bin").mkdir(parents=True)
+            (directory / "bin" / "python").write_text("")
+        things[age] = [wheel, lock] + directories
+    for path in things["old"]:
+        _age(path, 40)
+    return things
+
+
+def test_cache_tool_start_removes_what_no_build_used_for_long(tmp_path):
+    cache = tmp_path / "wheels"
+    things = _unused_cache(cache)
+    _cache_tool(tmp_path, "start", cache, DAY, 30 * DAY, cache / "projects" / "none")
+    assert [path for path in things["old"] if os.path.lexists(path)] == []
+    assert all(path.exists() for path in things["new"])
+    assert all((path / "bin" / "python").exists() for path in things["new"] if path.is_dir())
+    assert sorted(path.name for path in (cache / "build-envs").iterdir()) == ["new"]
+
+
+def test_cache_tool_prunes_directories_whole_and_leaves_what_it_cannot_rename(tmp_path):
+    cache = tmp_path / "wheels"
+    env = cache / "build-envs" / "k"
+    (env / "bin").mkdir(parents=True)
+    _age(env, 40)
+    (cache / "build-envs" / "k.old-unused" / "lib").mkdir(parents=True)  # a cut-short removal
+    _cache_tool(tmp_path, "start", cache, DAY, 30 * DAY, cache / "projects" / "none")
+    assert (env / "bin").is_dir()  # not half removed: kept until the rename can be done
+    _age(cache / "build-envs" / "k.old-unused", 2)
+    _cache_tool(tmp_path, "start", cache, DAY, 30 * DAY, cache / "projects" / "none")
+    assert list((cache / "build-envs").iterdir()) == []
+
+
+def test_cache_tool_marks_what_a_build_takes_from_the_cache_as_used(tmp_path):
+    cache, run = tmp_path / "wheels", tmp_path / "wheels" / "runs" / "r1"
+    (run / "tools").mkdir(parents=True)
+    record = {"lock": ["a==1"], "wheels": ["a-1-py3-none-any.whl"],
+              "pip": "pip-24-py3-none-any.whl", "sha256": {"a-1-py3-none-any.whl": "ca97"}}
+    (cache / "locks").mkdir()
+    (cache / "locks" / "k.json").write_text(json.dumps(record))
+    (cache / "a-1-py3-none-any.whl").write_bytes(b"a")
+    _pip_wheel(cache / "pip-24-py3-none-any.whl")
+    _cache_tool(tmp_path, "unpack", cache / "pip-24-py3-none-any.whl",
+                cache / "pip" / "pip-24-py3-none-any", "r0")
+    cached = [cache / "locks" / "k.json", cache / "a-1-py3-none-any.whl",
+              cache / "pip-24-py3-none-any.whl", cache / "pip" / "pip-24-py3-none-any"]
+    for path in cached:
+        _age(path, 40)
+    assert _cache_tool(tmp_path, "reuse", cache / "locks" / "k.json", cache, run)
+    assert [path for path in cached if time.time() - path.stat().st_mtime > DAY] == []
+    # a wheel pip took from the cache (find-links) is marked by publish
+    (run / "b-1-py3-none-any.whl").write_bytes(b"b")
+    (cache / "b-1-py3-none-any.whl").write_bytes(b"b")
+    _age(cache / "b-1-py3-none-any.whl", 40)
+    _cache_tool(tmp_path, "publish", run, cache, "r1", "p-1-py3-none-any.whl")
+    assert time.time() - (cache / "b-1-py3-none-any.whl").stat().st_mtime < DAY
+
+
+def test_cache_tool_does_not_reuse_a_record_whose_wheel_goes_while_copying(tmp_path):
+    cache, run = tmp_path / "wheels", tmp_path / "wheels" / "runs" / "r1"
+    run.mkdir(parents=True)
+    record = {"lock": ["a==1"], "wheels": ["a-1-py3-none-any.whl"],
+              "pip": "pip-24-py3-none-any.whl", "sha256": {}}
+    (cache / "locks").mkdir()
+    (cache / "locks" / "k.json").write_text(json.dumps(record))
+    (cache / "a-1-py3-none-any.whl").write_bytes(b"a")
+    (run / "a-1-py3-none-any.whl").mkdir()  # the copy fails, as when the wheel is pruned
+    _pip_wheel(cache / "pip-24-py3-none-any.whl")
+    assert _cache_tool(tmp_path, "reuse", cache / "locks" / "k.json", cache, run) == ""
 
 
 def test_cache_tool_project_stores_a_new_wheel_and_copies_it_into_the_run(tmp_path):
