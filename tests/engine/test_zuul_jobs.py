@@ -11,6 +11,7 @@ internet, so the jobs get the local base image as ``build_images_base_image``.
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 import shutil
 from pathlib import Path
@@ -44,14 +45,19 @@ def project(job_dir) -> dict:
 
 @pytest.fixture(scope="module")
 def installed(job_dir, project, docker_client) -> dict:
-    """The jobs' pre-run playbook has run; the variables every run passes."""
+    """The jobs' pre-run playbook has run; the variables every run passes.
+
+    The SBOMs go into the job directory rather than the default, under the
+    home directory (tests/unit/test_zuul_config.py checks the default).
+    """
     venv = job_dir.path / "build-images-venv"
     run = job_dir.run("build-images/pre.yaml", "build-images",
                       job_dir.zuul_vars(project, "build-images", change="4242"),
                       {"ensure_build_images_venv": str(venv)})
     assert run.exit_code == 0
     assert (venv / "bin" / "build-images").exists()
-    return {"ensure_build_images_venv": str(venv)}
+    return {"ensure_build_images_venv": str(venv),
+            "build_images_sbom_dir": str(job_dir.path / "zuul-output" / "artifacts" / "sbom")}
 
 
 def remove_images(client, references) -> None:
@@ -90,6 +96,10 @@ def test_build_job_builds_and_returns_the_images(
         assert image["size"] == engine.attrs["Size"]
         assert "%s:%s" % (image["name"], tag) in run.output  # build-images' table
         assert image["id"] in run.output  # the role printed the list
+        sbom = Path(image["sbom"]["path"])  # written where fetch-output collects it
+        assert sbom.parent == Path(installed["build_images_sbom_dir"])
+        assert image["sbom"]["digest"] == "sha256:" + hashlib.sha256(
+            sbom.read_bytes()).hexdigest()
     code, output = run_image(docker_client, "%s/pgtool-version:%s" % (prefix, tag))
     assert code == 0 and "psycopg2 2." in output, output
 

@@ -7,6 +7,7 @@ run in tests/engine/test_zuul_jobs.py.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -234,6 +235,26 @@ def test_upload_job_tag(tmp_path, extra, tag):
                       job_dir.zuul_vars(project_entry("demo/x", tmp_path), "upload", **extra))
     assert run.exit_code == 0
     assert (tmp_path / "tag").read_text() == tag
+
+
+def test_the_sboms_go_where_fetch_output_collects_them(tmp_path):
+    """The build role's default SBOM directory, evaluated by Ansible on this host."""
+    if not ANSIBLE_PLAYBOOK.exists():
+        missing("ansible-core")
+    playbook = tmp_path / "show-sbom-dir.yaml"
+    playbook.write_text(yaml.safe_dump([{
+        "hosts": "all",
+        "tasks": [
+            {"ansible.builtin.include_vars": str(ROLES / "build-images" / "defaults" /
+                                                 "main.yaml")},
+            {"ansible.builtin.copy": {"content": "{{ build_images_sbom_dir }}",
+                                      "dest": str(tmp_path / "sbom-dir")}}]}]))
+    job_dir = JobDir(tmp_path / "job")
+    run = job_dir.run(str(playbook), "build-images",
+                      job_dir.zuul_vars(project_entry("demo/x", tmp_path), "build-images"))
+    assert run.exit_code == 0
+    home = pwd.getpwuid(os.getuid()).pw_dir
+    assert (tmp_path / "sbom-dir").read_text() == home + "/zuul-output/artifacts/sbom"
 
 
 def test_yamllint_is_clean():
