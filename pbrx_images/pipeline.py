@@ -454,6 +454,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     source = archive_source(project_dir, prefix=".")
     revision, source_url = labels_module.git_origin(project_dir)
     reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
+    for directory, why in source.left_out:
+        reporter.say("    left out of the source: %s/ (%s)" % (directory, why))
 
     engine = engine_module.connect(reporter, options.network, options.platform)
     engine.remove_dead_containers()

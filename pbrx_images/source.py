@@ -4,12 +4,19 @@ The tree is read, never written: the archive goes into the container through
 the Docker API, and anything a build writes (``build/``, ``*.egg-info``,
 caches) is written there.  Entries are owned by root in the archive so git
 inside the container trusts the checkout (pbr needs git for versions).
+
+What is not source stays out (:func:`left_out`): tool caches, virtualenvs,
+and the ``build/`` directory an earlier setuptools build outside
+build-images left at the top of the tree: setuptools packs whatever it
+finds in ``build/lib``, so a module deleted since would come back in the
+image.
 """
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+import re
 import stat
 import tarfile
 from dataclasses import dataclass
@@ -20,7 +27,11 @@ from pbrx_images.errors import ProjectError
 #: Directories that are never part of a build: tool caches and virtualenvs.
 EXCLUDED_NAMES = frozenset({
     ".tox", ".nox", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache",
+    ".eggs",
 })
+#: What setuptools (and distutils) make in ``build/``: ``lib``, ``lib.linux-x86_64-cpython-311``,
+#: ``bdist.linux-x86_64``, ``temp.*``, ``scripts-3.11``.
+SETUPTOOLS_BUILD_ENTRY = re.compile(r"(lib|bdist|temp|scripts)([.-].*)?")
 
 
 @dataclass(frozen=True)
@@ -30,10 +41,13 @@ class SourceArchive:
     data: bytes
     digest: str
     files: int
+    #: directories left out besides :data:`EXCLUDED_NAMES`, relative to the
+    #: tree, and why (:func:`left_out`), e.g. ``(("env", "a virtualenv"),)``
+    left_out: tuple[tuple[str, str], ...] = ()
 
 
 def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
-    """Pack ``project_dir`` (minus :data:`EXCLUDED_NAMES`) as ``prefix/...``.
+    """Pack ``project_dir`` (minus what :func:`left_out`) as ``prefix/...``.
 
     The digest covers paths, modes, file contents and link targets (not
     times), so an unchanged tree gives the same digest.
@@ -42,17 +56,52 @@ def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
     buffer = io.BytesIO()
     count = 0
     root = str(project_dir)
+    skipped: list[tuple[str, str]] = []
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for current, dirs, files in os.walk(root, onerror=_walk_error):
-            dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_NAMES)
             relative_dir = os.path.relpath(current, root)
+            kept = []
+            for name in sorted(dirs):
+                if name in EXCLUDED_NAMES:
+                    continue
+                why = left_out(os.path.join(current, name), relative_dir == ".")
+                if why:
+                    skipped.append((name if relative_dir == "." else
+                                    os.path.join(relative_dir, name), why))
+                    continue
+                kept.append(name)
+            dirs[:] = kept
             base = prefix if relative_dir == "." else prefix + "/" + relative_dir
             _add(archive, current, base, digest)
             links = [d for d in dirs if os.path.islink(os.path.join(current, d))]
             dirs[:] = [d for d in dirs if d not in links]  # links are entries, not walked
             for name in sorted(files + links):
                 count += _add(archive, os.path.join(current, name), base + "/" + name, digest)
-    return SourceArchive(buffer.getvalue(), digest.hexdigest(), count)
+    return SourceArchive(buffer.getvalue(), digest.hexdigest(), count, tuple(skipped))
+
+
+def left_out(path: str, top: bool) -> str | None:
+    """Why the directory ``path`` (``top``: at the top of the tree) is no source, if it is not.
+
+    A virtualenv (it has ``pyvenv.cfg``), whatever its name; at the top, a
+    ``build`` directory that holds only what setuptools makes there
+    (:data:`SETUPTOOLS_BUILD_ENTRY`): one with anything else may hold
+    sources, and stays.  A symbolic link is an entry like a file, never
+    left out.
+    """
+    if os.path.islink(path):
+        return None
+    if os.path.isfile(os.path.join(path, "pyvenv.cfg")):
+        return "a virtualenv"
+    if not top or os.path.basename(path) != "build":
+        return None
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        return None  # the walk says what cannot be read
+    if entries and all(SETUPTOOLS_BUILD_ENTRY.fullmatch(name) for name in entries):
+        return "what an earlier setuptools build left"
+    return None
 
 
 def _walk_error(error: OSError) -> None:

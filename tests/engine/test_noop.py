@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import remove_volume, write_python_project
+from tests.engine.helpers import remove_volume, run_image, write_python_project
 
 pytestmark = pytest.mark.engine
 
@@ -124,6 +124,13 @@ def builds(tmp_path_factory, docker_client, base_image):
     runs["refresh"] = build("--refresh")
     runs["no cache"] = build("--no-cache")
     runs["after no cache"] = build()
+    # what an earlier setuptools build and a virtualenv leave in a tree is not source
+    stale = project / "build" / "lib" / NAME / "stale.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("print('a module deleted since')\n")
+    (project / "env").mkdir()
+    (project / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    runs["build output"] = build()
     runs["records"] = sorted(path.name for path in (cache / "pbrx-images" / "builds").iterdir())
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('["six"]', '["six", "tabulate"]'))
@@ -235,6 +242,20 @@ def test_refresh_and_no_cache_always_build(builds):
     # (--no-cache also remakes the runtime packages image, which may differ)
     assert builds["after no cache"].up_to_date
     assert builds["after no cache"].ids == builds["no cache"].ids
+
+
+def test_build_output_and_virtualenvs_are_not_source(builds, docker_client):
+    run = builds["build output"]
+    assert run.up_to_date, "the tree's digest changed"
+    assert "left out of the source: build/ (what an earlier setuptools build left)" in run.stderr
+    assert "left out of the source: env/ (a virtualenv)" in run.stderr
+    # a full build with build/lib there (its requirements changed) does not pack it
+    assert not builds["new requirement"].up_to_date
+    code, output = run_image(docker_client, IMAGES[0], ["python", "-c", "import %s" % NAME])
+    assert code == 0, output
+    code, output = run_image(docker_client, IMAGES[0],
+                             ["python", "-c", "import %s.stale" % NAME])
+    assert code != 0 and "No module named" in output, output
 
 
 def test_one_record_per_set_of_inputs(builds):

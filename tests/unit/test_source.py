@@ -165,6 +165,58 @@ def test_digest_ignores_excluded_directories(tree):
     assert archive_source(tree).digest == before
 
 
+def _write(root: Path, files: dict) -> None:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def test_setuptools_build_directory_is_left_out(tree):
+    """A deleted module still in build/lib would come back in the wheel."""
+    before = archive_source(tree)
+    _write(tree, {"build/lib/foo/deleted.py": b"", "build/bdist.linux-x86_64/x": b"",
+                  "build/lib.linux-x86_64-cpython-311/foo/_c.so": b"",
+                  "build/temp.linux-x86_64-cpython-311/c.o": b"",
+                  "build/scripts-3.11/foo": b"", ".eggs/pbr-6.egg/x": b""})
+    after = archive_source(tree)
+    assert not any(name.startswith(("src/build", "src/.eggs")) for name in members(after.data))
+    assert after.digest == before.digest
+    assert after.left_out == (("build", "what an earlier setuptools build left"),)
+    assert before.left_out == ()
+
+
+@pytest.mark.parametrize("files", [
+    {"build/ci.sh": b"make\n", "build/lib/x": b""},  # not only setuptools' output
+    {"build/__init__.py": b"", "build/lib/x": b""},  # a package named build
+    {"src/build/lib/x.py": b""},  # not at the top
+    {"build/libs/x": b""},  # not a name setuptools makes
+])
+def test_other_build_directories_are_source(tree, files):
+    _write(tree, files)
+    archive = archive_source(tree)
+    names = set(members(archive.data))
+    assert all("src/" + name in names for name in files)
+    assert archive.left_out == ()
+
+
+def test_virtualenvs_are_left_out_whatever_their_name(tree):
+    before = archive_source(tree).digest
+    _write(tree, {"env/pyvenv.cfg": b"home = /usr/bin\n", "env/bin/python": b"",
+                  "tools/venv/pyvenv.cfg": b"", "tools/venv/lib/site.py": b""})
+    archive = archive_source(tree)
+    assert archive.digest == before
+    assert not any(name.startswith(("src/env", "src/tools/venv")) for name in
+                   members(archive.data))
+    assert archive.left_out == (("env", "a virtualenv"), ("tools/venv", "a virtualenv"))
+
+
+def test_a_link_named_build_is_an_entry(tree):
+    _write(tree, {"out/lib/x": b""})
+    os.symlink("out", tree / "build")
+    assert members(archive_source(tree).data)["src/build"].issym()
+
+
 def test_digest_changes_with_content(tree):
     before = archive_source(tree).digest
     (tree / "foo" / "cli.py").write_bytes(b"def main():\n    return 1\n")
