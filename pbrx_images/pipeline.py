@@ -24,6 +24,8 @@ from pbrx_images import build_record, interrupts, sbom as sbom_module
 from pbrx_images import target_platform
 from pbrx_images.bindep_file import DistroPackages
 from pbrx_images.builder import WHEELS, Builder, run_dir
+from pbrx_images.cached_images import CachedImages
+from pbrx_images.cached_images import default_record_dir as default_cached_images_dir
 from pbrx_images.engine import Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
 from pbrx_images.image_archive import rfc3339
@@ -444,6 +446,18 @@ def _record(records: build_record.RecordStore, reporter: Reporter, key: str, pla
     return images
 
 
+def _remove_superseded(engine: Engine, reporter: Reporter, base_name: str, base_id: str,
+                       made: Sequence[str]) -> None:
+    """Remove the cached images made from what ``base_name`` was before; remember ``made``."""
+    records = CachedImages(default_cached_images_dir())
+    for name in records.superseded(base_name, base_id):
+        if engine.image(name) is None:
+            continue
+        engine.untag(name)
+        reporter.say("    removed %s, made from an older %s" % (name, base_name))
+    records.record(base_name, base_id, made)
+
+
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
            home: Path) -> Result:
     project_dir = options.project_dir
@@ -558,6 +572,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):
             runtime_image = alongside.result(reporter)
             reporter.say("    made alongside the builder, in %.1fs" % alongside.seconds)
+            _remove_superseded(engine, reporter, options.base_image, base.id,
+                               (builder_image, runtime_image))
         runtime = runtime_on(engine, reporter)
 
         def labels_of(image: ImagePlan) -> dict[str, str]:
