@@ -10,17 +10,25 @@ and the ``build/`` directory an earlier setuptools build outside
 build-images left at the top of the tree: setuptools packs whatever it
 finds in ``build/lib``, so a module deleted since would come back in the
 image.
+
+Git's object files are named by the hash of what they hold, so the digest
+takes their name and size and their content is read only when the archive
+is (:attr:`SourceArchive.data`): a rebuild with nothing changed does not read
+a big repository's history.
 """
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import io
 import os
 import re
 import stat
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import List, Optional, Tuple, Union
 
 from pbrx_images.errors import ProjectError
 
@@ -32,18 +40,48 @@ EXCLUDED_NAMES = frozenset({
 #: What setuptools (and distutils) make in ``build/``: ``lib``, ``lib.linux-x86_64-cpython-311``,
 #: ``bdist.linux-x86_64``, ``temp.*``, ``scripts-3.11``.
 SETUPTOOLS_BUILD_ENTRY = re.compile(r"(lib|bdist|temp|scripts)([.-].*)?")
+#: Files of a git repository whose name is the hash of their content: loose
+#: objects and packs (SHA-1 or SHA-256 names), relative to the repository.
+GIT_NAMED_BY_CONTENT = re.compile(
+    r"objects/(?:[0-9a-f]{2}/(?:[0-9a-f]{38}|[0-9a-f]{62})"
+    r"|pack/pack-(?:[0-9a-f]{40}|[0-9a-f]{64})\.(?:pack|idx|rev))")
+#: (tar entry, its content or the path to read it from when the archive is made)
+_Entry = Tuple[tarfile.TarInfo, Union[bytes, str, None]]
 
 
 @dataclass(frozen=True)
 class SourceArchive:
     """A tar archive of the tree under ``prefix/`` and a digest of its content."""
 
-    data: bytes
     digest: str
     files: int
     #: directories left out besides :data:`EXCLUDED_NAMES`, relative to the
     #: tree, and why (:func:`left_out`), e.g. ``(("env", "a virtualenv"),)``
     left_out: tuple[tuple[str, str], ...] = ()
+    _entries: Tuple[_Entry, ...] = field(default=(), repr=False, compare=False)
+
+    @functools.cached_property
+    def data(self) -> bytes:
+        """The archive, made on first use (git's objects are read then)."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+            for info, content in self._entries:
+                if isinstance(content, str):  # a git object, read now
+                    try:
+                        with open(content, "rb") as handle:
+                            content = handle.read()
+                    except OSError as error:
+                        raise ProjectError(
+                            "Cannot read %s (%s): did git change the repository (git gc) "
+                            "meanwhile? Try again." % (content, error.strerror or error)
+                        ) from error
+                    info = copy.copy(info)  # (TarInfo.replace is Python >= 3.11.4)
+                    info.size = len(content)
+                if content is None:
+                    archive.addfile(info)
+                else:
+                    archive.addfile(info, io.BytesIO(content))
+        return buffer.getvalue()
 
 
 def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
@@ -53,11 +91,12 @@ def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
     times), so an unchanged tree gives the same digest.
     """
     digest = hashlib.sha256()
-    buffer = io.BytesIO()
     count = 0
     root = str(project_dir)
     skipped: list[tuple[str, str]] = []
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+    entries: List[_Entry] = []
+    # (a TarFile only to make entries: gettarinfo)
+    with tarfile.open(fileobj=io.BytesIO(), mode="w", format=tarfile.PAX_FORMAT) as archive:
         for current, dirs, files in os.walk(root, onerror=_walk_error):
             relative_dir = os.path.relpath(current, root)
             kept = []
@@ -72,12 +111,24 @@ def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
                 kept.append(name)
             dirs[:] = kept
             base = prefix if relative_dir == "." else prefix + "/" + relative_dir
-            _add(archive, current, base, digest)
+            _add(archive, current, base, digest, entries)
             links = [d for d in dirs if os.path.islink(os.path.join(current, d))]
             dirs[:] = [d for d in dirs if d not in links]  # links are entries, not walked
+            git = _git_relative(relative_dir)
             for name in sorted(files + links):
-                count += _add(archive, os.path.join(current, name), base + "/" + name, digest)
-    return SourceArchive(buffer.getvalue(), digest.hexdigest(), count, tuple(skipped))
+                named_by_content = git is not None and \
+                    GIT_NAMED_BY_CONTENT.fullmatch(git + name) is not None
+                count += _add(archive, os.path.join(current, name), base + "/" + name, digest,
+                              entries, named_by_content)
+    return SourceArchive(digest.hexdigest(), count, tuple(skipped), tuple(entries))
+
+
+def _git_relative(relative_dir: str) -> Optional[str]:
+    """``relative_dir`` (of the tree) relative to the top ``.git``, with a slash; or None."""
+    parts = relative_dir.split(os.sep)
+    if parts[0] != ".git":
+        return None
+    return "".join(part + "/" for part in parts[1:])
 
 
 def left_out(path: str, top: bool) -> str | None:
@@ -110,12 +161,18 @@ def _walk_error(error: OSError) -> None:
                        ) from error
 
 
-def _add(archive: tarfile.TarFile, path: str, arcname: str, digest: "hashlib._Hash") -> int:
+def _add(archive: tarfile.TarFile, path: str, arcname: str, digest: "hashlib._Hash",
+         entries: List[_Entry], named_by_content: bool = False) -> int:
+    """Add ``path`` to ``entries`` and ``digest``; 1 for a regular file, else 0.
+
+    ``named_by_content``: the file's name says what it holds (a git
+    object): its size stands for its content, which is read later.
+    """
     try:
         info = archive.gettarinfo(path, arcname)
         mode = os.lstat(path).st_mode
         data = None
-        if stat.S_ISREG(mode):
+        if stat.S_ISREG(mode) and not named_by_content:
             with open(path, "rb") as handle:
                 data = handle.read()
     except OSError as error:
@@ -127,9 +184,11 @@ def _add(archive: tarfile.TarFile, path: str, arcname: str, digest: "hashlib._Ha
     info.uname = info.gname = ""
     digest.update(("%s\0%o\0%s\0" % (arcname, info.mode, info.linkname))
                   .encode("utf-8", "surrogateescape"))
+    if stat.S_ISREG(mode) and named_by_content:
+        digest.update(b"named by content, size %d" % info.size)
+        entries.append((info, path))
+        return 1
     if data is not None:
         digest.update(hashlib.sha256(data).digest())
-        archive.addfile(info, io.BytesIO(data))
-    else:
-        archive.addfile(info)
+    entries.append((info, data))
     return 1 if data is not None else 0

@@ -330,3 +330,58 @@ def test_file_name_that_is_not_utf8(tree):
     archive = archive_source(tree)
     assert archive.files == 8
     assert any(name.startswith("src/caf") for name in members(archive.data))
+
+
+LOOSE = ".git/objects/ab/" + "c" * 38
+PACK = ".git/objects/pack/pack-" + "d" * 40 + ".pack"
+
+
+def test_git_objects_are_read_only_for_the_archive(tree, monkeypatch):
+    """Their names say what they hold: a rebuild with nothing changed does not read them."""
+    _write(tree, {LOOSE: b"loose object", PACK: b"pack data", ".git/objects/info/packs": b"P"})
+    opened = []
+    real_open = builtins.open
+
+    def recording_open(path, *args, **kwargs):
+        opened.append(os.path.relpath(str(path), tree))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", recording_open)
+    archive = archive_source(tree)
+    assert LOOSE not in opened and PACK not in opened
+    assert ".git/objects/info/packs" in opened and ".git/HEAD" in opened
+    data = archive.data
+    assert LOOSE in opened and PACK in opened
+    assert read_member(data, "src/" + LOOSE) == b"loose object"
+    assert read_member(data, "src/" + PACK) == b"pack data"
+    assert archive.files == 10  # the tree's 7, the two objects and objects/info/packs
+
+
+def test_git_objects_count_in_the_digest_by_name_and_size(tree):
+    _write(tree, {LOOSE: b"loose object"})
+    before = archive_source(tree).digest
+    _write(tree, {LOOSE: b"LOOSE OBJECT"})  # (git never rewrites an object otherwise)
+    assert archive_source(tree).digest == before
+    _write(tree, {LOOSE: b"a longer object"})
+    assert archive_source(tree).digest != before
+    _write(tree, {LOOSE: b"loose object", PACK: b"pack"})
+    assert archive_source(tree).digest != before
+
+
+def test_other_git_files_and_nested_repositories_count_by_content(tree):
+    nested = "vendor/lib/" + LOOSE
+    _write(tree, {".git/objects/info/packs": b"P 1", nested: b"x"})
+    before = archive_source(tree).digest
+    _write(tree, {".git/objects/info/packs": b"P 2"})
+    assert archive_source(tree).digest != before
+    before = archive_source(tree).digest
+    _write(tree, {nested: b"y"})
+    assert archive_source(tree).digest != before
+
+
+def test_a_git_object_gone_before_the_archive_is_made_is_a_project_error(tree):
+    _write(tree, {LOOSE: b"loose object"})
+    archive = archive_source(tree)
+    (tree / LOOSE).unlink()  # git gc packed it meanwhile
+    with pytest.raises(ProjectError, match="git gc"):
+        archive.data
