@@ -31,6 +31,7 @@ from pbrx_images.errors import BuildError
 from pbrx_images.image_archive import rfc3339
 from pbrx_images.image_facts import ImageFacts, default_facts_dir
 from pbrx_images.layer import DEFAULT_EPOCH
+from pbrx_images.layer_cache import LayerCache, default_layer_dir
 from pbrx_images.metadata import (LEGACY_BUILD_BACKEND, ProjectMetadata, build_backend,
                                   build_requirements, image_name, read_project)
 from pbrx_images.options import Options
@@ -495,6 +496,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     run = _Run(engine, work_name)
     facts = ImageFacts(default_facts_dir(), not options.no_cache)
     facts.prune()
+    LayerCache(default_layer_dir()).prune()
     builder_image = None
     # The wheel container stays until the end, to remove the run's files from the volume;
     # so does the container started alongside for the base image's install.

@@ -68,8 +68,7 @@ class Runtime:
         #: mtime of every file in a layer, and the images' creation time
         self.epoch = epoch
         self.created = rfc3339(epoch)
-        self.cache = LayerCache(default_layer_dir())
-        self.cache.prune()
+        self.cache = LayerCache(default_layer_dir())  # (pruned once per build, by pipeline)
         self._built: dict[str, _Built] = {}  # image ID -> what this build loaded
         self.reporter = reporter
         self.work_name = work_name
