@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import traceback
 from pathlib import Path
 from typing import Sequence
 
-from pbrx_images import options as options_module
+from pbrx_images import interrupts, options as options_module
 from pbrx_images.engine import CommandFailed
 from pbrx_images.errors import BuildError
 from pbrx_images.output import Reporter
@@ -94,14 +93,6 @@ def parser() -> argparse.ArgumentParser:
     return result
 
 
-class Interrupted(BaseException):
-    """SIGTERM, raised where the program is so that clean-up runs."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Interrupted()
-
-
 def _human_size(size: int) -> str:
     return "%.1f MB" % (size / 1e6)
 
@@ -109,7 +100,12 @@ def _human_size(size: int) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     reporter = Reporter(debug=args.debug, verbose=args.verbose, quiet=args.quiet)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    with interrupts.watched():  # SIGINT and SIGTERM raise, so that clean-up runs
+        return _run(args, reporter)
+
+
+def _run(args: argparse.Namespace, reporter: Reporter) -> int:
+    """The command, its errors and interruptions turned into an exit status."""
     from pbrx_images.pipeline import build, dry_run
     try:
         options = options_module.resolve(
@@ -140,12 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         _report_failure(reporter, error)
         return 1
-    except (KeyboardInterrupt, Interrupted) as interruption:
+    except (KeyboardInterrupt, interrupts.Interrupted) as interruption:
         reporter.error("build-images: interrupted; the containers and work images of this "
                        "run were removed.")
         return 130 if isinstance(interruption, KeyboardInterrupt) else 143
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _report_failure(reporter: Reporter, error: BaseException) -> None:

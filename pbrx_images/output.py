@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Iterator, Mapping, Sequence
 
-from pbrx_images import live
+from pbrx_images import interrupts, live
 
 TAIL_LINES = 25
 #: The live line is redrawn for new output at most this often (seconds).
@@ -154,7 +154,12 @@ class Reporter:
 
     @contextlib.contextmanager
     def step(self, title: str) -> Iterator[None]:
-        """Announce a step, then report how long it took (or that it failed)."""
+        """Announce a step, then report how long it took (or that it failed).
+
+        An interruption a finalizer swallowed since the last step is raised
+        first (:func:`pbrx_images.interrupts.checkpoint`).
+        """
+        interrupts.checkpoint()
         self._write_log("==> " + title + "\n")
         self._tail.clear()
         self._partial = ""
