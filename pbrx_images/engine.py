@@ -45,6 +45,10 @@ CONTAINER_PREFIX = "pbrx-images-"
 IDLE_COMMAND = ["/bin/sh", "-c", "while read -r _; do :; done"]
 #: The repository of every image a run loads before its final tags: ``{project}-{what}:{run id}``.
 WORK_REPOSITORY = "pbrx-images-work/"
+#: A build container created this long ago (seconds) and never started belongs to a
+#: client killed in between: a live run starts its containers at once (or, reading a
+#: file, removes them within seconds).
+NEVER_STARTED_AFTER = 3600
 
 
 class CommandFailed(Exception):
@@ -500,13 +504,26 @@ class Engine:
                 except docker.errors.NotFound:
                     pass
 
-    def remove_dead_containers(self) -> None:
-        """Remove exited build containers: debris of runs the engine lost mid-build.
+    def remove_dead_containers(self, never_started_after: float = NEVER_STARTED_AFTER) -> None:
+        """Remove build containers of runs that are gone.
 
-        Build containers idle while in use, so an exited one belongs to no
-        live run (its engine was restarted, or it was killed).
+        Build containers idle while in use, so an exited (or dead) one
+        belongs to no live run (its engine was restarted, its client
+        killed).  One created ``never_started_after`` seconds ago or more
+        and never started was left by a client killed between the two.
         """
-        self._remove_named(CONTAINER_PREFIX, {"status": "exited"})
+        now = time.time()
+        with engine_errors("list containers"):
+            found = self.client.api.containers(
+                all=True, filters={"name": "^/" + re.escape(CONTAINER_PREFIX)})
+        for container in found:
+            names = [name.lstrip("/") for name in container.get("Names") or ()]
+            if not any(name.startswith(CONTAINER_PREFIX) for name in names):
+                continue
+            state = container.get("State")
+            if state in ("exited", "dead") or (state == "created" and now - float(
+                    container.get("Created") or now) >= never_started_after):
+                self.remove_container(container["Id"])
 
     def remove_dead_work_tags(self) -> list[str]:
         """Remove the work tags (``{WORK_REPOSITORY}...:{run id}``) of runs that are gone.

@@ -106,3 +106,31 @@ def test_killed_client_leaves_no_running_container(example_project, docker_clien
             if name in container.name:
                 container.remove(force=True)
         remove_volume(docker_client, "pbrx-images-wheels-" + name)
+
+
+def test_a_container_a_killed_client_never_started_is_removed(docker_client, base_image):
+    """A client killed between creating a container and starting it leaves it created.
+
+    The sweep removes it once it is older than a live run would leave one,
+    and then the run's work tags, which it kept alive.
+    """
+    run_id = "0123456789ab"
+    name = "pbrx-images-neverstarted-wheels-%s-1" % run_id
+    tag = "pbrx-images-work/neverstarted-base:%s" % run_id
+    docker_client.api.create_container(base_image, name=name, command=["true"])
+    docker_client.images.get(base_image).tag(tag)
+    engine = Engine(docker_client, Reporter(stream=io.StringIO()))
+    try:
+        engine.remove_dead_containers()  # created just now: maybe a live run's
+        engine.remove_dead_work_tags()
+        assert name in leftover_containers(docker_client)
+        assert tag in work_tags(docker_client)
+        engine.remove_dead_containers(never_started_after=0)
+        assert name not in leftover_containers(docker_client)
+        assert engine.remove_dead_work_tags() == [tag]
+    finally:
+        for container in docker_client.containers.list(all=True):
+            if container.name == name:
+                container.remove(force=True)
+        if tag in work_tags(docker_client):
+            docker_client.images.remove(tag)
