@@ -449,14 +449,22 @@ def _record(records: build_record.RecordStore, reporter: Reporter, key: str, pla
 
 def _remove_superseded(engine: Engine, reporter: Reporter, base_name: str, base_id: str,
                        made: Sequence[str]) -> None:
-    """Remove the cached images made from what ``base_name`` was before; remember ``made``."""
+    """Remove the cached images made from what ``base_name`` was before; remember ``made``.
+
+    One the engine keeps (a container uses it) stays in the record, to be
+    removed the next time the name moves.
+    """
     records = CachedImages(default_cached_images_dir())
+    kept = []
     for name in records.superseded(base_name, base_id):
         if engine.image(name) is None:
             continue
         engine.untag(name)
-        reporter.say("    removed %s, made from an older %s" % (name, base_name))
-    records.record(base_name, base_id, made)
+        if engine.image(name) is None:
+            reporter.say("    removed %s, made from an older %s" % (name, base_name))
+        else:
+            kept.append(name)
+    records.record(base_name, base_id, list(made) + kept)
 
 
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],

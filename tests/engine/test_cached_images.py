@@ -40,8 +40,11 @@ def test_cached_images_of_what_a_base_name_was_before_are_removed(
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
     records = tmp_path / "cache" / "pbrx-images" / "cached-images"
     made: dict[str, list[str]] = {}
+    user = None
     try:
         for image in (first, second):
+            if image == second:  # a container of one of them: the engine keeps that image
+                user = docker_client.containers.create(made[first][0], ["true"])
             docker_client.images.get(image).tag(ALIAS)
             run = build_images(str(project), "--base-image", ALIAS, "--prefix", PREFIX,
                                env=env)
@@ -50,13 +53,18 @@ def test_cached_images_of_what_a_base_name_was_before_are_removed(
             assert record["base_name"] == ALIAS
             assert record["base_id"] == docker_client.images.get(image).id
             made[image] = record["images"]
-            assert len(made[image]) == 2  # the builder and runtime-packages images
-        assert not set(made[first]) & set(made[second])
-        for name in made[first]:
-            assert not _exists(docker_client, name), name
-            assert "removed %s, made from an older %s" % (name, ALIAS) in run.output
+        assert len(made[first]) == 2  # the builder and runtime-packages images
+        in_use, unused = made[first]
+        assert not _exists(docker_client, unused)
+        assert "removed %s, made from an older %s" % (unused, ALIAS) in run.output
+        # the one in use stays, and in the record, for the next time the name moves
+        assert _exists(docker_client, in_use) and "removed %s" % in_use not in run.output
+        assert in_use in made[second] and unused not in made[second]
         assert all(_exists(docker_client, name) for name in made[second])
+        assert len(made[second]) == 3
     finally:
+        if user is not None:
+            user.remove(force=True)
         names = [name for images in made.values() for name in images]
         names += ["%s/%s-base:latest" % (PREFIX, NAME), ALIAS]
         for name in names:
