@@ -513,13 +513,7 @@ class Engine:
         and never started was left by a client killed between the two.
         """
         now = time.time()
-        with engine_errors("list containers"):
-            found = self.client.api.containers(
-                all=True, filters={"name": "^/" + re.escape(CONTAINER_PREFIX)})
-        for container in found:
-            names = [name.lstrip("/") for name in container.get("Names") or ()]
-            if not any(name.startswith(CONTAINER_PREFIX) for name in names):
-                continue
+        for container, _ in self._build_containers():
             state = container.get("State")
             if state in ("exited", "dead") or (state == "created" and now - float(
                     container.get("Created") or now) >= never_started_after):
@@ -539,7 +533,7 @@ class Engine:
                 if tag.startswith(WORK_REPOSITORY) and ":" in tag]
         if not tags:
             return []
-        names = [name for _, names in self._named(CONTAINER_PREFIX, {}) for name in names]
+        names = [name for _, names in self._build_containers() for name in names]
         removed = []
         for tag in tags:
             run_id = tag.rpartition(":")[2]
@@ -550,20 +544,25 @@ class Engine:
 
     def remove_run_containers(self, run_id: str) -> None:
         """Remove every container of the run ``run_id``, running or not."""
-        self._remove_named(CONTAINER_PREFIX, {}, "-%s-" % run_id)
+        for container, names in self._build_containers():
+            if any("-%s-" % run_id in name for name in names):
+                self.remove_container(container["Id"])
 
-    def _remove_named(self, prefix: str, filters: Mapping[str, str], part: str = "") -> None:
-        for container_id, names in self._named(prefix, filters):
-            if any(name.startswith(prefix) and part in name for name in names):
-                self.remove_container(container_id)
+    def _build_containers(self) -> list[tuple[dict[str, Any], list[str]]]:
+        """Every build container, running or not, as the engine lists it, with its names.
 
-    def _named(self, prefix: str, filters: Mapping[str, str]) -> list[tuple[str, list[str]]]:
-        """(ID, names) of every container, running or not, whose name starts with ``prefix``."""
+        Only the names that start with :data:`CONTAINER_PREFIX` are given.
+        """
         with engine_errors("list containers"):
             found = self.client.api.containers(
-                all=True, filters=dict(filters, name="^/" + re.escape(prefix)))
-        return [(container["Id"], [name.lstrip("/") for name in container.get("Names") or ()])
-                for container in found]
+                all=True, filters={"name": "^/" + re.escape(CONTAINER_PREFIX)})
+        listed = []
+        for container in found:
+            names = [name.lstrip("/") for name in container.get("Names") or ()
+                     if name.lstrip("/").startswith(CONTAINER_PREFIX)]
+            if names:
+                listed.append((container, names))
+        return listed
 
     def read_file(self, image: str, path: str, name: str) -> bytes | None:
         """The content of a file in an image, read without starting a container."""
