@@ -251,36 +251,40 @@ def publish(run_dir, cache, run, skip):
 
 def prune(cache, max_age):
     """Remove what builds killed without clean-up left behind (older than max_age s)."""
-    now = time.time()
     leftovers = glob.glob(os.path.join(cache, "runs", "*"))
     leftovers += glob.glob(os.path.join(cache, ".incoming", "*"))
     for kind in ("projects", "build-envs", "pip"):
         leftovers += glob.glob(os.path.join(cache, kind, "*.tmp-*"))
         leftovers += glob.glob(os.path.join(cache, kind, "*.old-*"))
-    for path in leftovers:
-        try:
-            if now - os.lstat(path).st_mtime > float(max_age):
-                shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
-        except OSError:
-            pass
+    remove_older(leftovers, max_age)
 
 
 def prune_unused(cache, max_age):
     """Remove what no build used for max_age s; a directory goes whole or not at all."""
-    now = time.time()
     kept = glob.glob(os.path.join(cache, "*.whl"))
     kept += glob.glob(os.path.join(cache, "locks", "*.json"))
     for kind in ("projects", "build-envs", "pip"):
         kept += [path for path in glob.glob(os.path.join(cache, kind, "*"))
                  if ".tmp-" not in path and ".old-" not in path]
-    for path in kept:
+    remove_older(kept, max_age, whole=True)
+
+
+def remove_older(paths, max_age, whole=False):
+    """Remove each of paths modified more than max_age s ago; what cannot be, stays.
+
+    whole: a directory is renamed first, so that no build sees it half removed.
+    """
+    now = time.time()
+    for path in paths:
         try:
             if now - os.lstat(path).st_mtime <= float(max_age):
                 continue
-            if os.path.isdir(path):  # renamed first: never seen half removed
-                old = "%s.old-unused" % path
-                os.rename(path, old)
-                shutil.rmtree(old)
+            if os.path.isdir(path):
+                if whole:
+                    old = "%s.old-unused" % path
+                    os.rename(path, old)
+                    path = old
+                shutil.rmtree(path)
             else:
                 os.unlink(path)
         except OSError:
