@@ -54,22 +54,16 @@ class CachedImages:
 
         Those that the record of another base image name lists are left out.
         """
-        record = self._read(self._path(base_name))
+        own = self._path(base_name)
+        record = self._read(own)
         if record is None or record[0] != base_name or record[1] == base_id:
             return []
         elsewhere: set[str] = set()
-        for path in self._others(base_name):
-            other = self._read(path)
+        for path in self.directory.glob("*.json"):  # (none when it cannot be read)
+            other = self._read(path) if path != own else None
             if other is not None:
                 elsewhere.update(other[2])
         return [image for image in record[2] if image not in elsewhere]
-
-    def _others(self, base_name: str) -> Iterable[Path]:
-        own = self._path(base_name)
-        try:
-            return [path for path in self.directory.glob("*.json") if path != own]
-        except OSError:
-            return []
 
     def record(self, base_name: str, base_id: str, images: Iterable[str]) -> None:
         """``base_name`` is ``base_id``, and ``images`` were made from it (or used).
