@@ -28,7 +28,7 @@ import stat
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import Union
 
 from pbrx_images.errors import ProjectError
 
@@ -46,7 +46,7 @@ GIT_NAMED_BY_CONTENT = re.compile(
     r"objects/(?:[0-9a-f]{2}/(?:[0-9a-f]{38}|[0-9a-f]{62})"
     r"|pack/pack-(?:[0-9a-f]{40}|[0-9a-f]{64})\.(?:pack|idx|rev))")
 #: (tar entry, its content or the path to read it from when the archive is made)
-_Entry = Tuple[tarfile.TarInfo, Union[bytes, str, None]]
+_Entry = tuple[tarfile.TarInfo, Union[bytes, str, None]]  # (a runtime alias: no "|" on 3.9)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class SourceArchive:
     #: directories left out besides :data:`EXCLUDED_NAMES`, relative to the
     #: tree, and why (:func:`left_out`), e.g. ``(("env", "a virtualenv"),)``
     left_out: tuple[tuple[str, str], ...] = ()
-    _entries: Tuple[_Entry, ...] = field(default=(), repr=False, compare=False)
+    _entries: tuple[_Entry, ...] = field(default=(), repr=False, compare=False)
 
     @functools.cached_property
     def data(self) -> bytes:
@@ -94,7 +94,7 @@ def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
     count = 0
     root = str(project_dir)
     skipped: list[tuple[str, str]] = []
-    entries: List[_Entry] = []
+    entries: list[_Entry] = []
     # (a TarFile only to make entries: gettarinfo)
     with tarfile.open(fileobj=io.BytesIO(), mode="w", format=tarfile.PAX_FORMAT) as archive:
         for current, dirs, files in os.walk(root, onerror=_walk_error):
@@ -123,7 +123,7 @@ def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
     return SourceArchive(digest.hexdigest(), count, tuple(skipped), tuple(entries))
 
 
-def _git_relative(relative_dir: str) -> Optional[str]:
+def _git_relative(relative_dir: str) -> str | None:
     """``relative_dir`` (of the tree) relative to the top ``.git``, with a slash; or None."""
     parts = relative_dir.split(os.sep)
     if parts[0] != ".git":
@@ -162,7 +162,7 @@ def _walk_error(error: OSError) -> None:
 
 
 def _add(archive: tarfile.TarFile, path: str, arcname: str, digest: "hashlib._Hash",
-         entries: List[_Entry], named_by_content: bool = False) -> int:
+         entries: list[_Entry], named_by_content: bool = False) -> int:
     """Add ``path`` to ``entries`` and ``digest``; 1 for a regular file, else 0.
 
     ``named_by_content``: the file's name says what it holds (a git
