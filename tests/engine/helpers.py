@@ -54,6 +54,15 @@ def run_image(client, image: str, command=None, entrypoint=None) -> tuple[int, s
         container.remove(force=True)
 
 
+def in_wheel_volume(client, image: str, volume: str, script: str,
+                    writable: bool = False) -> str:
+    """The output of ``sh -c script`` in a throwaway container of ``image``, the
+    wheel volume ``volume`` mounted at /w (read-only unless ``writable``)."""
+    return client.containers.run(
+        image, ["sh", "-c", script], remove=True,
+        volumes={volume: {"bind": "/w", "mode": "rw" if writable else "ro"}}).decode()
+
+
 def leftover_containers(client) -> list[str]:
     """Containers build-images made (all are named pbrx-images-...) that still exist."""
     names = [name.lstrip("/") for container in client.api.containers(all=True)

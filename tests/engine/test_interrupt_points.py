@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from tests.engine.helpers import (build_images, has_traceback, leftover_containers,
-                                  remove_volume, run_image, work_tags)
+from tests.engine.helpers import (build_images, has_traceback, in_wheel_volume,
+                                  leftover_containers, remove_volume, run_image, work_tags)
 
 pytestmark = pytest.mark.engine
 
@@ -114,9 +114,8 @@ def test_signal_at(irq_project, tmp_path, docker_client, base_image, pattern, oc
     tagged = re.search(r"==> Tag images\n    done in", output) is not None
     assert (docker_client.images.get(NAME + "-base:latest").id == old_id) != tagged
     assert list(host_tmp.iterdir()) == []
-    runs = docker_client.containers.run(
-        base_image, ["sh", "-c", "ls /w/runs /w/.incoming 2>/dev/null | grep -v : | wc -w"],
-        remove=True, volumes={VOLUME: {"bind": "/w", "mode": "ro"}}).decode().strip()
+    runs = in_wheel_volume(docker_client, base_image, VOLUME,
+                           "ls /w/runs /w/.incoming 2>/dev/null | grep -v : | wc -w").strip()
     assert runs == "0"
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from pbrx_images.engine import Engine
 from pbrx_images.output import Reporter
-from tests.engine.helpers import has_traceback, leftover_containers, remove_volume, work_tags
+from tests.engine.helpers import (has_traceback, in_wheel_volume, leftover_containers,
+                                  remove_volume, work_tags)
 
 pytestmark = pytest.mark.engine
 
@@ -53,9 +54,8 @@ def test_interrupt_while_wheels_compile(example_project, docker_client, base_ima
     assert leftover_containers(docker_client) == []
     assert work_tags(docker_client) == []
     assert docker_client.images.get(name + "-base:latest").id == old_id
-    runs = docker_client.containers.run(
-        base_image, ["sh", "-c", "ls /w/runs 2>/dev/null | wc -l"], remove=True,
-        volumes={volume: {"bind": "/w", "mode": "ro"}}).decode().strip()
+    runs = in_wheel_volume(docker_client, base_image, volume,
+                           "ls /w/runs 2>/dev/null | wc -l").strip()
     assert runs == "0"
 
 

@@ -12,8 +12,8 @@ import shutil
 import pytest
 
 from tests.conftest import ROOT, tree_digest
-from tests.engine.helpers import (build_images, leftover_containers, remove_volume, run_image,
-                                  work_tags)
+from tests.engine.helpers import (build_images, in_wheel_volume, leftover_containers,
+                                  remove_volume, run_image, work_tags)
 
 pytestmark = pytest.mark.engine
 
@@ -105,10 +105,9 @@ def test_no_container_or_work_tag_left(built, docker_client):
 
 def test_run_directories_removed_and_wheel_cache_kept(built, docker_client):
     volume = "pbrx-images-wheels-pgtool"
-    output = docker_client.containers.run(
-        "pbrx-images-test/debian-bookworm-python3:" + _tag_of(docker_client),
-        ["sh", "-c", "ls /w; ls /w/runs 2>/dev/null | wc -l"], remove=True,
-        volumes={volume: {"bind": "/w", "mode": "ro"}}).decode()
+    output = in_wheel_volume(
+        docker_client, "pbrx-images-test/debian-bookworm-python3:" + _tag_of(docker_client),
+        volume, "ls /w; ls /w/runs 2>/dev/null | wc -l")
     assert "psycopg2-" in output
     assert output.strip().splitlines()[-1] == "0"
 
@@ -154,9 +153,7 @@ def test_the_wheel_cache_keeps_what_builds_use_and_drops_what_they_do_not(
     image = "pbrx-images-test/debian-bookworm-python3:" + _tag_of(docker_client)
 
     def in_volume(script: str) -> str:
-        return docker_client.containers.run(
-            image, ["sh", "-c", script], remove=True,
-            volumes={volume: {"bind": "/w", "mode": "rw"}}).decode()
+        return in_wheel_volume(docker_client, image, volume, script, writable=True)
 
     in_volume("now=$(date +%s); "
               "find /w -mindepth 1 -maxdepth 2 -exec touch -h -d @$((now - 20*86400)) {} +; "
