@@ -170,7 +170,8 @@ def read_changes(export: IO[bytes], plan: ExportPlan, spool: IO[bytes]
     added = set(plan.subtrees)
     entries: dict[str, Entry] = {}
     unlinked: list[str] = []
-    with tarfile.open(fileobj=export, mode="r|") as archive:
+    with tarfile.open(fileobj=export, mode="r|", encoding="utf-8",
+                      errors="surrogateescape") as archive:
         for member in archive:
             path = member_path(member.name, "/")
             if not path or not (path in changed or path in added or

@@ -4,12 +4,22 @@ Pure code.  A :class:`Tree` is the content of a directory exported from a
 container (an archive from the Docker API, spooled to a temporary file);
 :func:`split` decides from each distribution's ``*.dist-info/RECORD`` which
 changed file belongs to which layer; :func:`write_layer` writes a layer as a
-normalised tar (sorted entries, owner root with empty names, one fixed
-mtime, no pax headers), so the same files always give the same digest.
+normalised tar (sorted entries, owners as the entries have them with empty
+names, one fixed mtime), so the same files always give the same digest.
+
+Every kind of entry a package may leave is kept: files, directories,
+symbolic and hard links, character and block devices and FIFOs, with the
+setuid, setgid and sticky bits, and extended attributes (file capabilities:
+``security.capability``).  Docker's export carries xattrs as PAX records
+(``SCHILY.xattr.NAME``), and ``docker load`` applies them from there; so an
+entry with xattrs gets a PAX header of its own (records sorted by name, no
+time fields) before its GNU header, and an entry without them is written
+exactly as before, so layers with no xattrs keep their digests.
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import posixpath
@@ -30,13 +40,25 @@ _CHUNK = 1 << 20
 _PYC = re.compile(r"^(?P<dir>.*?)/?__pycache__/(?P<stem>[^/.]+)\.[^/]*\.pyc$")
 
 
+#: What makes two entries the same file (times and owners aside): kind, mode,
+#: link target and content digest, and a fifth item only where the entry
+#: has extended attributes or is a device (:attr:`Entry.signature`).
+Signature = tuple[Any, ...]  # (str, int, str, str) or (str, int, str, str, str)
+#: The PAX record prefix of an extended attribute (GNU tar's, Docker's, Go's).
+XATTR_PREFIX = "SCHILY.xattr."
+_DEVICE_TYPES = {tarfile.CHRTYPE: "char", tarfile.BLKTYPE: "block"}
+_TAR_TYPES = {"char": tarfile.CHRTYPE, "block": tarfile.BLKTYPE, "fifo": tarfile.FIFOTYPE}
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One file, directory or symbolic link of a tree."""
+    """One entry of a tree: a file, directory, link, device or FIFO."""
 
     path: str  #: relative to the root of the image, no leading "/", e.g. "opt/venv/bin/x"
-    kind: str  #: "file", "dir", "symlink" or "link" (a hard link to ``linkname``)
-    mode: int
+    #: "file", "dir", "symlink", "link" (a hard link to ``linkname``), "char" or
+    #: "block" (a device: ``device``), "fifo"
+    kind: str
+    mode: int  #: permission bits with setuid, setgid and sticky (``& 0o7777``)
     size: int = 0
     linkname: str = ""
     offset: int = -1  #: where its content starts in the tree's spool file
@@ -45,11 +67,48 @@ class Entry:
     uid: int = 0
     gid: int = 0
     spool: Any = field(default=None, compare=False)  #: the file holding the content
+    #: extended attributes, (name, value) sorted by name, e.g. ("security.capability", b"...")
+    xattrs: tuple[tuple[str, bytes], ...] = ()
+    device: tuple[int, int] = (0, 0)  #: (major, minor) of a "char" or "block" device
 
     @property
-    def signature(self) -> tuple[str, int, str, str]:
-        """What makes two entries the same file (times and owners aside)."""
-        return (self.kind, self.mode, self.linkname, self.digest)
+    def signature(self) -> Signature:
+        """What makes two entries the same file (times and owners aside).
+
+        Four items for the common entry, as indexes recorded before
+        xattrs and devices were kept still have them; a fifth, a digest
+        of the xattrs and device numbers, only where there are some.
+        """
+        base = (self.kind, self.mode, self.linkname, self.digest)
+        if not self.xattrs and self.kind not in ("char", "block"):
+            return base
+        extra = hashlib.sha256(repr((self.xattrs, self.device)).encode()).hexdigest()
+        return base + (extra,)
+
+    def pax_records(self) -> bytes:
+        """The PAX records of the entry's xattrs, sorted by name; b"" when it has none."""
+        return b"".join(pax_record(XATTR_PREFIX + name, value) for name, value in self.xattrs)
+
+
+def pax_record(keyword: str, value: bytes) -> bytes:
+    """One PAX extended header record: ``"%d %s=%s\\n"``, the length counting itself."""
+    body = b" " + keyword.encode("utf-8", "surrogateescape") + b"=" + value + b"\n"
+    length = len(body) + 1
+    while len(str(length).encode()) + len(body) != length:
+        length = len(str(length).encode()) + len(body)
+    return str(length).encode() + body
+
+
+def member_xattrs(member: tarfile.TarInfo) -> tuple[tuple[str, bytes], ...]:
+    """The extended attributes a member's PAX records carry, sorted by name, as bytes.
+
+    tarfile decodes each value as UTF-8 and, when that fails, with the
+    archive's encoding and its ``surrogateescape`` errors: both give the
+    original bytes back with ``encode("utf-8", "surrogateescape")``.
+    """
+    return tuple(sorted(
+        (key[len(XATTR_PREFIX):], value.encode("utf-8", "surrogateescape"))
+        for key, value in member.pax_headers.items() if key.startswith(XATTR_PREFIX)))
 
 
 class Tree:
@@ -76,7 +135,7 @@ class Tree:
             left -= len(chunk)
             yield chunk
 
-    def index(self) -> dict[str, tuple[str, int, str, str]]:
+    def index(self) -> dict[str, Signature]:
         """Path -> signature of every entry that is not a directory."""
         return {path: entry.signature for path, entry in self.entries.items()
                 if entry.kind != "dir"}
@@ -91,7 +150,8 @@ def read_tree(spool: IO[bytes], exported: str, keep_owner: bool = False) -> Tree
     parent = posixpath.dirname(exported.rstrip("/")).strip("/")
     entries = {}
     spool.seek(0)
-    with tarfile.open(fileobj=spool, mode="r:") as archive:
+    with tarfile.open(fileobj=spool, mode="r:", encoding="utf-8",
+                      errors="surrogateescape") as archive:
         for member in archive:
             entry = entry_from_member(archive, member, spool, root=parent,
                                       keep_owner=keep_owner, copy=False)
@@ -111,12 +171,15 @@ def member_path(name: str, root: str) -> str:
 
 def entry_from_member(archive: tarfile.TarFile, member: tarfile.TarInfo, spool: IO[bytes], *,
                       root: str, keep_owner: bool, copy: bool) -> Entry | None:
-    """The :class:`Entry` of one member of ``archive``; None for other kinds (devices, fifos).
+    """The :class:`Entry` of one member of ``archive``; None for a kind tar has no more of
+    (GNU sparse or contiguous files, which no export writes).
 
     The path, and a hard link's target, are resolved against ``root``
     (:func:`member_path`); a symbolic link's target is kept as it is.  The
-    mode keeps its permission bits; owners are the member's with
-    ``keep_owner``, else root's.  A regular file's content is hashed (read
+    mode keeps its permission, setuid, setgid and sticky bits; owners are
+    the member's with ``keep_owner``, else root's; extended attributes
+    (:func:`member_xattrs`) and device numbers are kept.  A regular file's
+    content is hashed (read
     through ``archive``, so call this while ``member`` is the current one of
     a stream); with ``copy``, it is also appended to ``spool`` and the entry
     points there, else ``spool`` must be the file ``archive`` reads and the
@@ -125,13 +188,20 @@ def entry_from_member(archive: tarfile.TarFile, member: tarfile.TarInfo, spool: 
     path = member_path(member.name, root)
     uid, gid = (member.uid, member.gid) if keep_owner else (0, 0)
     mode = member.mode & 0o7777
+    xattrs = member_xattrs(member) if member.pax_headers else ()
     if member.isdir():
-        return Entry(path, "dir", mode, uid=uid, gid=gid)
+        return Entry(path, "dir", mode, uid=uid, gid=gid, xattrs=xattrs)
     if member.issym():
-        return Entry(path, "symlink", mode, linkname=member.linkname, uid=uid, gid=gid)
+        return Entry(path, "symlink", mode, linkname=member.linkname, uid=uid, gid=gid,
+                     xattrs=xattrs)
     if member.islnk():
         return Entry(path, "link", mode, linkname=member_path(member.linkname, root),
                      uid=uid, gid=gid)
+    if member.type in _DEVICE_TYPES:
+        return Entry(path, _DEVICE_TYPES[member.type], mode, uid=uid, gid=gid, xattrs=xattrs,
+                     device=(member.devmajor, member.devminor))
+    if member.isfifo():
+        return Entry(path, "fifo", mode, uid=uid, gid=gid, xattrs=xattrs)
     if not member.isreg():
         return None
     handle = archive.extractfile(member)
@@ -146,7 +216,7 @@ def entry_from_member(archive: tarfile.TarFile, member: tarfile.TarInfo, spool: 
         if copy:
             spool.write(chunk)
     return Entry(path, "file", mode, member.size, offset=offset, digest=digest.hexdigest(),
-                 uid=uid, gid=gid, spool=spool)
+                 uid=uid, gid=gid, spool=spool, xattrs=xattrs)
 
 
 def parse_record(text: str) -> list[str]:
@@ -176,8 +246,8 @@ def without_noise(tree: Tree) -> Tree:
         lines = [line for line in text.splitlines(keepends=True)
                  if parse_record(line)[:1] != [listed]]
         data = "".join(lines).encode("utf-8")
-        entries[record] = Entry(old.path, "file", old.mode, len(data), digest=hashlib.sha256(
-            data).hexdigest(), data=data, uid=old.uid, gid=old.gid)
+        entries[record] = dataclasses.replace(
+            old, size=len(data), offset=-1, digest=hashlib.sha256(data).hexdigest(), data=data)
     return Tree(tree.spool, entries)
 
 
@@ -238,7 +308,7 @@ def _headers(text: str) -> dict[str, str]:
     return headers
 
 
-def changes(tree: Tree, parent: Mapping[str, tuple[str, int, str, str]]) -> tuple[
+def changes(tree: Tree, parent: Mapping[str, Signature]) -> tuple[
         list[str], list[str]]:
     """(paths new or changed since ``parent``, paths ``parent`` had that are gone)."""
     changed = [path for path, entry in tree.entries.items()
@@ -248,7 +318,7 @@ def changes(tree: Tree, parent: Mapping[str, tuple[str, int, str, str]]) -> tupl
     return sorted(changed), sorted(removed)
 
 
-def split(tree: Tree, parent: Mapping[str, tuple[str, int, str, str]],
+def split(tree: Tree, parent: Mapping[str, Signature],
           project: str) -> list[LayerPlan]:
     """One layer per distribution new since ``parent``, bottom first.
 
@@ -358,8 +428,7 @@ def layer_entries(tree: Tree, layer: LayerPlan) -> list[Entry]:
         target = tree.entries.get(entry.linkname) if entry.kind == "link" else None
         if target is not None and entry.linkname not in layer.paths:
             # a hard link to a file of another layer: a copy of the file instead
-            entry = Entry(path, "file", target.mode, target.size, offset=target.offset,
-                          digest=target.digest, data=target.data, spool=target.spool)
+            entry = dataclasses.replace(target, path=path)
         selected[path] = entry
     for path in layer.whiteouts:
         head, tail = posixpath.split(path)
@@ -387,28 +456,43 @@ def write_layer(tree: Tree, entries: Iterable[Entry], mtime: int,
             return len(data)
 
     with tarfile.open(fileobj=_Hashing(), mode="w", format=tarfile.GNU_FORMAT,  # type: ignore
-                      encoding="utf-8") as archive:
+                      encoding="utf-8", errors="surrogateescape") as archive:
         for entry in entries:
+            records = entry.pax_records()
+            if records:
+                _add_pax_header(archive, records)
             info = tarfile.TarInfo(entry.path)
             info.mtime = mtime
             info.mode = entry.mode
             info.uid, info.gid = entry.uid, entry.gid
             info.uname = info.gname = ""
-            if entry.kind == "dir":
-                info.type = tarfile.DIRTYPE
-                archive.addfile(info)
-            elif entry.kind == "symlink":
-                info.type = tarfile.SYMTYPE
-                info.linkname = entry.linkname
-                archive.addfile(info)
-            elif entry.kind == "link":
-                info.type = tarfile.LNKTYPE
-                info.linkname = entry.linkname
-                archive.addfile(info)
-            else:
+            if entry.kind == "file":
                 info.size = entry.size if entry.data is None else len(entry.data)
                 archive.addfile(info, chunk_stream(tree.chunks(entry), 1 << 16))
+                continue
+            if entry.kind == "dir":
+                info.type = tarfile.DIRTYPE
+            elif entry.kind in ("symlink", "link"):
+                info.type = tarfile.SYMTYPE if entry.kind == "symlink" else tarfile.LNKTYPE
+                info.linkname = entry.linkname
+            else:
+                info.type = _TAR_TYPES[entry.kind]
+                info.devmajor, info.devminor = entry.device
+            archive.addfile(info)
     return "sha256:" + digest.hexdigest()
+
+
+def _add_pax_header(archive: tarfile.TarFile, records: bytes) -> None:
+    """A PAX extended header ('x') for the next member, as Go's and Python's writers make it:
+    a ustar header named ``././@PaxHeader`` with mode and mtime 0, then the records."""
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type, info.size, info.mode, info.mtime = tarfile.XHDTYPE, len(records), 0, 0
+    info.uname = info.gname = ""
+    archive.format = tarfile.USTAR_FORMAT
+    try:
+        archive.addfile(info, io.BytesIO(records))
+    finally:
+        archive.format = tarfile.GNU_FORMAT
 
 
 class ChunkReader(io.RawIOBase):

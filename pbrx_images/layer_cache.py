@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from pbrx_images.layer import Signature
 from pbrx_images.output import cache_dir
 
 #: Bump when what goes into a distribution's layer changes.
@@ -48,7 +49,7 @@ class CachedLayer:
     description: str  #: "name version"
     size: int  #: bytes of its files
     kind: str  #: "dependency" or "project"
-    files: Mapping[str, tuple[str, int, str, str]]  #: path -> signature (layer.Entry)
+    files: Mapping[str, Signature]  #: path -> signature (layer.Entry)
 
 
 class LayerCache:

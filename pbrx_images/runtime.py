@@ -33,9 +33,9 @@ from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
                                        image_config, parent_history, rfc3339)
 from pbrx_images.image_facts import ImageFacts
-from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, LayerPlan, Tree, chunk_stream, group,
-                               layer_entries, read_tree, split, stacked, without_noise,
-                               write_layer)
+from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, LayerPlan, Signature, Tree,
+                               chunk_stream, group, layer_entries, read_tree, split, stacked,
+                               without_noise, write_layer)
 from pbrx_images.layer_cache import CachedLayer, LayerCache, default_layer_dir, layer_key
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import INIT_PATH, PackageManager
@@ -50,7 +50,7 @@ RESERVED_LAYERS = 10
 #: How ``docker history`` shows a layer of a distribution.
 LAYER_PREFIX = "pbrx-images: "
 #: Bump when what goes into the runtime-packages layer changes (part of its cache key).
-PACKAGES_LAYER_RECIPE = "layer-1"
+PACKAGES_LAYER_RECIPE = "layer-2"  # layer-2: xattrs, devices and FIFOs kept
 
 
 class Runtime:
@@ -219,7 +219,7 @@ class Runtime:
     def _distribution_layers(self, container: Callable[[], Container],
                              stack: contextlib.ExitStack, wanted: Mapping[str, Wanted],
                              wheels: WheelBuild,
-                             before: Mapping[str, tuple[str, int, str, str]],
+                             before: Mapping[str, Signature],
                              venv_image: str, project: str) -> list[CachedLayer] | None:
         """The cached layer of every distribution in ``wanted``, made when missing.
 
@@ -285,7 +285,7 @@ class Runtime:
         return wanted
 
     def _venv_index(self, image_id: str, container: Callable[[], Container],
-                    stack: contextlib.ExitStack) -> dict[str, tuple[str, int, str, str]]:
+                    stack: contextlib.ExitStack) -> dict[str, Signature]:
         """The index of the virtualenv of an image this build did not make."""
         known = self.facts.get("venv", image_id) if self.facts is not None else None
         if isinstance(known, dict):
@@ -405,7 +405,7 @@ class Runtime:
 
     def _load(self, parent: Mapping[str, Any], what: str, work_tag: str,
               layers: list[tuple[NewLayer, Path]], settings: Mapping[str, object],
-              venv: dict[str, tuple[str, int, str, str]], venv_image: str,
+              venv: dict[str, Signature], venv_image: str,
               python: Mapping[str, tuple[str, str]] | None = None,
               comment: str = "pbrx-images") -> str:
         """Load the image: ``parent``'s layers referenced, only unknown new ones sent.
@@ -507,7 +507,7 @@ class _Built:
     """What this build knows of an image it loaded."""
 
     history: list[dict[str, Any]]
-    venv: dict[str, tuple[str, int, str, str]]  #: the virtualenv's index (layer.Tree.index)
+    venv: dict[str, Signature]  #: the virtualenv's index (layer.Tree.index)
     venv_image: str  #: the image whose virtualenv this one's grew from
     diff_ids: list[str]  #: its layers, the parent's first
     #: canonical name -> (name, version) of each Python distribution in the virtualenv

@@ -98,15 +98,21 @@ def test_old_pyc_headers_and_other_files():
     assert pyc_with_mtime(b"", 0) is None
 
 
-def export(members) -> io.BytesIO:
-    """A tar as ``docker export`` streams it: names relative to "/", owners kept."""
+def export(members, xattrs=None) -> io.BytesIO:
+    """A tar as ``docker export`` streams it: names relative to "/", owners kept, the
+    ``xattrs`` of a name (name -> value) as PAX records."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for name, kind, value, mode, uid, mtime in members:
             info = tarfile.TarInfo(name)
             info.mode, info.uid, info.gid, info.mtime = mode, uid, uid, mtime
             info.uname = "user%d" % uid
-            if kind == "dir":
+            info.pax_headers = {"SCHILY.xattr." + key: data.decode("utf-8", "surrogateescape")
+                                for key, data in (xattrs or {}).get(name, {}).items()}
+            if kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+                archive.addfile(info)
+            elif kind == "dir":
                 info.type = tarfile.DIRTYPE
                 archive.addfile(info)
             elif kind == "symlink":
@@ -206,6 +212,38 @@ def test_hard_links_get_their_content_at_the_first_path(tmp_path):
             archive.extractall(extracted, filter="tar") if hasattr(tarfile, "data_filter") \
                 else archive.extractall(extracted)
         assert (extracted / "usr/bin/zz").read_bytes() == b"binary"
+
+
+def test_capabilities_setuid_and_fifos_stay_in_the_changes_layer(tmp_path):
+    """What iputils-ping's and sudo's maintainer scripts leave: a capability and setuid."""
+    capability = b"\x01\x00\x00\x02\x00 \x00\x00" + bytes(12)
+    members = [("usr", "dir", None, 0o755, 0, 1), ("usr/bin", "dir", None, 0o755, 0, 1),
+               ("usr/bin/ping", "file", b"ping", 0o755, 0, 1),
+               ("usr/bin/sudo", "file", b"sudo", 0o4755, 0, 1),
+               ("usr/bin/sudoedit", "link", "usr/bin/sudo", 0o4755, 0, 1),
+               ("run", "dir", None, 0o755, 0, 1), ("run/initctl", "fifo", None, 0o600, 0, 1)]
+    plan = ExportPlan(["run/initctl", "usr/bin/ping", "usr/bin/sudo", "usr/bin/sudoedit"],
+                      ["run", "usr", "usr/bin"], [])
+    xattrs = {"usr/bin/ping": {"security.capability": capability}}
+
+    def layer(name, **given):
+        with open(tmp_path / name, "w+b") as spool:
+            tree, _ = read_changes(export(members, given.get("xattrs", xattrs)), plan, spool)
+            tree.entries = normalise(tree, 0)
+            out = io.BytesIO()
+            digest = write_layer(tree, layer_entries(tree, LayerPlan("t", layer_paths(
+                tree.entries))), 0, out)
+            return digest, out.getvalue()
+
+    digest, data = layer("a")
+    assert layer("b") == (digest, data)
+    assert layer("c", xattrs={})[0] != digest
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        found = {member.name: member for member in archive}
+    assert found["usr/bin/ping"].pax_headers["SCHILY.xattr.security.capability"].encode(
+        "utf-8", "surrogateescape") == capability
+    assert found["usr/bin/sudo"].mode == 0o4755 and found["usr/bin/sudoedit"].islnk()
+    assert found["run/initctl"].isfifo() and found["run/initctl"].mode == 0o600
 
 
 def test_normalise_rewrites_byte_code_of_sources_in_the_layer_only(tmp_path):
