@@ -280,13 +280,32 @@ class Distribution:
     record: str  #: path of its RECORD file
 
 
+#: The directories whose ``*.dist-info`` are installed distributions: the
+#: virtualenv's ``lib/pythonX.Y/site-packages`` (Debian's Python: dist-packages).
+SITE_DIRECTORIES = ("site-packages", "dist-packages")
+
+
+def is_installed_record(path: str) -> bool:
+    """True for the RECORD of an installed distribution: ``SITE/NAME.dist-info/RECORD``.
+
+    A ``*.dist-info`` below a package is not one: setuptools keeps the
+    metadata of the copies it vendors in ``setuptools/_vendor/``
+    (``packaging``, ``jaraco.text``, ``zipp``, ``wheel``...), and its own
+    RECORD lists those files, so they belong to setuptools' layer.
+    """
+    directory, base = posixpath.split(path)
+    return (base == "RECORD" and directory.endswith(".dist-info")
+            and posixpath.basename(posixpath.dirname(directory)) in SITE_DIRECTORIES)
+
+
 def distributions(tree: Tree, paths: Iterable[str]) -> list[Distribution]:
-    """The distributions whose RECORD is among ``paths``."""
+    """The installed distributions (:func:`is_installed_record`) whose RECORD is among
+    ``paths``."""
     found = []
     for path in sorted(paths):
-        directory, base = posixpath.split(path)
-        if base != "RECORD" or not directory.endswith(".dist-info"):
+        if not is_installed_record(path):
             continue
+        directory = posixpath.dirname(path)
         stem = posixpath.basename(directory)[:-len(".dist-info")]
         name, _, version = stem.partition("-")
         metadata = tree.entries.get(posixpath.join(directory, "METADATA"))

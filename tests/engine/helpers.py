@@ -43,6 +43,20 @@ def build_images(*args: str, cwd: Path | None = None, timeout: int = 1800,
     return Run(completed.returncode, output)
 
 
+def build_report(*args: str, env: dict | None = None, timeout: int = 1800
+                 ) -> tuple[Run, dict]:
+    """``build-images --format json ARGS``: the run (its output is standard error, for
+    people) and the report on standard output ({} when the build failed)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "pbrx_images.cli", "--format", "json", *args], env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        timeout=timeout)
+    output = completed.stderr.decode("utf-8", "replace")
+    sys.stdout.write(output)  # shown by pytest when a test fails
+    report = json.loads(completed.stdout) if completed.returncode == 0 else {}
+    return Run(completed.returncode, output), report
+
+
 def run_image(client, image: str, command=None, entrypoint=None) -> tuple[int, str]:
     """Run a throwaway container; its exit code and output."""
     container = client.containers.create(image, command, entrypoint=entrypoint)

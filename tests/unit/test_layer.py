@@ -8,9 +8,10 @@ import tarfile
 
 import pytest
 
-from pbrx_images.layer import (Entry, LayerPlan, Tree, entry_from_member, group, layer_entries,
-                               member_path, parse_record, pax_record, pyc_source, read_tree,
-                               split, without_noise, write_layer)
+from pbrx_images.layer import (Entry, LayerPlan, Tree, entry_from_member, group,
+                               is_installed_record, layer_entries, member_path, parse_record,
+                               pax_record, pyc_source, read_tree, split, without_noise,
+                               write_layer)
 
 SITE = "opt/venv/lib/python3.11/site-packages"
 
@@ -208,6 +209,36 @@ def test_unclaimed_and_doubly_claimed_files_go_to_the_leftovers_layer():
     assert sorted(leftovers.paths) == [SITE + "/shared.py", SITE + "/stray.txt"]
     one = next(layer for layer in layers if layer.name == "one")
     assert SITE + "/ns/a.py" in one.paths and SITE + "/shared.py" not in one.paths
+
+
+def test_vendored_metadata_belongs_to_the_package_that_vendors_it():
+    """setuptools ships ``_vendor/packaging-24.2.dist-info`` and lists it in its RECORD."""
+    vendored = "setuptools/_vendor/packaging-24.2.dist-info/"
+    vendored_files = {vendored + "METADATA": "Metadata-Version: 2.1\nName: packaging\n"
+                                             "Version: 24.2\n\n",
+                      vendored + "RECORD": record("packaging/__init__.py"),
+                      "setuptools/_vendor/packaging/__init__.py": "vendored"}
+    setuptools_files = dict(vendored_files, **{"setuptools/__init__.py": "x"})
+    files = venv(dist("setuptools", "80.9.0", setuptools_files),
+                 dist("packaging", "26.4", {"packaging/__init__.py": "p"}))
+    layers = split(export(files), export(venv()).index(), "project")
+    assert sorted(layer.description for layer in layers) == [
+        "packaging 26.4", "setuptools 80.9.0"]  # no leftovers, no "packaging 24.2"
+    setuptools = next(layer for layer in layers if layer.name == "setuptools")
+    assert SITE + "/" + vendored + "RECORD" in setuptools.paths
+    assert SITE + "/setuptools/_vendor/packaging/__init__.py" in setuptools.paths
+
+
+@pytest.mark.parametrize("path, installed", [
+    (SITE + "/a-1.dist-info/RECORD", True),
+    ("usr/lib/python3/dist-packages/a-1.dist-info/RECORD", True),
+    (SITE + "/setuptools/_vendor/a-1.dist-info/RECORD", False),
+    (SITE + "/pip/_vendor/a-1.dist-info/RECORD", False),
+    (SITE + "/a-1.dist-info/METADATA", False),
+    (SITE + "/a-1.egg-info/RECORD", False),
+])
+def test_is_installed_record(path, installed):
+    assert is_installed_record(path) is installed
 
 
 def test_namespace_directory_is_written_identically_in_every_layer():
