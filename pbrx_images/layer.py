@@ -30,6 +30,8 @@ from typing import IO, Any, Iterable, Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
+from pbrx_images.metadata import core_metadata
+
 #: The layers of an image, its base's included, stay at or below this.
 MAX_LAYERS = 100
 #: mtime of every entry when SOURCE_DATE_EPOCH is not set.
@@ -310,21 +312,10 @@ def distributions(tree: Tree, paths: Iterable[str]) -> list[Distribution]:
         name, _, version = stem.partition("-")
         metadata = tree.entries.get(posixpath.join(directory, "METADATA"))
         if metadata is not None and metadata.kind == "file":
-            headers = _headers(tree.read(metadata).decode("utf-8", "replace"))
-            name, version = headers.get("name", name), headers.get("version", version)
+            fields = core_metadata(tree.read(metadata))
+            name, version = (fields.name or name).strip(), (fields.version or version).strip()
         found.append(Distribution(name, version, path))
     return found
-
-
-def _headers(text: str) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            break
-        key, sep, value = line.partition(":")
-        if sep and not key.startswith((" ", "\t")):
-            headers.setdefault(key.strip().lower(), value.strip())
-    return headers
 
 
 def changes(tree: Tree, parent: Mapping[str, Signature]) -> tuple[

@@ -16,9 +16,11 @@ from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.metadata import (
     DEFAULT_BUILD_REQUIREMENTS,
     LEGACY_BUILD_BACKEND,
+    CoreMetadata,
     ProjectMetadata,
     build_backend,
     build_requirements,
+    core_metadata,
     find_extra,
     image_name,
     normalize_extra,
@@ -725,3 +727,35 @@ def test_unusable_build_requirements_are_a_project_error(tmp_path: Path, pyproje
     (tmp_path / "pyproject.toml").write_text(pyproject)
     with pytest.raises(ProjectError, match="pyproject.toml"):
         build_requirements(tmp_path)
+
+
+def test_core_metadata_reads_the_fields_used_here() -> None:
+    data = (b"Metadata-Version: 2.1\nName: Foo.Bar\nVersion: 1.0\nProvides-Extra: cli\n"
+            b"Provides-Extra: d\nRequires-Dist: click; extra == 'cli'\nRequires-Dist: idna\n"
+            b"\nName: not a header, the description\n")
+    assert core_metadata(data) == CoreMetadata(
+        "Foo.Bar", "1.0", ("cli", "d"), ("click; extra == 'cli'", "idna"))
+
+
+def test_core_metadata_takes_the_first_of_a_doubled_field_and_odd_bytes() -> None:
+    found = core_metadata(b"Name: first\nName: second\nVersion: 1.\xff\n\n")
+    assert (found.name, found.version, found.extras) == ("first", "1.\xff", ())
+
+
+def test_installed_distributions_are_named_by_their_metadata() -> None:
+    """The layer's name comes from METADATA, read by the same reader as a wheel's."""
+    import io
+
+    from pbrx_images.layer import Entry, Tree, distributions
+
+    site = "opt/venv/lib/python3.11/site-packages/"
+    metadata = b"Metadata-Version: 2.1\nName: Zope.Interface\nVersion: 7.2\n\n"
+    tree = Tree(io.BytesIO(), {
+        site + "zope.interface-7.2.dist-info/METADATA": Entry(
+            site + "zope.interface-7.2.dist-info/METADATA", "file", 0o644, len(metadata),
+            data=metadata),
+        site + "bare-1.0.dist-info/RECORD": Entry(site + "bare-1.0.dist-info/RECORD", "file",
+                                                  0o644, data=b"")})
+    found = distributions(tree, [site + "zope.interface-7.2.dist-info/RECORD",
+                                 site + "bare-1.0.dist-info/RECORD"])
+    assert [(d.name, d.version) for d in found] == [("bare", "1.0"), ("Zope.Interface", "7.2")]
