@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import unicodedata
 from typing import IO, Callable, Mapping
 
 #: Back to the start of the line and erase it.
@@ -66,18 +67,50 @@ def visible(text: str) -> str:
     return _CONTROL.sub("", text).strip()
 
 
+def char_cells(char: str) -> int:
+    """Terminal cells one character takes: 0 for combining marks and format
+    characters (a zero-width joiner), 2 for East Asian wide and fullwidth ones
+    (CJK, most emoji), else 1.
+
+    Python's own Unicode database decides, so no dependency is needed for
+    what a status line shows; a wcwidth-style table would also know the
+    emoji sequences a variation selector widens, which only cost a line
+    cut a cell early or late.
+    """
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def cells(text: str) -> int:
+    """Terminal cells ``text`` takes (:func:`char_cells`), not ``len()``."""
+    if text.isascii():
+        return len(text)
+    return sum(char_cells(char) for char in text)
+
+
 def shorten(text: str, width: int) -> str:
-    """``text`` cut to ``width`` characters, ending with ``...`` when cut."""
+    """``text`` cut to ``width`` terminal cells, ending with ``...`` when cut."""
     if width <= 0:
         return ""
-    if len(text) <= width:
+    if cells(text) <= width:
         return text
-    return text[:width - 3] + "..." if width > 3 else text[:width]
+    limit = width - 3 if width > 3 else width
+    if text.isascii():
+        kept = text[:limit]
+    else:
+        used, end = 0, 0
+        for end, char in enumerate(text):
+            used += char_cells(char)
+            if used > limit:
+                break
+        kept = text[:end]
+    return kept + "..." if width > 3 else kept
 
 
 def status_line(title: str | None, elapsed: float, last: str, width: int,
                 color: bool = False) -> str:
-    """The line of a running step, at most ``width - 1`` characters wide.
+    """The line of a running step, at most ``width - 1`` terminal cells wide.
 
     ``title`` None means the step's title is already on a line above (a note or
     message was printed during the step), so the line is indented instead.
@@ -86,10 +119,10 @@ def status_line(title: str | None, elapsed: float, last: str, width: int,
     clock = elapsed_text(elapsed)
     lead = "==> " if title is not None else "    "
     name = title or ""
-    fixed = len(lead) + (len(name) + 2 if name else 0) + len(clock)
+    fixed = len(lead) + (cells(name) + 2 if name else 0) + len(clock)
     if fixed > room and name:  # keep the clock visible: shorten the title
         name = shorten(name, max(room - len(lead) - 2 - len(clock), 4))
-        fixed = len(lead) + len(name) + 2 + len(clock)
+        fixed = len(lead) + cells(name) + 2 + len(clock)
     rest = room - fixed - 2
     last = shorten(last, rest) if rest >= 8 else ""
     parts = [paint("==>", BLUE, color) + " " if title is not None else lead]

@@ -102,6 +102,26 @@ def test_shorten():
     assert live.shorten("abcdef", 0) == ""
 
 
+@pytest.mark.parametrize("text, width", [
+    ("abc", 3), ("日本語", 6), ("e\u0301", 1), ("👍ok", 4), ("a\u200db", 2), ("ｆｕｌｌ", 8),
+])
+def test_cells_counts_terminal_cells(text, width):
+    assert live.cells(text) == width
+
+
+def test_shorten_cuts_wide_characters_by_cells():
+    shortened = live.shorten("構築中のホイール: psycopg2 を作っています", 12)
+    assert shortened == "構築中の..." and live.cells(shortened) == 11
+    assert live.cells(live.shorten("日本語テキスト", 8)) <= 8
+    assert live.shorten("e\u0301" * 10, 5) == "e\u0301e\u0301..."  # marks stay with letters
+
+
+def test_a_status_line_of_wide_characters_fits_the_terminal():
+    for width in (20, 40, 70):
+        line = live.status_line("ビルダーイメージ", 5, "パッケージをインストール中 " * 10, width)
+        assert live.cells(line) <= width - 1, (width, line)
+
+
 def test_status_line_fits_the_width_and_keeps_the_clock():
     line = live.status_line("Wheels of the project and its dependencies", 42, "x" * 200, 70)
     assert line.startswith("==> Wheels of the project and its dependencies  0:42  xxx")
