@@ -419,6 +419,51 @@ def group(layers: Sequence[LayerPlan], budget: int) -> tuple[list[LayerPlan], li
     return result, [layer.description for layer in grouped]
 
 
+#: A list of layers longer than this is said in short (:func:`layers_summary`).
+LISTED_LAYERS = 8
+#: How many of the largest dependency layers a summary names.
+LARGEST_NAMED = 3
+
+
+def human_size(size: int) -> str:
+    """``1234567`` -> ``1.2 MB``; ``20500`` -> ``20.5 kB``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return "%.1f %s" % (size / scale, unit)
+    return "%d B" % size
+
+
+def layers_summary(layers: Sequence[tuple[str, str, int]]) -> tuple[str, str | None]:
+    """The line that says which layers an image got, and the whole list when it is long.
+
+    ``layers``: (description, kind, size in bytes) of each, bottom first.  Up
+    to :data:`LISTED_LAYERS` are named in one line, as ``N layers: a; b``;
+    more are said in short (Zuul's images have 160 distributions: one line
+    of 5,000 characters was unreadable in a job log): how many, the largest
+    few dependencies with their sizes, how many share the layer of the
+    smaller ones, the layers that are not dependencies by name.  The
+    second item is then the whole list (for ``-v``, the log), else None.
+    """
+    named = [description for description, _, _ in layers]
+    whole = "%d layers: %s" % (len(layers), "; ".join(named))
+    if len(layers) <= LISTED_LAYERS:
+        return whole, None
+    dependencies = sorted((item for item in layers if item[1] == "dependency"),
+                          key=lambda item: (-item[2], item[0]))
+    parts = ["the largest " + ", ".join("%s (%s)" % (description, human_size(size))
+                                        for description, _, size in
+                                        dependencies[:LARGEST_NAMED])] if dependencies else []
+    rest = len(dependencies) - LARGEST_NAMED
+    if rest > 0:
+        parts.append("%d more distribution%s" % (rest, "" if rest == 1 else "s"))
+    for description, kind, _ in layers:
+        if kind == "group":
+            parts.append("%s in one layer" % description.partition(":")[0])
+        elif kind != "dependency":
+            parts.append(description)
+    return "%d layers: %s (-v lists them all)" % (len(layers), "; ".join(parts)), whole
+
+
 def parents(path: str) -> list[str]:
     parts = path.split("/")
     return ["/".join(parts[:depth]) for depth in range(1, len(parts))]

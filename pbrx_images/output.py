@@ -142,6 +142,13 @@ class Reporter:
         if not self.quiet:
             self._show(message)
 
+    def detail(self, message: str) -> None:
+        """A line for the log, shown only when verbose: the whole of what :meth:`say`
+        gave in short (every layer of an image)."""
+        self._write_log(message + "\n")
+        if self.verbose:
+            self._show(message)
+
     def note(self, message: str) -> None:
         """A remark that does not stop the build (shown even when quiet)."""
         self._write_log("    note: " + message + "\n")
@@ -278,6 +285,9 @@ class Recorder(Reporter):
 
     def say(self, message: str) -> None:
         self.told.append(("say", (message,)))
+
+    def detail(self, message: str) -> None:
+        self.told.append(("detail", (message,)))
 
     def note(self, message: str) -> None:
         self.told.append(("note", (message,)))

@@ -33,9 +33,9 @@ from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
                                        image_config, parent_history, rfc3339)
 from pbrx_images.image_facts import ImageFacts
-from pbrx_images.layer import (DEFAULT_EPOCH, MAX_LAYERS, LayerPlan, Signature, Tree,
-                               chunk_stream, group, layer_entries, read_tree, split, stacked,
-                               without_noise, write_layer)
+from pbrx_images.layer import (DEFAULT_EPOCH, LISTED_LAYERS, MAX_LAYERS, LayerPlan, Signature,
+                               Tree, chunk_stream, group, layer_entries, layers_summary,
+                               read_tree, split, stacked, without_noise, write_layer)
 from pbrx_images.layer_cache import CachedLayer, LayerCache, default_layer_dir, layer_key
 from pbrx_images.output import Reporter
 from pbrx_images.package_manager import INIT_PATH, PackageManager
@@ -178,9 +178,13 @@ class Runtime:
                          for path, signature in layer.files.items() if signature[0] != "dir"}
             plans, grouped = group(plans, max(budget, 1))
             if grouped:
-                self.reporter.say("    %d distributions share one layer, so that the image has "
-                                  "at most %d layers: %s" % (len(grouped), MAX_LAYERS,
-                                                             ", ".join(grouped)))
+                shared = "    %d distributions share one layer, so that the image has at most " \
+                    "%d layers" % (len(grouped), MAX_LAYERS)
+                if len(grouped) <= LISTED_LAYERS:
+                    self.reporter.say("%s: %s" % (shared, ", ".join(grouped)))
+                else:
+                    self.reporter.say("%s (-v lists them)" % shared)
+                    self.reporter.detail("%s: %s" % (shared, ", ".join(grouped)))
             by_name = {layer.name: layer for layer in layers or ()}
             for plan in plans:
                 reused = by_name.get(plan.name) if plan.kind in ("dependency", "project") \
@@ -208,8 +212,12 @@ class Runtime:
             settings.pop("Cmd")
         if user:
             settings["User"] = user
-        self.reporter.say("    %d layers: %s" % (len(new_layers), "; ".join(
-            layer.created_by.replace(LAYER_PREFIX, "", 1) for layer, _ in new_layers)))
+        line, whole = layers_summary([(layer.created_by.replace(LAYER_PREFIX, "", 1),
+                                       layer.kind, path.stat().st_size)
+                                      for layer, path in new_layers])
+        self.reporter.say("    " + line)
+        if whole is not None:
+            self.reporter.detail("    " + whole)
         if finished is not None:
             added = finished(sorted(python.values()))
             settings["Labels"] = dict(settings["Labels"], **added)  # type: ignore[arg-type]

@@ -172,6 +172,12 @@ def test_at_most_100_layers_with_150_dependencies(tmp_path, docker_client, base_
     run = build(project, wheels, base_image, "many", tmp_path / "cache")
     assert run.exit_code == 0
     assert "share one layer, so that the image has at most 100 layers" in run.output
+    # said in short: a line per image, not every distribution; the log has them all
+    assert max(len(line) for line in run.output.splitlines()) < 400
+    assert "layers: the largest manylayers-dep" in run.output
+    assert "manylayers-dep000" not in run.output
+    (log,) = (tmp_path / "cache" / "pbrx-images" / "logs").glob("*.log")
+    assert "manylayers-dep000 1.0" in log.read_text()
     for name in ("manylayersapp-base", "manylayersapp-hello"):
         layers = diff_ids(docker_client, "%s/%s:many" % (PREFIX, name))
         assert 90 <= len(layers) <= 100

@@ -8,10 +8,10 @@ import tarfile
 
 import pytest
 
-from pbrx_images.layer import (Entry, LayerPlan, Tree, entry_from_member, group,
-                               is_installed_record, layer_entries, member_path, parse_record,
-                               pax_record, pyc_source, read_tree, split, without_noise,
-                               write_layer)
+from pbrx_images.layer import (Entry, LayerPlan, Tree, entry_from_member, group, human_size,
+                               is_installed_record, layer_entries, layers_summary, member_path,
+                               parse_record, pax_record, pyc_source, read_tree, split,
+                               without_noise, write_layer)
 
 SITE = "opt/venv/lib/python3.11/site-packages"
 
@@ -426,3 +426,34 @@ def test_a_layer_without_xattrs_or_devices_keeps_the_digest_it_had():
     # the digest write_layer gave these entries before (9210cdd)
     assert _written(entries, tree, 1700000000)[0] == (
         "sha256:fe1b7b76792a04a9fafe9b2c17bc88dff0e8cb8d44f51fcfe04d8b49c021b683")
+
+
+def test_a_few_layers_are_listed_in_full():
+    layers = [("runtime packages libpq5", "packages", 9), ("psycopg2 2.9.10", "dependency", 5),
+              ("pgtool 1.0", "project", 1)]
+    assert layers_summary(layers) == (
+        "3 layers: runtime packages libpq5; psycopg2 2.9.10; pgtool 1.0", None)
+
+
+def test_many_layers_are_said_in_short_and_listed_in_full_apart():
+    """Zuul's images: 160 distributions, which made one line of 5,000 characters."""
+    layers = [("user zuul", "user", 10)]
+    layers += [("dist%03d 1.0" % n, "dependency", 1000 * n) for n in range(1, 91)]
+    layers += [("70 smaller distributions: " + ", ".join("small%d 1.0" % n for n in range(70)),
+                "group", 500),
+               ("files of no or of several distributions", "leftovers", 3),
+               ("zuul 11.0", "project", 2_500_000)]
+    line, whole = layers_summary(layers)
+    assert line == ("94 layers: the largest dist090 1.0 (90.0 kB), dist089 1.0 (89.0 kB), "
+                    "dist088 1.0 (88.0 kB); 87 more distributions; user zuul; "
+                    "70 smaller distributions in one layer; "
+                    "files of no or of several distributions; zuul 11.0 (-v lists them all)")
+    assert len(line) < 300
+    assert whole is not None and whole.startswith("94 layers: user zuul; dist001 1.0; ")
+    assert all(description in whole for description, _, _ in layers)
+
+
+@pytest.mark.parametrize("size, text", [(0, "0 B"), (999, "999 B"), (20500, "20.5 kB"),
+                                        (173_500_000, "173.5 MB"), (2_000_000_000, "2.0 GB")])
+def test_human_size(size, text):
+    assert human_size(size) == text

@@ -83,6 +83,25 @@ def test_say_and_note(reporter, stream):
     assert lines(stream) == ["hello", "    note: something to know"]
 
 
+def test_a_detail_is_logged_and_shown_only_when_verbose(tmp_path, stream):
+    for verbose in (False, True):
+        out = io.StringIO()
+        reporter = Reporter(out, verbose=verbose)
+        reporter.open_log(tmp_path / ("%s.log" % verbose))
+        reporter.say("    3 layers in short")
+        reporter.detail("    every layer")
+        reporter.close()
+        assert lines(out) == (["    3 layers in short", "    every layer"] if verbose
+                              else ["    3 layers in short"])
+        assert (tmp_path / ("%s.log" % verbose)).read_text().splitlines() == [
+            "    3 layers in short", "    every layer"]
+    recorder = output.Recorder()
+    recorder.detail("recorded")
+    shown = Reporter(stream, verbose=True)
+    recorder.replay(shown)
+    assert lines(stream) == ["recorded"]
+
+
 # --------------------------------------------------------------------------
 # Output and its tail
 
