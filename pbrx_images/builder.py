@@ -25,6 +25,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
+from pbrx_images import container_tools
+from pbrx_images.container_tools.build_wheel import BUILD_REQUIRES_MARK
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
 from pbrx_images.image_facts import ImageFacts
@@ -58,278 +60,15 @@ LOCK_RECIPE = "lock-2"
 PROJECT_WHEEL_RECIPE = "project-wheel-2"
 #: Bump when what goes into a kept build environment changes.
 BUILD_ENV_RECIPE = "build-env-1"
-#: Builds the project's wheel with its PEP 517 backend, in the kept build environment.
+#: Builds the project's wheel with its PEP 517 backend, in the kept build environment
+#: (``container_tools/build_wheel.py``; it says a missing build requirement with
+#: BUILD_REQUIRES_MARK).
 BUILD_HOOK = "/tmp/pbrx-images-tools/build_wheel.py"
-BUILD_HOOK_SOURCE = r'''
-"""build_wheel.py BACKEND OUTDIR HAVE [BACKEND_PATH...]: build the wheel of the project
-in the current directory into OUTDIR with BACKEND ("module:object"), in this
-interpreter: what pip does with --no-build-isolation, without pip's start-up and
-its metadata step.  Prints the wheel's name.
-
-HAVE is the JSON list of the requirements this environment was made with.
-When the backend's get_requires_for_build_wheel (asked in a forked child: pip
-asks it in a process of its own) names one HAVE lacks, nothing is built: the
-line "pbrx-images-build-requires: JSON list" is printed and the exit status is 3.
-"""
-import importlib
-import json
-import os
-import sys
-
-backend, outdir = sys.argv[1], os.path.abspath(sys.argv[2])
-have, paths = set(json.loads(sys.argv[3])), sys.argv[4:]
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]  # this script's directory
-sys.path[:0] = [os.path.abspath(path) for path in paths]
-module, _, attribute = backend.partition(":")
-hooks = importlib.import_module(module)
-for name in filter(None, attribute.split(".")):
-    hooks = getattr(hooks, name)
-
-
-def build_requires():
-    if not hasattr(hooks, "get_requires_for_build_wheel"):
-        return []
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read, write = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(read)
-        code = 0
-        try:
-            answer = json.dumps(list(hooks.get_requires_for_build_wheel())).encode()
-            with os.fdopen(write, "wb") as pipe:
-                pipe.write(answer)
-        except BaseException:
-            import traceback
-            traceback.print_exc()
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        answer = pipe.read()
-    _, status = os.waitpid(child, 0)
-    if status != 0:
-        sys.exit("get_requires_for_build_wheel failed")
-    return json.loads(answer)
-
-
-wanted = build_requires()
-if not set(wanted) <= have:
-    print("pbrx-images-build-requires: " + json.dumps(wanted))  # BUILD_REQUIRES_MARK
-    sys.exit(3)
-os.makedirs(outdir, exist_ok=True)
-print(hooks.build_wheel(outdir))
-'''
-#: How the build hook names the requirements the backend asks for that its environment lacks.
-BUILD_REQUIRES_MARK = "pbrx-images-build-requires: "
 #: Run directories older than this (seconds) were left by a killed build.
 STALE_AFTER = 24 * 3600
-#: The wheel cache's file operations, run by python3 in the builder.
+#: The wheel cache's file operations, run by python3 in the builder
+#: (``container_tools/wheel_cache.py``).
 CACHE_TOOL = "/tmp/pbrx-images-tools/wheel_cache.py"
-CACHE_TOOL_SOURCE = r'''
-"""Atomic updates of the shared wheel cache, safe with concurrent builds.
-
-start CACHE AGE UNUSED PROJECT: prune CACHE (remove run directories and
-temporary files older than AGE s, and wheels, lock records, project wheels,
-build environments and unpacked pips not used for UNUSED s); print the name
-of the wheel in PROJECT, if any (and mark it used).
-project DIR RUN_DIR [DEST RUN]: copy the wheel in DIR into RUN_DIR and print
-its name; with DEST, first make directory DEST a copy of DIR unless it exists.
-publish RUN_DIR CACHE RUN SKIP: copy RUN_DIR's wheels (and tools/) that CACHE
-lacks into it, except SKIP; each appears at once, complete, or not at all.
-remember SRC DEST: put the file SRC at DEST, atomically.
-settle SRC DEST RUN [REPLACE]: rename directory SRC to DEST unless DEST exists
-(then SRC is removed); with REPLACE, an existing DEST is replaced.
-reuse RECORD CACHE RUN_DIR: when CACHE has every wheel the lock record RECORD
-names, copy them into RUN_DIR (pip's into tools/), write the lock as
-RUN_DIR/lock.txt, unpack pip's wheel (see unpack) and print the record.
-unpack WHEEL DEST RUN: make directory DEST pip's wheel WHEEL unpacked and
-byte-compiled, without its .dist-info, unless DEST exists.
-
-Every use of a cached thing sets its mtime: that is what UNUSED counts from.
-"""
-import compileall
-import glob
-import json
-import os
-import shutil
-import sys
-import time
-
-
-def store(source, destination, run):
-    os.makedirs(os.path.dirname(destination), exist_ok=True)
-    temporary = "%s.tmp-%s" % (destination, run)
-    shutil.rmtree(temporary, ignore_errors=True)
-    shutil.copytree(source, temporary)
-    try:
-        os.rename(temporary, destination)
-    except OSError:  # another build stored the same source first
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def used(path):
-    try:
-        os.utime(path)
-    except OSError:
-        pass
-
-
-def unpack(wheel, destination, run):
-    if os.path.isdir(destination):
-        used(destination)
-        return
-    import zipfile
-    temporary = "%s.tmp-%s" % (destination, run)
-    shutil.rmtree(temporary, ignore_errors=True)
-    with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(temporary, [name for name in archive.namelist()
-                                       if ".dist-info/" not in name])
-    compileall.compile_dir(temporary, quiet=2, ddir=destination)
-    try:
-        os.rename(temporary, destination)
-    except OSError:  # another build unpacked it first
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def settle(source, destination, run, replace=""):
-    old = None
-    if replace and os.path.isdir(destination):
-        old = "%s.old-%s" % (destination, run)
-        os.rename(destination, old)
-    try:
-        os.rename(source, destination)
-    except OSError:  # another build settled one first
-        shutil.rmtree(source, ignore_errors=True)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def wheel_in(directory):
-    found = sorted(glob.glob(os.path.join(directory, "*.whl")))
-    return os.path.basename(found[0]) if found else ""
-
-
-def start(cache, max_age, unused_for, project):
-    prune(cache, max_age)
-    prune_unused(cache, unused_for)
-    name = wheel_in(project)
-    if name:
-        used(project)
-    print(name)
-
-
-def project(directory, run_dir, destination=None, run=None):
-    if destination:
-        store(directory, destination, run)
-    name = wheel_in(directory)
-    shutil.copyfile(os.path.join(directory, name), os.path.join(run_dir, name))
-    print(name)
-
-
-def publish(run_dir, cache, run, skip):
-    incoming = os.path.join(cache, ".incoming")
-    os.makedirs(incoming, exist_ok=True)
-    wheels = glob.glob(os.path.join(run_dir, "*.whl"))
-    wheels += glob.glob(os.path.join(run_dir, "tools", "*.whl"))
-    for path in wheels:
-        name = os.path.basename(path)
-        target = os.path.join(cache, name)
-        if name == skip:
-            continue
-        if os.path.exists(target):  # pip took it from the cache
-            used(target)
-            continue
-        temporary = os.path.join(incoming, "%s-%s" % (run, name))
-        shutil.copyfile(path, temporary)
-        os.replace(temporary, target)
-
-
-def prune(cache, max_age):
-    """Remove what builds killed without clean-up left behind (older than max_age s)."""
-    leftovers = glob.glob(os.path.join(cache, "runs", "*"))
-    leftovers += glob.glob(os.path.join(cache, ".incoming", "*"))
-    for kind in ("projects", "build-envs", "pip"):
-        leftovers += glob.glob(os.path.join(cache, kind, "*.tmp-*"))
-        leftovers += glob.glob(os.path.join(cache, kind, "*.old-*"))
-    remove_older(leftovers, max_age)
-
-
-def prune_unused(cache, max_age):
-    """Remove what no build used for max_age s; a directory goes whole or not at all."""
-    kept = glob.glob(os.path.join(cache, "*.whl"))
-    kept += glob.glob(os.path.join(cache, "locks", "*.json"))
-    for kind in ("projects", "build-envs", "pip"):
-        kept += [path for path in glob.glob(os.path.join(cache, kind, "*"))
-                 if ".tmp-" not in path and ".old-" not in path]
-    remove_older(kept, max_age, whole=True)
-
-
-def remove_older(paths, max_age, whole=False):
-    """Remove each of paths modified more than max_age s ago; what cannot be, stays.
-
-    whole: a directory is renamed first, so that no build sees it half removed.
-    """
-    now = time.time()
-    for path in paths:
-        try:
-            if now - os.lstat(path).st_mtime <= float(max_age):
-                continue
-            if os.path.isdir(path):
-                if whole:
-                    old = "%s.old-unused" % path
-                    os.rename(path, old)
-                    path = old
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-        except OSError:
-            pass
-
-
-def remember(source, destination):
-    os.makedirs(os.path.dirname(destination), exist_ok=True)
-    temporary = "%s.tmp-%d" % (destination, os.getpid())
-    shutil.copyfile(source, temporary)
-    os.replace(temporary, destination)
-
-
-def reuse(record, cache, run_dir):
-    try:
-        with open(record) as handle:
-            data = json.load(handle)
-        wanted = [(name, run_dir) for name in data["wheels"]]
-        wanted.append((data["pip"], os.path.join(run_dir, "tools")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if not all(os.path.isfile(os.path.join(cache, name)) for name, _ in wanted):
-        return
-    try:
-        for name, directory in wanted:
-            os.makedirs(directory, exist_ok=True)
-            shutil.copyfile(os.path.join(cache, name), os.path.join(directory, name))
-            used(os.path.join(cache, name))
-    except OSError:  # pruned meanwhile: resolve again
-        return
-    with open(os.path.join(run_dir, "lock.txt"), "w") as handle:
-        handle.write("".join(line + "\n" for line in data["lock"]))
-    try:
-        unpack(os.path.join(cache, data["pip"]),
-               os.path.join(cache, "pip", data["pip"][:-4]), os.path.basename(run_dir))
-    except Exception:  # a broken pip wheel: resolve again, which fetches it again
-        return
-    os.utime(record)
-    print("pbrx-images-lock:" + json.dumps(data))
-
-
-if __name__ == "__main__":
-    {"start": start, "project": project, "publish": publish, "remember": remember,
-     "reuse": reuse, "unpack": unpack, "settle": settle}[sys.argv[1]](*sys.argv[2:])
-'''
 
 
 def run_dir(run_id: str) -> str:
@@ -504,8 +243,8 @@ class Builder:
         with contextlib.ExitStack() as local:
             container = (keep if keep is not None else local).enter_context(
                 self.engine.container(builder_image, container_name, {WHEELS: (volume, False)}))
-            container.put_files({CACHE_TOOL: CACHE_TOOL_SOURCE.encode(),
-                                 BUILD_HOOK: BUILD_HOOK_SOURCE.encode(),
+            container.put_files({CACHE_TOOL: container_tools.source("wheel_cache.py"),
+                                 BUILD_HOOK: container_tools.source("build_wheel.py"),
                                  run + "/constraints.txt": constraints, **self.pip_files},
                                 trees={PROJECT_COPY: source})
             # The project's own wheel, cached by the digest of its source tree.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import os
@@ -13,7 +14,7 @@ import zipfile
 
 import pytest
 
-from pbrx_images import builder
+from pbrx_images import builder, container_tools
 from pbrx_images.builder import cache_key, failed_wheels, image_config_changes
 from pbrx_images.engine import ImageInfo, tar_files
 from pbrx_images.source import archive_source
@@ -375,7 +376,7 @@ def test_sha256sums_are_keyed_by_file_name():
 
 def _cache_tool(tmp_path, *arguments):
     tool = tmp_path / "wheel_cache.py"
-    tool.write_text(builder.CACHE_TOOL_SOURCE)
+    tool.write_bytes(container_tools.source("wheel_cache.py"))
     return subprocess.run([sys.executable, str(tool)] + [str(item) for item in arguments],
                           capture_output=True, text=True, check=True).stdout
 
@@ -583,7 +584,7 @@ def test_cache_tool_settles_a_directory_once_or_replaces_it(tmp_path):
 def _build_hook(tmp_path, project, *arguments):
     hook = tmp_path / "tools" / "build_wheel.py"
     hook.parent.mkdir(exist_ok=True)
-    hook.write_text(builder.BUILD_HOOK_SOURCE)
+    hook.write_bytes(container_tools.source("build_wheel.py"))
     return subprocess.run([sys.executable, str(hook)] + [str(item) for item in arguments],
                           capture_output=True, text=True, cwd=str(project))
 
@@ -668,3 +669,14 @@ def test_build_hook_fails_when_the_backend_cannot_say_what_it_needs(tmp_path):
 def test_build_requires_asked(exit_code, output, expected):
     failure = builder.CommandFailed("hook", exit_code, output)
     assert builder._build_requires_asked(failure) == expected
+
+
+@pytest.mark.parametrize("name", ["build_wheel.py", "wheel_cache.py"])
+def test_container_tools_run_on_the_oldest_python3_of_a_base_image(name):
+    """They run with the image's python3: Python 3.6 syntax at most, the standard library."""
+    tree = ast.parse(container_tools.source(name), name, feature_version=(3, 6))
+    imported = {alias.name.partition(".")[0] for node in ast.walk(tree)
+                if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.partition(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.module}
+    assert imported <= set(sys.stdlib_module_names) - {"__future__"}, imported
