@@ -7,10 +7,11 @@ import traceback
 from pathlib import Path
 from typing import Sequence
 
-from pbrx_images import interrupts, options as options_module
+from pbrx_images import interrupts
 from pbrx_images.engine import CommandFailed
 from pbrx_images.errors import BuildError
-from pbrx_images.output import Reporter
+from pbrx_images.project import settings as options_module
+from pbrx_images.ui.output import Reporter
 
 
 def _version() -> str:
@@ -119,7 +120,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
             return 0
         result = build(options, reporter)
         if args.format == "json":
-            from pbrx_images.report import to_json
+            from pbrx_images.ui.report import to_json
             print(to_json(result, reporter.timings), flush=True)
         reporter.say("")
         reporter.table([(image.name, _human_size(image.size), image.id.split(":")[-1][:12])

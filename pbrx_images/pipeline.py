@@ -2,7 +2,7 @@
 
 :func:`build` is what the ``build-images`` command calls.  It reads and
 checks everything it can before it touches the engine, then runs the stages
-(:mod:`pbrx_images.builder`, :mod:`pbrx_images.runtime`) and tags the images
+(:mod:`pbrx_images.stages.builder`, :mod:`pbrx_images.stages.runtime`) and tags the images
 with their real names only once all of them are built.  Whatever happens,
 the containers it started and the run's files in the wheel volume are
 removed, and so are the work tags of a failed build.
@@ -19,33 +19,36 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
 
-from pbrx_images import bindep_file, engine as engine_module, labels as labels_module
-from pbrx_images import build_record, interrupts, sbom as sbom_module
-from pbrx_images import target_platform
-from pbrx_images.bindep_file import DistroPackages
-from pbrx_images.builder import WHEELS, Builder, run_dir
-from pbrx_images.cached_images import CachedImages
-from pbrx_images.cached_images import default_record_dir as default_cached_images_dir
+from pbrx_images import engine as engine_module
+from pbrx_images import interrupts
+from pbrx_images.cache import build_record
+from pbrx_images.cache.cached_images import CachedImages
+from pbrx_images.cache.cached_images import default_record_dir as default_cached_images_dir
+from pbrx_images.cache.image_facts import ImageFacts, default_facts_dir
+from pbrx_images.cache.layers import LayerCache, default_layer_dir
 from pbrx_images.engine import Container, Engine, ImageInfo
+from pbrx_images.engine.registry import check_push_target
 from pbrx_images.errors import BuildError
-from pbrx_images.image_archive import rfc3339
-from pbrx_images.image_facts import ImageFacts, default_facts_dir
-from pbrx_images.layer import DEFAULT_EPOCH
-from pbrx_images.layer_cache import LayerCache, default_layer_dir
-from pbrx_images.metadata import (LEGACY_BUILD_BACKEND, ProjectMetadata, build_backend,
-                                  build_requirements, image_name, read_project)
-from pbrx_images.options import Options
-from pbrx_images.os_release import parse_os_release
-from pbrx_images.output import Recorder, Reporter, default_log_dir
-from pbrx_images.package_manager import (DETECT_SCRIPT, MANAGERS, PackageManager,
-                                         from_detect_output)
-from pbrx_images.pip_config import PROXY_VARIABLES, ContainerPipConfig, read_host_pip_config
-from pbrx_images.plan import (ImagePlan, Plan, check_prefix, check_tag, describe_plan,
-                              full_name, make_plan)
-from pbrx_images.registry import check_push_target
-from pbrx_images.runtime import Runtime, base_entrypoint
-from pbrx_images.source import archive_source
-
+from pbrx_images.oci.image_archive import rfc3339
+from pbrx_images.oci.layer import DEFAULT_EPOCH
+from pbrx_images.plan import (ImagePlan, Plan, check_prefix, check_tag, describe_plan, full_name,
+                              make_plan, target_platform)
+from pbrx_images.plan.os_release import parse_os_release
+from pbrx_images.plan.package_manager import (DETECT_SCRIPT, MANAGERS, PackageManager,
+                                              from_detect_output)
+from pbrx_images.project import bindep_file
+from pbrx_images.project import labels as labels_module
+from pbrx_images.project.bindep_file import DistroPackages
+from pbrx_images.project.metadata import (LEGACY_BUILD_BACKEND, ProjectMetadata, build_backend,
+                                          build_requirements, image_name, read_project)
+from pbrx_images.project.pip_config import (PROXY_VARIABLES, ContainerPipConfig,
+                                            read_host_pip_config)
+from pbrx_images.project.settings import Options
+from pbrx_images.project.source import archive_source
+from pbrx_images.stages import sbom as sbom_module
+from pbrx_images.stages.builder import WHEELS, Builder, run_dir
+from pbrx_images.stages.runtime import Runtime, base_entrypoint
+from pbrx_images.ui.output import Recorder, Reporter, default_log_dir
 
 SMOKE_TIMEOUT = 60  # seconds a script may take to answer --help
 

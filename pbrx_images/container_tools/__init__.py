@@ -8,9 +8,9 @@ As files of the package they are linted, imported and unit-tested like the
 rest of the code (ansible-builder keeps its own as ``_target_scripts/``).
 
 * ``build_wheel.py``: the project's wheel by its PEP 517 backend, in the
-  kept build environment (:data:`pbrx_images.builder.BUILD_HOOK`);
+  kept build environment (:data:`pbrx_images.stages.builder.BUILD_HOOK`);
 * ``wheel_cache.py``: atomic updates of the wheel volume, safe with
-  concurrent builds (:data:`pbrx_images.builder.CACHE_TOOL`).
+  concurrent builds (:data:`pbrx_images.stages.builder.CACHE_TOOL`).
 """
 from __future__ import annotations
 

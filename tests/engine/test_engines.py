@@ -6,9 +6,9 @@ import os
 import docker.api
 import pytest
 
-from pbrx_images.options import resolve
-from pbrx_images.output import Reporter
 from pbrx_images.pipeline import build
+from pbrx_images.project.settings import resolve
+from pbrx_images.ui.output import Reporter
 from tests.engine.helpers import build_images
 
 pytestmark = pytest.mark.engine

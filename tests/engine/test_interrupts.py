@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pbrx_images.engine import Engine
-from pbrx_images.output import Reporter
+from pbrx_images.ui.output import Reporter
 from tests.engine.helpers import (has_traceback, in_wheel_volume, leftover_containers,
                                   remove_volume, work_tags)
 

@@ -13,9 +13,9 @@ import docker.errors
 import pytest
 
 from pbrx_images.errors import BuildError
-from pbrx_images.options import resolve
-from pbrx_images.output import Reporter
 from pbrx_images.pipeline import build
+from pbrx_images.project.settings import resolve
+from pbrx_images.ui.output import Reporter
 from tests.engine.helpers import build_images
 
 pytestmark = pytest.mark.engine

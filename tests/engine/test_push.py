@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import (docker_config, free_port, registry_get,
-                                  run_image, write_python_project)
+from tests.engine.helpers import (docker_config, free_port, registry_get, run_image,
+                                  write_python_project)
 
 pytestmark = pytest.mark.engine
 
@@ -222,7 +222,7 @@ def test_wrong_password_says_to_log_in(tmp_path, registry, prefix, base_image, d
     """Engine.push itself, with a wrong password in the client's configuration."""
     from pbrx_images.engine import connect
     from pbrx_images.errors import BuildError
-    from pbrx_images.output import Reporter
+    from pbrx_images.ui.output import Reporter
 
     wrong = dict(registry, password="wrong-password")
     monkeypatch.setenv("DOCKER_CONFIG", str(docker_config(tmp_path / "config", wrong)))

@@ -6,7 +6,7 @@ import io
 import pytest
 
 from pbrx_images.engine import WORK_REPOSITORY, connect
-from pbrx_images.output import Reporter
+from pbrx_images.ui.output import Reporter
 from tests.engine.helpers import build_images, work_tags
 
 pytestmark = pytest.mark.engine

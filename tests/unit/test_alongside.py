@@ -8,8 +8,8 @@ import pytest
 
 from pbrx_images.engine import Engine
 from pbrx_images.errors import BuildError
-from pbrx_images.output import Reporter
 from pbrx_images.pipeline import _Alongside
+from pbrx_images.ui.output import Reporter
 
 CLIENT = object()  # the work below never calls the engine
 

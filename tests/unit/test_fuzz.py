@@ -27,24 +27,14 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pbrx_images.bindep_file import (
-    KNOWN_PROFILES,
-    DistroPackages,
-    evaluate,
-    load_bindep,
-    unknown_profiles,
-)
 from pbrx_images.errors import BuildError, ProjectError
-from pbrx_images.lock import Lock, lock_from_report
-from pbrx_images.metadata import ProjectMetadata, read_project, read_wheel
-from pbrx_images.os_release import parse_os_release
-from pbrx_images.pip_config import (
-    ContainerPipConfig,
-    HostPipConfig,
-    read_host_pip_config,
-)
 from pbrx_images.plan import Plan, check_prefix, check_tag, make_plan
-
+from pbrx_images.plan.lock import Lock, lock_from_report
+from pbrx_images.plan.os_release import parse_os_release
+from pbrx_images.project.bindep_file import (KNOWN_PROFILES, DistroPackages, evaluate, load_bindep,
+                                             unknown_profiles)
+from pbrx_images.project.metadata import ProjectMetadata, read_project, read_wheel
+from pbrx_images.project.pip_config import ContainerPipConfig, HostPipConfig, read_host_pip_config
 from tests.unit.os_releases import ALPINE_3_19, DEBIAN_BOOKWORM, FEDORA_39, UBUNTU_JAMMY
 
 # PBRX_IMAGES_FUZZ_EXAMPLES=5000 searches harder than the default run does.

@@ -164,7 +164,7 @@ def test_clean_up_on_the_way_out_of_an_interruption_is_not_cut_short():
 def test_a_step_starts_with_a_checkpoint(quiet_unraisable):
     import io
 
-    from pbrx_images.output import Reporter
+    from pbrx_images.ui.output import Reporter
 
     reporter = Reporter(stream=io.StringIO())
     with interrupts.watched():

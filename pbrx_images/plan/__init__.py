@@ -1,0 +1,202 @@
+"""The plan of a build: which images, with which packages and extras.
+
+Pure code: project metadata + evaluated bindep + options in, a :class:`Plan`
+out.  No Docker here; the pipeline executes a plan, tests check it.  Beside
+the plan itself, what it is made of:
+
+* ``package_manager``: apt, apk, dnf, microdnf, yum: their commands;
+* ``os_release``: the target image's /etc/os-release;
+* ``target_platform``: the OCI platform of the base image;
+* ``lock``: the pinned requirements of a build, from pip's report;
+* ``resolution``: which wheels an image's install takes, per distribution.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Collection, Sequence
+
+from pbrx_images.errors import BuildError
+from pbrx_images.plan.package_manager import INIT_PACKAGE
+from pbrx_images.project.bindep_file import DistroPackages
+from pbrx_images.project.metadata import ProjectMetadata, find_extra, image_name
+
+#: Where the runtime images keep the project's virtualenv (on PATH).
+VENV = "/opt/venv"
+#: What the builder of a git checkout needs beyond bindep's packages (pbr and
+#: setuptools-scm read versions from git); elsewhere git could read nothing.
+BUILDER_EXTRA_PACKAGES = ("git",)
+
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# An image name prefix, as Docker's reference grammar has it (github.com/
+# distribution/reference), in lower case: a registry host (with an optional
+# port) or a path component, then more path components.  Path components
+# separate their letters and digits with one "." or "_", "__", or dashes.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST_COMPONENT = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_PREFIX = re.compile(r"(?:%s(?:\.%s)*(?::[0-9]+)?|%s)(?:/%s)*" % (
+    _HOST_COMPONENT, _HOST_COMPONENT, _PATH_COMPONENT, _PATH_COMPONENT))
+
+
+@dataclass(frozen=True)
+class ImagePlan:
+    """One image the build produces."""
+
+    name: str  #: full name with tag, e.g. ``registry/org/foo-api:latest``
+    script: str | None  #: the console script; None for the base image
+    extra: str | None  #: the extra installed in this image, as spelled by the project
+    dockerfile: str | None = None  #: ``Dockerfile.{script}`` that replaces the default
+
+    @property
+    def cmd(self) -> tuple[str, ...] | None:
+        return (self.script,) if self.script else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the engine layer needs to build a project's images."""
+
+    project: str
+    version: str | None
+    base_image: str
+    packages: DistroPackages
+    images: tuple[ImagePlan, ...]
+    notes: tuple[str, ...] = field(default=())
+    git: bool = True  #: the project is a git checkout: the builder gets git
+
+    @property
+    def base(self) -> ImagePlan:
+        return self.images[0]
+
+    @property
+    def scripts(self) -> tuple[ImagePlan, ...]:
+        return self.images[1:]
+
+    @property
+    def builder_packages(self) -> tuple[str, ...]:
+        return _unique(self.packages.builder + (BUILDER_EXTRA_PACKAGES if self.git else ()))
+
+    @property
+    def runtime_packages(self) -> tuple[str, ...]:
+        return _unique(self.packages.runtime + (INIT_PACKAGE,))
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        """Every extra some image installs: wheels are built for all of them."""
+        return _unique(tuple(image.extra for image in self.images if image.extra))
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def check_tag(tag: str) -> str:
+    if not _TAG.fullmatch(tag):
+        raise BuildError("The tag %r is not a valid image tag: use letters, digits, '_', '.' "
+                         "and '-' (at most 128, not starting with '.' or '-')." % tag)
+    return tag
+
+
+def check_prefix(prefix: str | None) -> str | None:
+    if not prefix:
+        return None
+    prefix = prefix.rstrip("/")
+    if not _PREFIX.fullmatch(prefix):
+        raise BuildError("The prefix %r is not a valid image name prefix: use a lower-case "
+                         "registry and path such as 'registry.example.com:5000/team'." % prefix)
+    return prefix
+
+
+def full_name(prefix: str | None, name: str, tag: str) -> str:
+    return "%s%s:%s" % (prefix + "/" if prefix else "", name, tag)
+
+
+def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: str,
+              prefix: str | None = None, tag: str = "latest",
+              dockerfiles: Collection[str] = (), git: bool = True) -> Plan:
+    """The images to build for a project whose metadata is complete.
+
+    ``dockerfiles`` lists the ``Dockerfile.{script}`` files found in the
+    project root; ``git`` says whether the project is a git checkout.
+    """
+    if not metadata.name:
+        raise BuildError("The project's metadata has no name: set one in pyproject.toml "
+                         "([project] name) or setup.cfg ([metadata] name).")
+    tag = check_tag(tag)
+    prefix = check_prefix(prefix)
+    extras = metadata.extras or ()
+    scripts = metadata.console_scripts or ()
+    notes = []
+    base_extra = find_extra(extras, metadata.name + "_base")
+    images = [ImagePlan(full_name(prefix, image_name(metadata.name) + "-base", tag),
+                        None, base_extra)]
+    seen = {images[0].name: "the base image"}
+    for script in scripts:
+        dockerfile = "Dockerfile." + script
+        image = ImagePlan(full_name(prefix, image_name(script), tag), script,
+                          find_extra(extras, script),
+                          dockerfile if dockerfile in dockerfiles else None)
+        if image.name in seen:
+            raise BuildError("The console script %r and %s would both be the image %s: rename "
+                             "one of them." % (script, seen[image.name], image.name))
+        seen[image.name] = "the console script %r" % script
+        images.append(image)
+    if not scripts:
+        notes.append("The project has no console scripts, so only the base image is built.")
+    return Plan(project=metadata.name, version=metadata.version, base_image=base_image,
+                packages=packages, images=tuple(images), notes=tuple(notes), git=git)
+
+
+def describe_plan(plan: Plan, base_description: str, entrypoint: Sequence[str],
+                  base_cmd: Sequence[str] | None, complete: bool = True) -> list[str]:
+    """The plan as lines of text for a person (``build-images --dry-run``).
+
+    ``complete`` is False when the console scripts or extras are only known
+    once the project's wheel is built (dynamic metadata, setup.py).
+    """
+    selected_by = plan.packages.selected_by
+
+    def package_lines(names: Sequence[str]) -> list[str]:
+        if not names:
+            return ["    (none)"]
+        return ["    %-28s %s" % (name, selected_by.get(name) or "(no selector)")
+                for name in names]
+
+    lines = ["Plan for %s %s" % (plan.project, plan.version or "(version set by the build)"),
+             "Base image: %s (%s)" % (plan.base_image, base_description),
+             "bindep platform profiles: %s" % " ".join(plan.packages.platform),
+             "Compile packages (builder only):"]
+    lines += package_lines(plan.packages.compile)
+    lines.append("Runtime packages (runtime images and builder):")
+    lines += package_lines(plan.packages.runtime)
+    lines.append("Also installed: %s%s in runtime images (the init)" % (
+        "%s in the builder (pbr reads versions from git), " % " ".join(BUILDER_EXTRA_PACKAGES)
+        if plan.git else "", INIT_PACKAGE))
+    lines.append("Images:")
+    base_cmd_json = json.dumps(list(base_cmd or ("/bin/sh",)))
+    for image in plan.images:
+        lines.append("  %s" % image.name)
+        lines.append("    extra: %s" % (image.extra or "none"))
+        if image.dockerfile:
+            lines.append("    built from %s with BASE_IMAGE=%s"
+                         % (image.dockerfile, plan.base.name))
+            continue
+        cmd = json.dumps(list(image.cmd)) if image.cmd else base_cmd_json
+        lines.append("    ENTRYPOINT %s  CMD %s" % (json.dumps(list(entrypoint)), cmd))
+        if image.script is None:
+            lines.append("    layers: those of %s; runtime packages, %s and an empty "
+                         "virtualenv %s (cached); one per distribution installed into it "
+                         "(the project%s), the project's on top"
+                         % (plan.base_image, INIT_PACKAGE, VENV,
+                            " with its extra" if image.extra else ""))
+        elif image.extra:
+            lines.append("    layers: those of %s; one per distribution its extra adds"
+                         % plan.base.name)
+        else:
+            lines.append("    layers: those of %s (only CMD differs)" % plan.base.name)
+    if not complete:
+        lines.append("Note: the project's console scripts or extras are only known once its "
+                     "wheel is built; the build may add images or extras.")
+    lines.extend("Note: " + note for note in plan.notes)
+    return lines

@@ -1,0 +1,622 @@
+"""Read a Python project's name, version, console scripts and extras.
+
+Two sources are supported:
+
+* :func:`read_project` reads the *static* metadata of a source tree: a
+  pbr-style or setuptools-style ``setup.cfg`` and the PEP 621 ``[project]``
+  table of ``pyproject.toml``.  Anything that is only known once the project
+  is built (a ``dynamic`` field, a ``setup.py``-only project, a version taken
+  from git by pbr) is reported as ``None``.
+* :func:`read_wheel` reads the metadata of a built wheel, which is always
+  complete and is what the caller relies on when the static metadata is not.
+"""
+
+from __future__ import annotations
+
+import configparser
+import io
+import re
+import sys
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from pbrx_images.errors import BuildError, ProjectError
+
+try:
+    from lzma import LZMAError
+except ImportError:  # pragma: no cover - Python built without lzma support
+    LZMAError = zlib.error  # type: ignore[misc,assignment]
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python < 3.11 only
+    import tomli as tomllib
+
+__all__ = [
+    "CoreMetadata",
+    "ProjectMetadata",
+    "core_metadata",
+    "find_extra",
+    "image_name",
+    "normalize_extra",
+    "read_project",
+    "read_wheel",
+]
+
+
+@dataclass(frozen=True)
+class ProjectMetadata:
+    """What is known about a project; ``None`` means "unknown until built".
+
+    ``console_scripts`` holds the script names in declared order and
+    ``extras`` the extra names as spelled in the metadata.  An empty tuple
+    means the project is known to have none.  ``source`` says where the
+    metadata came from: ``"setup.cfg"``, ``"pyproject.toml"``,
+    ``"pyproject.toml, setup.cfg"`` (merged), ``"wheel"``, or ``"setup.py"``
+    or ``"pyproject.toml"`` when nothing could be read statically.
+    """
+
+    name: str | None
+    version: str | None
+    console_scripts: tuple[str, ...] | None
+    extras: tuple[str, ...] | None
+    source: str
+    #: the wheel's Requires-Dist lines (read from wheels only; empty otherwise)
+    requires: tuple[str, ...] = ()
+
+
+# Each field of ProjectMetadata that static metadata can provide, keyed by the
+# name PEP 621 uses for it in ``[project]`` and ``dynamic``.
+_PEP621_FIELDS = {
+    "name": "name",
+    "version": "version",
+    "scripts": "console_scripts",
+    "optional-dependencies": "extras",
+}
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_END_OF_DOCUMENT = re.compile(r"\s*\(at end of document\)\s*$")
+
+# What zipfile and its decompressors raise for a damaged archive: encrypted
+# members (RuntimeError), unsupported features (NotImplementedError), offsets
+# out of range (ValueError) and corrupt compressed data.
+_BROKEN_ZIP = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, LZMAError, EOFError,
+    RuntimeError, NotImplementedError, ValueError,
+)
+
+
+# --------------------------------------------------------------------------
+# Names
+
+
+def normalize_extra(name: str) -> str:
+    """Return the PEP 685 normalized form of an extra's name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def find_extra(extras: Iterable[str], wanted: str) -> str | None:
+    """Return the extra of ``extras`` that PEP 685 says is ``wanted``.
+
+    The result is spelled as in ``extras`` (the metadata), so it can be used
+    in a requirement; ``None`` if no extra matches.
+    """
+    key = normalize_extra(wanted)
+    for extra in extras:
+        if normalize_extra(extra) == key:
+            return extra
+    return None
+
+
+def image_name(name: str) -> str:
+    """Turn a project or script name into a Docker repository path component.
+
+    The name is lowercased and every run of characters other than ``a-z`` and
+    ``0-9`` becomes a single ``-``; separators at either end are removed.
+    """
+    result = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    if not result:
+        raise ProjectError(
+            f"{name!r} cannot be used in an image name because it has no letters or digits;"
+            f" rename the project or script."
+        )
+    return result
+
+
+# --------------------------------------------------------------------------
+# Source trees
+
+
+def read_project(project_dir: Path) -> ProjectMetadata:
+    """Read the static metadata of the project in ``project_dir``.
+
+    ``setup.cfg`` (pbr's ``[metadata]``/``[entry_points]``/``[extras]`` or
+    setuptools' ``[metadata]``/``[options.entry_points]``/
+    ``[options.extras_require]``) and ``pyproject.toml``'s ``[project]`` are
+    merged; ``[project]`` wins for every field it declares statically, and a
+    field it lists in ``dynamic`` comes from ``setup.cfg`` if that has it.
+
+    Raises :class:`ProjectError` if the directory is not a Python project or
+    one of its metadata files cannot be read or parsed.
+    """
+    project_dir = Path(project_dir)
+    if not project_dir.exists():
+        raise ProjectError(
+            f"The project directory {project_dir} does not exist; check the path."
+        )
+    if not project_dir.is_dir():
+        raise ProjectError(
+            f"The project path {project_dir} is not a directory; give the directory"
+            f" that holds pyproject.toml, setup.cfg or setup.py."
+        )
+    pyproject_path = project_dir / "pyproject.toml"
+    setup_cfg_path = project_dir / "setup.cfg"
+    setup_py_path = project_dir / "setup.py"
+    if not (pyproject_path.is_file() or setup_cfg_path.is_file() or setup_py_path.is_file()):
+        raise ProjectError(
+            f"{project_dir} is not a Python project: it has no pyproject.toml, setup.cfg"
+            f" or setup.py."
+        )
+
+    has_setup_py = setup_py_path.is_file()
+    from_cfg = (
+        _read_setup_cfg(setup_cfg_path, has_setup_py) if setup_cfg_path.is_file() else None
+    )
+    from_toml = _read_pyproject(pyproject_path) if pyproject_path.is_file() else None
+
+    if from_toml is None:
+        if from_cfg is not None:
+            return from_cfg
+        # Nothing static: a setup.py-only project, or a pyproject.toml that
+        # configures a build backend in its own table (poetry, flit, ...).
+        source = "pyproject.toml" if pyproject_path.is_file() else "setup.py"
+        return ProjectMetadata(None, None, None, None, source=source)
+
+    fields, dynamic = from_toml
+    sources = ["pyproject.toml"]
+    for toml_name, field_name in _PEP621_FIELDS.items():
+        if toml_name not in dynamic or from_cfg is None:
+            continue
+        value = getattr(from_cfg, field_name)
+        if value is not None:
+            fields[field_name] = value
+            if "setup.cfg" not in sources:
+                sources.append("setup.cfg")
+    return ProjectMetadata(source=", ".join(sources), **fields)
+
+
+def _read_text(path: Path) -> str:
+    """Return the UTF-8 text of a project file, or raise ProjectError."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ProjectError(
+            f"{path} is not UTF-8 text (byte {error.start} cannot be decoded);"
+            f" save it as UTF-8."
+        ) from error
+    except OSError as error:
+        raise ProjectError(
+            f"{path} cannot be read ({error.strerror or error}); check that it is a"
+            f" readable file."
+        ) from error
+
+
+def _parse_ini(path: Path, text: str) -> configparser.RawConfigParser:
+    """Parse an INI file the way setuptools and pbr do, keeping key spelling."""
+    parser = configparser.RawConfigParser()
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.MissingSectionHeaderError as error:
+        bad = _line(text, error.lineno)
+        if bad.startswith("[") and not bad.rstrip().endswith("]"):
+            raise ProjectError(
+                f"{path} line {error.lineno} ({bad!r}) is a section header without its"
+                f" closing ']'; add it."
+            ) from error
+        raise ProjectError(
+            f"{path} line {error.lineno} ({_line(text, error.lineno)!r}) comes before any"
+            f" [section] header; put it in a section or remove it."
+        ) from error
+    except configparser.ParsingError as error:
+        lineno = error.errors[0][0]
+        more = len(error.errors) - 1
+        also = f" (and {more} more line{'s' if more > 1 else ''})" if more else ""
+        raise ProjectError(
+            f"{path} line {lineno}{also} cannot be parsed: {_line(text, lineno)!r} is neither"
+            f" a [section] header nor a 'key = value' line; fix the syntax."
+        ) from error
+    except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as error:
+        where = f" line {error.lineno}" if error.lineno else ""
+        raise ProjectError(
+            f"{path}{where} repeats {_describe_duplicate(error)}; remove one of them."
+        ) from error
+    except configparser.Error as error:
+        raise ProjectError(f"{path} cannot be parsed ({error}); fix the syntax.") from error
+    return parser
+
+
+def _line(text: str, lineno: int) -> str:
+    """Return line ``lineno`` (1-based) of ``text``, stripped."""
+    lines = text.splitlines()
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+
+
+def _describe_duplicate(
+    error: configparser.DuplicateSectionError | configparser.DuplicateOptionError,
+) -> str:
+    if isinstance(error, configparser.DuplicateOptionError):
+        return f"the key {error.option!r} of section [{_printable(error.section)}]"
+    return f"the section [{_printable(error.section)}]"
+
+
+def _printable(text: str) -> str:
+    """Return ``text``, with escapes for characters that are not printable."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
+
+def _get(parser: configparser.RawConfigParser, section: str, key: str) -> str | None:
+    """Return ``section``'s value for ``key`` (case-insensitive), if any."""
+    if not parser.has_section(section):
+        return None
+    for option, value in parser.items(section):
+        if option.lower() == key:
+            return value
+    return None
+
+
+def _read_setup_cfg(path: Path, has_setup_py: bool) -> ProjectMetadata:
+    """Read a pbr-style or setuptools-style ``setup.cfg``.
+
+    Console scripts and extras that ``setup.cfg`` does not declare are
+    unknown (``None``) when a ``setup.py`` could declare them instead, and
+    empty otherwise.
+    """
+    parser = _parse_ini(path, _read_text(path))
+
+    name = _get(parser, "metadata", "name")
+    version = _get(parser, "metadata", "version")
+    if version is not None and version.strip().startswith(("attr:", "file:")):
+        version = None  # setuptools computes it at build time
+
+    undeclared: tuple[str, ...] | None = None if has_setup_py else ()
+
+    console_scripts: tuple[str, ...] | None = undeclared
+    for section in ("entry_points", "options.entry_points"):
+        if parser.has_section(section):
+            value = _get(parser, section, "console_scripts")
+            console_scripts = (
+                _parse_console_scripts(value, f"{path} [{section}]") if value is not None else ()
+            )
+            break
+    else:
+        entry_points_option = _get(parser, "options", "entry_points")
+        if entry_points_option is not None:
+            console_scripts = None  # "file: ..." - only known once built
+
+    extras: tuple[str, ...] | None = undeclared
+    for section in ("extras", "options.extras_require"):
+        if parser.has_section(section):
+            extras = tuple(parser.options(section))
+            break
+
+    return ProjectMetadata(
+        name=_clean(name),
+        version=_clean(version),
+        console_scripts=console_scripts,
+        extras=extras,
+        source="setup.cfg",
+    )
+
+
+def _parse_console_scripts(value: str, where: str) -> tuple[str, ...]:
+    """Return the script names of a multi-line ``name = module:function`` value."""
+    names: list[str] = []
+    for line in value.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        name, equals, target = line.partition("=")
+        name = name.strip()
+        if not equals or not name or not target.strip():
+            raise ProjectError(
+                f"{where} console_scripts entry {line!r} is not of the form"
+                f" 'name = module:function'; fix it."
+            )
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _read_pyproject(path: Path) -> tuple[dict[str, Any], set[str]] | None:
+    """Read ``[project]`` from ``pyproject.toml``.
+
+    Returns the ProjectMetadata fields it declares (``None`` for dynamic
+    ones) and the set of dynamic field names, or ``None`` if the file has no
+    ``[project]`` table.
+    """
+    project = _load_toml(path).get("project")
+    if project is None:
+        return None
+    if not isinstance(project, dict):
+        raise ProjectError(f"{path}: 'project' must be a table ([project]); fix it.")
+
+    dynamic = project.get("dynamic", [])
+    if not isinstance(dynamic, list) or not all(isinstance(item, str) for item in dynamic):
+        raise ProjectError(f"{path}: [project] dynamic must be a list of strings; fix it.")
+    dynamic_fields = set(dynamic)
+
+    fields: dict[str, Any] = {}
+    for key in ("name", "version"):
+        value = project.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ProjectError(f"{path}: [project] {key} must be a string; fix it.")
+        fields[key] = None if key in dynamic_fields else value
+
+    fields["console_scripts"] = _table_keys(path, project, "scripts", dynamic_fields)
+    fields["extras"] = _table_keys(path, project, "optional-dependencies", dynamic_fields)
+    return fields, dynamic_fields
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ProjectError(_toml_error_message(path, error)) from error
+    except RecursionError as error:  # tomllib recurses once per nested array or table
+        raise ProjectError(
+            f"{path} nests arrays or inline tables too deeply to be read; flatten them."
+        ) from error
+
+
+def _table_keys(
+    path: Path, project: dict[str, Any], key: str, dynamic: set[str]
+) -> tuple[str, ...] | None:
+    """Return the keys of the ``[project.<key>]`` table; None if it is dynamic."""
+    if key in dynamic:
+        return None
+    table = project.get(key, {})
+    if not isinstance(table, dict):
+        raise ProjectError(f"{path}: [project] {key} must be a table; fix it.")
+    return tuple(table)
+
+
+def _toml_error_message(path: Path, error: Exception) -> str:
+    """Phrase a TOMLDecodeError as one sentence naming the file and line."""
+    reason = str(error)
+    match = _TOML_POSITION.search(reason)
+    if match:
+        reason = reason[: match.start()]
+        where = f"line {match.group(1)}, column {match.group(2)}"
+    elif _TOML_END_OF_DOCUMENT.search(reason):
+        reason = _TOML_END_OF_DOCUMENT.sub("", reason)
+        where = "the end of the file"
+    else:
+        where = "an unknown position"
+    return f"{path} is not valid TOML ({reason.rstrip('.')} at {where}); fix the syntax."
+
+
+def _build_system(project_dir: Path) -> tuple[Path, dict[str, Any]]:
+    """The path of the project's pyproject.toml and its ``[build-system]`` table ({} if none)."""
+    path = Path(project_dir) / "pyproject.toml"
+    system = _load_toml(path).get("build-system") if path.is_file() else None
+    return path, system if isinstance(system, dict) else {}
+
+
+#: What pip builds a project with that names no build requirements (PEP 518).
+DEFAULT_BUILD_REQUIREMENTS = ("setuptools>=40.8.0",)
+
+
+def build_requirements(project_dir: Path) -> tuple[str, ...]:
+    """``[build-system] requires`` of the project's pyproject.toml, or pip's default.
+
+    Raises :class:`ProjectError` if pyproject.toml cannot be read or its
+    ``requires`` is not a list of strings.
+    """
+    path, system = _build_system(project_dir)
+    if "requires" not in system:
+        return DEFAULT_BUILD_REQUIREMENTS
+    requires = system["requires"]
+    if not isinstance(requires, list) or not all(isinstance(item, str) for item in requires):
+        raise ProjectError(f"{path}: [build-system] requires must be a list of strings; "
+                           f"fix it.")
+    return tuple(requires)
+
+
+#: The backend pip builds a project with that names none (PEP 517).
+LEGACY_BUILD_BACKEND = "setuptools.build_meta:__legacy__"
+
+
+def build_backend(project_dir: Path) -> tuple[str, tuple[str, ...]]:
+    """``[build-system] build-backend`` and ``backend-path`` of the project, or pip's default.
+
+    Raises :class:`ProjectError` if pyproject.toml cannot be read, the
+    backend is not a ``module:object`` string or ``backend-path`` is not a
+    list of relative paths inside the project.
+    """
+    path, system = _build_system(project_dir)
+    if "build-backend" not in system:
+        return LEGACY_BUILD_BACKEND, ()
+    backend = system["build-backend"]
+    if not isinstance(backend, str) or not re.fullmatch(
+            r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?", backend):
+        raise ProjectError(f"{path}: [build-system] build-backend must name a module, "
+                           f"as in \"module.name:object\"; fix it.")
+    paths = system.get("backend-path", [])
+    if not isinstance(paths, list) or not all(
+            isinstance(item, str) and item and not Path(item).is_absolute()
+            and ".." not in Path(item).parts for item in paths):
+        raise ProjectError(f"{path}: [build-system] backend-path must be a list of paths "
+                           f"inside the project, relative to it; fix it.")
+    return backend, tuple(paths)
+
+
+# --------------------------------------------------------------------------
+# Wheels
+
+
+def read_wheel(path: Path, data: bytes | None = None) -> ProjectMetadata:
+    """Read name, version, extras and console scripts from a wheel file.
+
+    With ``data``, the wheel's content is that and ``path`` only names it
+    (a wheel read back from a container).  Raises :class:`BuildError` if it
+    is not a readable wheel.
+    """
+    path = Path(path)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data) if data is not None else path)
+    except OSError as error:
+        raise BuildError(
+            f"{path} cannot be read ({error.strerror or error}); check that the wheel exists"
+            f" and is readable."
+        ) from error
+    except _BROKEN_ZIP as error:
+        raise BuildError(
+            f"{path} is not a valid wheel ({_one_line(error)}); delete it and build it again."
+        ) from error
+    try:
+        with archive as wheel:
+            dist_info = _find_dist_info(path, wheel.namelist())
+            metadata_bytes = wheel.read(f"{dist_info}/METADATA")
+            entry_points_name = f"{dist_info}/entry_points.txt"
+            entry_points_bytes = (
+                wheel.read(entry_points_name) if entry_points_name in wheel.namelist() else None
+            )
+    except (OSError, *_BROKEN_ZIP) as error:  # bz2 reports broken data as OSError
+        raise BuildError(
+            f"{path} is not a valid wheel ({_one_line(error)}); delete it and build it again."
+        ) from error
+
+    try:
+        metadata = core_metadata(metadata_bytes)
+    except Exception as error:  # parse_email is lenient; this is a safety net
+        raise BuildError(
+            f"{path} has an unreadable {_printable(dist_info)}/METADATA ({_one_line(error)});"
+            f" build the wheel again."
+        ) from error
+
+    return ProjectMetadata(
+        name=_clean(metadata.name),
+        version=_clean(metadata.version),
+        console_scripts=_wheel_console_scripts(path, dist_info, entry_points_bytes),
+        extras=tuple(dict.fromkeys(extra.strip() for extra in metadata.extras)),
+        source="wheel",
+        requires=tuple(line.strip() for line in metadata.requires),
+    )
+
+
+@dataclass(frozen=True)
+class CoreMetadata:
+    """The fields of a distribution's ``METADATA`` (or ``PKG-INFO``) that are used here."""
+
+    name: str | None
+    version: str | None
+    extras: tuple[str, ...] = ()  #: Provides-Extra, in order, as spelled
+    requires: tuple[str, ...] = ()  #: Requires-Dist, in order
+
+
+def core_metadata(data: bytes) -> CoreMetadata:
+    """Read core metadata (email headers) with :func:`packaging.metadata.parse_email`.
+
+    The one reader of METADATA here: of a built wheel (:func:`read_wheel`) and
+    of an installed distribution (:func:`pbrx_images.oci.layer.distributions`).
+    A field parse_email cannot take as the specification says (a single
+    field given twice, a value that is not UTF-8) is read as it stands,
+    its first value, as email.parser's ``get`` did before.
+    """
+    # imported here: packaging.metadata brings requirements, specifiers and
+    # markers, 27 ms of start-up that a no-op rebuild does not need
+    from packaging.metadata import parse_email
+
+    raw, unparsed = parse_email(data)
+
+    def single(field: str) -> str | None:
+        value: Any = raw.get(field)
+        if value is None:
+            value = unparsed.get(field)
+            if isinstance(value, list):
+                value = value[0] if value else None
+        return None if value is None else str(value)
+
+    def several(field: str) -> tuple[str, ...]:
+        values: Any = raw.get(field, unparsed.get(field, []))
+        return tuple(str(value) for value in ([values] if isinstance(values, str) else values))
+
+    return CoreMetadata(single("name"), single("version"), several("provides_extra"),
+                        several("requires_dist"))
+
+
+def _one_line(error: Exception) -> str:
+    """The first line of ``error``'s message, or its type if it has none."""
+    lines = str(error).splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _clean(value: Any) -> str | None:
+    """Return ``value`` as a stripped string, or None if it is missing or blank."""
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+def _find_dist_info(path: Path, names: list[str]) -> str:
+    """Return the wheel's ``*.dist-info`` directory that holds METADATA."""
+    candidates = sorted(
+        {
+            name.split("/", 1)[0]
+            for name in names
+            if name.count("/") == 1 and name.endswith("/METADATA")
+            and name.split("/", 1)[0].endswith(".dist-info")
+        }
+    )
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise BuildError(
+            f"{path} has no *.dist-info/METADATA; the wheel is incomplete, build it again."
+        )
+    # Several: the one named after the wheel file ("{name}-{version}-...whl").
+    prefix = "-".join(path.name.split("-")[:2]).lower()
+    for candidate in candidates:
+        if candidate[: -len(".dist-info")].lower() == prefix:
+            return candidate
+    raise BuildError(
+        f"{path} has several *.dist-info directories"
+        f" ({', '.join(_printable(name) for name in candidates)});"
+        f" build the wheel again."
+    )
+
+
+def _wheel_console_scripts(
+    path: Path, dist_info: str, data: bytes | None
+) -> tuple[str, ...]:
+    """Return the ``[console_scripts]`` names of a wheel's entry_points.txt."""
+    if data is None:
+        return ()
+    parser = configparser.RawConfigParser(delimiters=("=",))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(data.decode("utf-8"), source=f"{dist_info}/entry_points.txt")
+    except (UnicodeDecodeError, configparser.Error) as error:
+        raise BuildError(
+            f"{path} has an unreadable {_printable(dist_info)}/entry_points.txt"
+            f" ({_entry_points_problem(error)}); build the wheel again."
+        ) from error
+    if not parser.has_section("console_scripts"):
+        return ()
+    return tuple(parser.options("console_scripts"))
+
+
+def _entry_points_problem(error: UnicodeDecodeError | configparser.Error) -> str:
+    """Say in a few words, on one line, why entry_points.txt cannot be read."""
+    if isinstance(error, UnicodeDecodeError):
+        return f"byte {error.start} is not UTF-8"
+    if isinstance(error, configparser.MissingSectionHeaderError):
+        return f"line {error.lineno} comes before any [section] header"
+    if isinstance(error, configparser.ParsingError):
+        return f"line {error.errors[0][0]} is not of the form 'name = value'"
+    return _one_line(error)

@@ -1,0 +1,180 @@
+"""The options of a build: command line over project settings over defaults.
+
+A project may set options in ``[tool.build-images]`` of ``pyproject.toml``
+or ``[build_images]`` of ``setup.cfg`` (keys spelled with ``-`` or ``_``);
+what is given on the command line wins.
+"""
+from __future__ import annotations
+
+import configparser
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from pbrx_images.errors import BuildError, ProjectError
+from pbrx_images.plan import check_prefix, check_tag, target_platform
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
+DEFAULT_TAG = "latest"
+#: Settings a project may keep in its files, with their meaning.
+PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything that shapes a build besides the project itself."""
+
+    project_dir: Path
+    base_image: str = DEFAULT_BASE_IMAGE
+    prefix: str | None = None
+    tag: str = DEFAULT_TAG
+    constraints: Path | None = None
+    no_cache: bool = False
+    debug: bool = False
+    network: str | None = None  #: network of build containers; None = the engine's default
+    smoke_test: bool = False  #: run each script with --help before tagging
+    dry_run: bool = False  #: print the plan; build nothing
+    user: str | None = None  #: the images' user, created in the base image; None = root
+    uid: int | None = None  #: that user's UID; None = the distribution picks one
+    push: bool = False  #: push every image to the registry in its name once all are tagged
+    sbom_dir: Path | None = None  #: where the SBOMs go; None = sbom.default_dir()
+    platform: str | None = None  #: normalised ``os/arch[/variant]``; None = the engine's
+    #: build even if the last build of the same inputs left its images as they were
+    refresh: bool = False
+
+
+def project_settings(project_dir: Path) -> dict[str, str]:
+    """Settings from ``pyproject.toml`` and ``setup.cfg``; pyproject wins."""
+    settings: dict[str, str] = {}
+    setup_cfg = project_dir / "setup.cfg"
+    if setup_cfg.is_file():
+        parser = configparser.RawConfigParser()
+        try:
+            parser.read(setup_cfg, encoding="utf-8")
+        except (configparser.Error, OSError, UnicodeDecodeError):
+            parser = configparser.RawConfigParser()  # metadata reading reports it
+        if parser.has_section("build_images"):
+            settings.update(_checked(dict(parser.items("build_images")),
+                                     "[build_images] in %s" % setup_cfg))
+    pyproject = project_dir / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            with open(pyproject, "rb") as handle:
+                data = tomllib.load(handle)
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+            data = {}  # metadata reading reports it
+        tool = data.get("tool", {})
+        if not isinstance(tool, dict):
+            raise ProjectError("%s: 'tool' must be a table (such as [tool.build-images]); "
+                               "fix it." % pyproject)
+        table = tool.get("build-images")
+        if table is not None:
+            where = "[tool.build-images] in %s" % pyproject
+            if not isinstance(table, dict):
+                raise ProjectError("%s must be a table." % where)
+            settings.update(_checked(table, where))
+    return settings
+
+
+def _checked(table: Mapping[str, Any], where: str) -> dict[str, str]:
+    result = {}
+    for key, value in table.items():
+        name = key.replace("_", "-")
+        if name not in PROJECT_SETTINGS:
+            raise ProjectError("%s has an unknown setting %r: the known ones are %s."
+                               % (where, key, ", ".join(PROJECT_SETTINGS)))
+        if not isinstance(value, str) or not value.strip():
+            raise ProjectError("%s: %r must be a non-empty string." % (where, key))
+        if name in ("tag", "prefix"):
+            try:
+                (check_tag if name == "tag" else check_prefix)(value.strip())
+            except BuildError as error:
+                message = str(error)
+                raise ProjectError("%s: %s" % (where, message[:1].lower() + message[1:])
+                                   ) from None
+        result[name] = value.strip()
+    return result
+
+
+def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None = None,
+            tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
+            debug: bool = False, network: str | None = None,
+            smoke_test: bool = False, dry_run: bool = False,
+            user: str | None = None, push: bool = False,
+            sbom_dir: str | None = None, platform: str | None = None,
+            refresh: bool = False) -> Options:
+    """Options from the command line (None = not given) over the project's settings."""
+    project_dir = project_dir.resolve()
+    if not project_dir.exists():
+        raise ProjectError("The project directory %s does not exist: give the path of a "
+                           "Python project." % project_dir)
+    if not project_dir.is_dir():
+        raise ProjectError("%s is not a directory: give the path of a Python project."
+                           % project_dir)
+    settings = project_settings(project_dir)
+    constraints_path = None
+    if constraints is not None:
+        constraints_path = Path(constraints).resolve()
+    elif "constraints" in settings:
+        constraints_path = (project_dir / settings["constraints"]).resolve()
+    if constraints_path is not None and not constraints_path.is_file():
+        raise ProjectError("The constraints file %s %s: fix the path given to --constraints "
+                           "or in the project's settings." % (
+                               constraints_path,
+                               "is not a file" if constraints_path.exists() else "does not exist"))
+    if base_image is not None and not base_image.strip():
+        raise ProjectError("--base-image was given an empty value: give an image such as %s."
+                           % DEFAULT_BASE_IMAGE)
+    return Options(
+        project_dir=project_dir,
+        base_image=base_image if base_image is not None else settings.get(
+            "base-image", DEFAULT_BASE_IMAGE),
+        prefix=prefix if prefix is not None else settings.get("prefix"),
+        tag=tag if tag is not None else settings.get("tag", DEFAULT_TAG),
+        constraints=constraints_path,
+        no_cache=no_cache,
+        debug=debug,
+        network=network,
+        smoke_test=smoke_test,
+        dry_run=dry_run,
+        push=push,
+        sbom_dir=_sbom_dir(sbom_dir),
+        platform=str(target_platform.parse(platform)) if platform is not None else None,
+        refresh=refresh,
+        **parse_user(user),
+    )
+
+
+def _sbom_dir(value: str | None) -> Path | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise ProjectError("--sbom-dir was given an empty value: give a directory such as "
+                           "./sbom.")
+    path = Path(value).resolve()
+    if path.exists() and not path.is_dir():
+        raise ProjectError("--sbom-dir %s is not a directory: give a directory (it is created "
+                           "when missing)." % path)
+    return path
+
+
+_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+
+
+def parse_user(value: str | None) -> dict[str, Any]:
+    """``NAME[:UID]`` as the ``user`` and ``uid`` options."""
+    if value is None:
+        return {"user": None, "uid": None}
+    name, colon, uid = value.partition(":")
+    if not _USER.fullmatch(name) or name == "root" or (colon and not uid.isdigit()) or (
+            uid and not 0 < int(uid) < 2**31):
+        raise ProjectError("--user %r is not NAME[:UID] with a lower-case user name other "
+                           "than root and a UID from 1 upwards, e.g. --user app:10001." % value)
+    return {"user": name, "uid": int(uid) if uid else None}

@@ -1,0 +1,527 @@
+"""The builder stage: a builder image with the compile packages, and wheels.
+
+The builder image (base image + bindep's compile and runtime packages + git +
+a virtualenv with current pip, setuptools and wheel) is cached under a tag
+that hashes all its inputs, so projects with the same inputs share it and a
+different input never reuses it.  Wheels are built in a container from it into the
+project's named wheel volume, which persists between runs: a wheel that is
+already there is copied, not rebuilt.
+
+Each run works in its own directory of the volume (``runs/{run id}``), which
+holds exactly the wheels of this build, the lock and the constraints; the
+runtime stage installs from there.  New wheels are published into the shared
+cache with an atomic rename, so concurrent builds never see half a file.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from packaging.utils import canonicalize_name
+
+from pbrx_images import container_tools
+from pbrx_images.cache.image_facts import ImageFacts
+from pbrx_images.cache.layers import UNUSED_FOR
+from pbrx_images.container_tools.build_wheel import BUILD_REQUIRES_MARK
+from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
+from pbrx_images.errors import BuildError
+from pbrx_images.plan.lock import Lock, lock_from_report
+from pbrx_images.plan.package_manager import PackageManager
+from pbrx_images.project.metadata import (DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND,
+                                          ProjectMetadata, read_wheel)
+from pbrx_images.ui.output import Reporter
+
+#: Where the wheel volume is mounted in build containers.
+WHEELS = "/run/pbrx-images/wheels"
+#: Where the project's source is unpacked in the wheel container (fresh for each attempt).
+PROJECT_COPY = "/tmp/project"
+#: Where pip's configuration and certificates go in the builder (never committed).
+PIP_DIR = "/tmp/pbrx-images-pip"
+#: The builder's own virtualenv.
+BUILDER_VENV = "/opt/pbrx-images-builder"
+#: Bump when the builder image recipe changes, so cached ones are not reused.
+RECIPE = "2"
+BUILD_TOOLS = ("pip", "setuptools", "wheel")
+#: Compiled extensions are built without debug information: the compiler
+#: would record pip's randomly named build directory in it, so two builds of
+#: the same sdist would differ (and the debug information is most of an
+#: extension's size; Debian strips its own packages too).  Appended after the
+#: interpreter's own flags, so -g0 overrides its -g.
+COMPILE_ENVIRONMENT = {"CFLAGS": "-g0", "CXXFLAGS": "-g0"}
+#: Bump when what a lock record holds, or what its key hashes, changes.
+LOCK_RECIPE = "lock-2"
+#: Bump when how the project's own wheel is built changes (its kept wheel is not reused).
+PROJECT_WHEEL_RECIPE = "project-wheel-2"
+#: Bump when what goes into a kept build environment changes.
+BUILD_ENV_RECIPE = "build-env-1"
+#: Builds the project's wheel with its PEP 517 backend, in the kept build environment
+#: (``container_tools/build_wheel.py``; it says a missing build requirement with
+#: BUILD_REQUIRES_MARK).
+BUILD_HOOK = "/tmp/pbrx-images-tools/build_wheel.py"
+#: Run directories older than this (seconds) were left by a killed build.
+STALE_AFTER = 24 * 3600
+#: The wheel cache's file operations, run by python3 in the builder
+#: (``container_tools/wheel_cache.py``).
+CACHE_TOOL = "/tmp/pbrx-images-tools/wheel_cache.py"
+
+
+def run_dir(run_id: str) -> str:
+    return "%s/runs/%s" % (WHEELS, run_id)
+
+
+def pip_directory(pip_wheel: str) -> str:
+    """Where the wheel volume holds pip's wheel ``pip_wheel`` unpacked and byte-compiled.
+
+    The runtime stage runs pip from there (``PYTHONPATH``): three times
+    quicker to start than from the wheel file, whose modules would be
+    compiled on every run.
+    """
+    return "%s/pip/%s" % (WHEELS, pip_wheel[:-len(".whl")])
+
+
+def cache_key(*parts: str) -> str:
+    """A short hash of everything that determines what is cached under it."""
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def build_tool_constraints(constraints: bytes) -> bytes:
+    """The lines of a constraints file that can change the builder's own tools.
+
+    Those are the lines naming pip, setuptools or wheel, and option lines;
+    the rest pins the project's dependencies, which the builder image does
+    not hold, so bumping one of those does not make a new builder image.
+    """
+    kept = []
+    for line in constraints.decode("utf-8", "replace").splitlines():
+        text = line.split(" #", 1)[0].strip()
+        if not text or text.startswith("#"):
+            continue
+        name = re.match(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", text)
+        if text.startswith("-") or name is None or \
+                canonicalize_name(name.group(0)) in BUILD_TOOLS:
+            kept.append(text)
+    return "".join(line + "\n" for line in kept).encode()
+
+
+def cached_image_name(kind: str, *inputs: str) -> str:
+    """The name of a cached intermediate image, from everything that makes it."""
+    return "pbrx-images-cache/%s:%s" % (kind, cache_key(RECIPE, kind, *inputs))
+
+
+def reuse_cached_image(engine: Engine, name: str, no_cache: bool) -> bool:
+    """True (and said) when the engine has the cached image ``name`` and it may be used."""
+    if no_cache or engine.image(name) is None:
+        return False
+    engine.reporter.say("    reusing %s" % name)
+    return True
+
+
+_FAILED_WHEEL_PATTERNS = (
+    re.compile(r"Failed building wheel for ([\w.\-]+)"),
+    re.compile(r"Failed to build '([^']+)'"),  # pip >= 25
+    re.compile(r"^Failed to build (?!one or more wheels$|installable wheels )"
+               r"([\w.\-]+(?: [\w.\-]+)*)$"),
+    re.compile(r"Could not build wheels for ([\w.\-, ]+?)(?:, which|$)"),
+    re.compile(r"Failed to build installable wheels for .*\(([^)]+)\)"),
+)
+
+
+def failed_wheels(output: str) -> list[str]:
+    """The distributions pip says it could not build, in pip's words."""
+    found: list[str] = []
+    for line in output.splitlines():
+        for pattern in _FAILED_WHEEL_PATTERNS:
+            match = pattern.search(line.strip())
+            if match:
+                for name in re.split(r"[,\s]+", match.group(1).strip()):
+                    if name and name not in found:
+                        found.append(name)
+    return found
+
+
+def install_packages(container: Container, manager: PackageManager, packages: tuple[str, ...],
+                     image: str, environment: Mapping[str, str]) -> None:
+    """Install distro packages, with a clear error for a name the distro lacks."""
+    try:
+        container.run(manager.install_command(packages), environment)
+    except CommandFailed as failure:
+        missing = manager.missing_packages(failure.output)
+        if missing:
+            raise BuildError("The distribution in %s has no package %s: fix the name in "
+                             "bindep.txt or limit it with a platform selector such as "
+                             "[platform:dpkg]." % (image, ", ".join(repr(m) for m in missing)))
+        raise
+
+
+@dataclass
+class WheelBuild:
+    """The outcome of the wheel step."""
+
+    metadata: ProjectMetadata  #: read from the project's wheel: the source of truth
+    wheel: str  #: file name of the project's wheel in the run directory
+    lock: Lock
+    pip_wheel: str  #: file name of the pip wheel the runtime stage installs with
+    #: file name -> sha256 (hex) of every wheel in the run directory (pip's aside)
+    digests: Mapping[str, str] = field(default_factory=dict)
+    lock_key: str = ""  #: the hash of what the lock was resolved from (:func:`lock_key`)
+
+
+class Builder:
+    """Makes the builder image and builds wheels with it."""
+
+    def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
+                 pip_files: Mapping[str, bytes],
+                 pip_environment: Mapping[str, str], no_cache: bool,
+                 refresh: bool = False, facts: ImageFacts | None = None) -> None:
+        self.engine = engine
+        #: where what a project's build backend asked for beyond its requires is remembered
+        self.facts = facts
+        #: resolve again rather than reuse the lock of the same requirements
+        self.refresh = refresh
+        self.reporter = reporter
+        self.work_name = work_name
+        self.pip_files = dict(pip_files)
+        self.pip_environment = dict(pip_environment)
+        self.no_cache = no_cache
+        #: the wheel container, idle and kept (see :meth:`wheels`' ``keep``) once its step is done
+        self.wheel_container: Container | None = None
+
+    def image(self, base: ImageInfo, base_name: str, manager: PackageManager,
+              packages: tuple[str, ...], constraints: bytes, container_name: str) -> str:
+        """The builder image's name, made unless a cached one has the same inputs."""
+        constraints = build_tool_constraints(constraints)
+        name = cached_image_name("builder", base.id, manager.name, " ".join(packages),
+                                 hashlib.sha256(constraints).hexdigest())
+        if reuse_cached_image(self.engine, name, self.no_cache):
+            return name
+        with self.engine.container(base.id, container_name) as container:
+            install_packages(container, manager, packages, base_name, self.pip_environment)
+            files = dict(self.pip_files)
+            files[PIP_DIR + "/user-constraints.txt"] = constraints
+            container.put_files(files)
+            container.run(
+                "python3 -m venv %s && %s/bin/pip install --upgrade -c %s %s"
+                % (BUILDER_VENV, BUILDER_VENV, PIP_DIR + "/user-constraints.txt",
+                   " ".join(BUILD_TOOLS)), self.pip_environment)
+            container.run("rm -rf %s /root/.cache /tmp/* && if command -v git >/dev/null; "
+                          "then git config --system --add safe.directory '*'; fi" % PIP_DIR)
+            repository, _, tag = name.rpartition(":")
+            container.commit(repository, tag, image_config_changes(base),
+                             "pbrx-images builder for %s" % self.work_name)
+        return name
+
+    def wheels(self, builder_image: str, volume: str, run_id: str,
+               source: bytes, source_digest: str, constraints: bytes, container_name: str,
+               extras_for: Callable[[ProjectMetadata], Sequence[str]],
+               build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS,
+               backend: tuple[str, Sequence[str]] = (LEGACY_BUILD_BACKEND, ()),
+               keep: contextlib.ExitStack | None = None) -> WheelBuild:
+        """Build the project's wheel and every wheel it needs into ``runs/{run_id}``.
+
+        ``source`` (an archive of the project, as :func:`archive_source`
+        makes it) is unpacked at :data:`PROJECT_COPY` in the wheel container,
+        with the tools it runs, in one copy; the project is built there by
+        its build ``backend`` (name and backend-path) in the kept build
+        environment of ``build_requires`` (its ``[build-system] requires``;
+        see :meth:`_project_wheel`).  With ``keep``, the wheel container is
+        removed when that stack closes rather than at the end of this step,
+        and once the step has succeeded it is :attr:`wheel_container`: the
+        caller can run commands in it later (it mounts the volume
+        read-write).
+        """
+        run = run_dir(run_id)
+        env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
+        find_links = "" if self.no_cache else "--find-links %s " % WHEELS
+        project_cache = "%s/projects/%s" % (WHEELS, project_wheel_key(
+            builder_image, source_digest, build_requires, backend))
+        with contextlib.ExitStack() as local:
+            container = (keep if keep is not None else local).enter_context(
+                self.engine.container(builder_image, container_name, {WHEELS: (volume, False)}))
+            container.put_files({CACHE_TOOL: container_tools.source("wheel_cache.py"),
+                                 BUILD_HOOK: container_tools.source("build_wheel.py"),
+                                 run + "/constraints.txt": constraints, **self.pip_files},
+                                trees={PROJECT_COPY: source})
+            # The project's own wheel, cached by the digest of its source tree.
+            built_here = not container.run("python3 %s start %s %d %d %s" % (
+                CACHE_TOOL, WHEELS, STALE_AFTER, UNUSED_FOR, project_cache)
+            ).strip() or self.no_cache
+            if built_here:
+                self._project_wheel(container, builder_image, run_id, source, build_requires,
+                                    backend, env)
+            wheel_name = container.run("python3 %s project %s" % (CACHE_TOOL, (
+                "/tmp/project-wheel %s %s %s" % (run, project_cache, run_id)) if built_here
+                else "%s %s" % (project_cache, run))).strip()
+            wheel_data = container.read_file(run + "/" + wheel_name)
+            metadata = read_wheel(Path(wheel_name), wheel_data)
+            extras = extras_for(metadata)
+            requirement = "%s/%s%s" % (run, wheel_name,
+                                       "[%s]" % ",".join(extras) if extras else "")
+            # The same requirements, constraints, pip settings and builder resolved
+            # before: that lock and its wheels, unless they must be resolved again.
+            key = lock_key(builder_image, metadata.name or "", metadata.requires, extras,
+                           constraints, self.pip_files, self.pip_environment)
+            record = "%s/locks/%s.json" % (WHEELS, key)
+            reused = None if self.no_cache or self.refresh else _lock_record(container.run(
+                "python3 %s reuse %s %s %s" % (CACHE_TOOL, record, WHEELS, run)))
+            if reused is not None:  # its wheels came from the cache: nothing to publish
+                lock, pip_wheel, digests = reused
+                self.reporter.say("    the lock and wheels of the same requirements, "
+                                  "reused (--refresh resolves again)")
+            else:
+                lock, pip_wheel = self._resolve(container, run, requirement,
+                                                metadata.name or "", find_links, env)
+                digests = {name: digest for name, digest in _sha256sums(container.run(
+                    "cd %s && find . -maxdepth 1 -name '*.whl' -exec sha256sum {} +" % run)
+                ).items() if name != wheel_name}
+                container.run("python3 %s publish %s %s %s %s"
+                              % (CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
+                # once published, the wheels it names are in the cache
+                container.put_files({run + "/lock-record.json": json.dumps(
+                    {"lock": list(lock.requirements), "wheels": sorted(digests),
+                     "pip": pip_wheel, "sha256": digests}).encode()})
+                container.run("python3 %s remember %s/lock-record.json %s"
+                              % (CACHE_TOOL, run, record))
+        digests = dict(digests, **{wheel_name: hashlib.sha256(wheel_data).hexdigest()})
+        if keep is not None:
+            self.wheel_container = container
+        return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
+
+    def _project_wheel(self, container: Container, builder_image: str, run_id: str,
+                       source: bytes, build_requires: Sequence[str],
+                       backend: tuple[str, Sequence[str]], env: Mapping[str, str]) -> None:
+        """Build the project's wheel from :data:`PROJECT_COPY` into /tmp/project-wheel.
+
+        pip's build isolation would install the build requirements from the
+        index for every build: a code change would need the network and a
+        second.  They are installed once into a virtualenv kept in the wheel
+        volume (``build-envs/{key}``, the key hashing the requirements, the
+        builder and the pip settings), remade with ``--refresh`` or
+        ``--no-cache``, and the wheel is built in it by calling the
+        backend's ``build_wheel`` hook (:data:`BUILD_HOOK`), as pip would
+        without isolation but without pip's half second around it.  The
+        requirements are the project's ``[build-system] requires`` and what
+        the backend's ``get_requires_for_build_wheel`` adds (a setup.py's
+        ``setup_requires``, such as pbr): the hook checks the environment has
+        those, and names them when it does not, for an environment that has
+        them (remembered in the facts for the next build).  Should that
+        fail, the wheel is built the usual way, by pip with isolation.
+        """
+        run = run_dir(run_id)
+        pip = BUILDER_VENV + "/bin/pip"
+        name, paths = backend
+        remembered = cache_key(build_env_key(builder_image, build_requires, self.pip_files,
+                                             self.pip_environment), self.work_name)
+        added = _requirement_list(self.facts.get("build-requires", remembered)
+                                  if self.facts is not None else None) or []
+        try:
+            for _ in range(2):
+                requires = list(dict.fromkeys(list(build_requires) + added))
+                build_env = "%s/build-envs/%s" % (WHEELS, build_env_key(
+                    builder_image, requires, self.pip_files, self.pip_environment))
+                made = container.run(
+                    "touch -c %(env)s && "  # used now: not pruned (see wheel_cache.py)
+                    "if [ -n \"$REMAKE\" ] || [ ! -x %(env)s/bin/python ]; then "
+                    "T=%(env)s.tmp-%(run)s && rm -rf $T && python3 -m venv --without-pip $T && "
+                    "%(pip)s --python $T/bin/python install --quiet %(requires)s && "
+                    "python3 %(tool)s settle $T %(env)s %(run)s \"$REMAKE\" && echo made; fi"
+                    % {"env": build_env, "run": run_id, "pip": pip, "tool": CACHE_TOOL,
+                       "requires": " ".join(shlex.quote(item) for item in requires)},
+                    dict(env, REMAKE="1" if self.no_cache or self.refresh else ""),
+                    workdir="/tmp").strip()
+                try:
+                    container.run("%s/bin/python %s %s /tmp/project-wheel %s %s" % (
+                        build_env, BUILD_HOOK, shlex.quote(name),
+                        shlex.quote(json.dumps(requires)),
+                        " ".join(shlex.quote(path) for path in paths)), env,
+                        workdir=PROJECT_COPY)
+                except CommandFailed as failure:
+                    asked = _requirement_list(_build_requires_asked(failure))
+                    if asked is None or set(asked) <= set(requires):
+                        raise
+                    added = [item for item in asked if item not in build_requires]
+                    if self.facts is not None:
+                        self.facts.put("build-requires", remembered, added)
+                    continue
+                self.reporter.say("    the project's wheel, built by %s in the %s build "
+                                  "environment (%s)" % (name, "new" if made else "kept",
+                                                        " ".join(requires)))
+                return
+        except CommandFailed:
+            pass
+        self.reporter.say("    the kept build environment could not build the project's "
+                          "wheel; building it with pip's build isolation")
+        # what the failed attempt left goes: pip gets the source as it was given
+        container.run("rm -rf /tmp/project-wheel %s" % PROJECT_COPY)
+        container.put_files({}, trees={PROJECT_COPY: source})
+        self._run_pip(container, "%s wheel --no-deps -c %s/constraints.txt -w /tmp/project-wheel "
+                      "%s" % (pip, run, PROJECT_COPY), env, "the project's own wheel")
+
+    def _resolve(self, container: Container, run: str, requirement: str, project: str,
+                 find_links: str, env: Mapping[str, str]) -> tuple[Lock, str]:
+        """Resolve ``requirement`` into the lock; its wheels and pip's into ``run``.
+
+        Returns the lock and the name of pip's wheel (in ``run``/tools).
+        """
+        pip = BUILDER_VENV + "/bin/pip"
+        # One resolution for every image, pinned as the lock.
+        self._run_pip(container, (
+            "%s install --dry-run --ignore-installed --quiet --report /tmp/report.json "
+            "%s-c %s/constraints.txt %s"
+            % (pip, find_links, run, shlex.quote(requirement))), env, "resolving")
+        report = json.loads(container.read_file("/tmp/report.json"))
+        lock = lock_from_report(report, project)
+        container.put_files({run + "/lock.txt": lock.text().encode()})
+        if lock.requirements:
+            self._run_pip(container, (
+                "%s wheel --no-deps %s-c %s/constraints.txt -w %s -r %s/lock.txt"
+                % (pip, find_links, run, run, run)), env, "dependencies")
+        pip_version = container.run(
+            "%s/bin/python -c 'import pip; print(pip.__version__)'" % BUILDER_VENV).strip()
+        self._run_pip(container, (
+            "%s wheel --no-deps %s-w %s/tools pip==%s"
+            % (pip, find_links, run, pip_version)), env, "pip")
+        pip_wheel = container.run("cd %s/tools && ls pip-*.whl | head -n 1" % run).strip()
+        container.run("python3 %s unpack %s/tools/%s %s %s" % (
+            CACHE_TOOL, run, pip_wheel, pip_directory(pip_wheel), run.rpartition("/")[2]))
+        return lock, pip_wheel
+
+    def _run_pip(self, container: Container, command: str, environment: Mapping[str, str],
+                 what: str) -> None:
+        try:
+            container.run(command, environment, workdir="/tmp")
+        except CommandFailed as failure:
+            failed = failed_wheels(failure.output)
+            if failed:
+                raise BuildError(
+                    "Building the wheel of %s failed: if it compiles code, add the compiler "
+                    "and headers it needs to bindep.txt with the [compile] profile."
+                    % ", ".join(failed)) from failure
+            if "ResolutionImpossible" in failure.output or "conflicting dependencies" in \
+                    failure.output:
+                raise BuildError("pip found no set of versions that satisfies the project's "
+                                 "dependencies and constraints (%s): relax the conflicting "
+                                 "requirements or the constraints file." % what) from failure
+            if "No matching distribution found" in failure.output:
+                match = re.search(r"No matching distribution found for (\S+)", failure.output)
+                raise BuildError(
+                    "pip found no distribution for %s: check the requirement, the constraints "
+                    "file and the package index settings."
+                    % (match.group(1) if match else what)) from failure
+            raise
+
+
+def _build_requires_asked(failure: CommandFailed) -> list[str] | None:
+    """What the build hook said the backend asks for, when that is why it stopped."""
+    if failure.exit_code != 3:
+        return None
+    for line in failure.output.splitlines():
+        if line.startswith(BUILD_REQUIRES_MARK):
+            try:
+                return json.loads(line[len(BUILD_REQUIRES_MARK):])
+            except ValueError:
+                return None
+    return None
+
+
+def _requirement_list(value: object) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(item, str) and item.strip()
+                                       for item in value):
+        return list(dict.fromkeys(value))
+    return None
+
+
+def project_wheel_key(builder_image: str, source_digest: str, build_requires: Sequence[str],
+                      backend: tuple[str, Sequence[str]]) -> str:
+    """The name the project's wheel is kept under: what it is built from, and how."""
+    return cache_key(PROJECT_WHEEL_RECIPE, builder_image, source_digest, backend[0],
+                     *backend[1], "", *build_requires)
+
+
+def build_env_key(builder_image: str, requirements: Sequence[str],
+                  pip_files: Mapping[str, bytes], pip_environment: Mapping[str, str]) -> str:
+    """The name of the kept build environment of ``requirements``."""
+    digest = hashlib.sha256(BUILD_ENV_RECIPE.encode())
+    for part in [builder_image] + sorted(requirements):
+        digest.update(b"\0" + part.encode())
+    _hash_pip_settings(digest, pip_files, pip_environment)
+    return digest.hexdigest()[:32]
+
+
+def _hash_pip_settings(digest: Any, pip_files: Mapping[str, bytes],
+                       pip_environment: Mapping[str, str]) -> None:
+    for path, data in sorted(pip_files.items()):
+        digest.update(b"\0" + path.encode() + b"\0" + hashlib.sha256(data).digest())
+    for key, value in sorted(pip_environment.items()):
+        digest.update(b"\0" + key.encode() + b"=" + value.encode())
+
+
+def lock_key(builder_image: str, project: str, requirements: Sequence[str],
+             extras: Sequence[str], constraints: bytes, pip_files: Mapping[str, bytes],
+             pip_environment: Mapping[str, str]) -> str:
+    """The hash of everything a resolution depends on but the package index.
+
+    The project's version and code are not in it: a change to the code
+    alone keeps the lock, as the no-op fast path keeps the images.
+    """
+    digest = hashlib.sha256(LOCK_RECIPE.encode())
+    for part in ([builder_image, canonicalize_name(project)] + sorted(requirements)
+                 + ["extras"] + sorted(extras) + ["constraints"]):
+        digest.update(b"\0" + part.encode())
+    digest.update(b"\0" + hashlib.sha256(constraints).digest())
+    _hash_pip_settings(digest, pip_files, pip_environment)
+    return digest.hexdigest()
+
+
+def _lock_record(output: str) -> tuple[Lock, str, dict[str, str]] | None:
+    """(lock, pip wheel, wheel digests) from what ``wheel_cache.py reuse`` printed.
+
+    None: not reused.
+    """
+    for line in output.splitlines():
+        if line.startswith("pbrx-images-lock:"):
+            try:
+                data = json.loads(line[len("pbrx-images-lock:"):])
+                digests = {str(name): str(data["sha256"][name]) for name in data["wheels"]}
+                return (Lock(tuple(str(item) for item in data["lock"])), str(data["pip"]),
+                        digests)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                return None
+    return None
+
+
+def _sha256sums(output: str) -> dict[str, str]:
+    """File name -> digest, from the output of ``sha256sum`` (paths as given)."""
+    digests = {}
+    for line in output.splitlines():
+        digest, _, path = line.strip().partition(" ")
+        if digest:
+            digests[path.strip().lstrip("*").rpartition("/")[2]] = digest
+    return digests
+
+
+def image_config_changes(base: ImageInfo, entrypoint: tuple[str, ...] | None = None,
+                         cmd: tuple[str, ...] | None = None,
+                         env: Mapping[str, str] | None = None,
+                         labels: Mapping[str, str] | None = None,
+                         user: str | None = None) -> list[str]:
+    """Dockerfile instructions that give a committed image the intended config.
+
+    Build containers idle with an entrypoint of their own; without these the
+    image would keep it.  Defaults restore the base image's.
+    """
+    entrypoint = entrypoint if entrypoint is not None else base.entrypoint
+    cmd = cmd if cmd is not None else base.cmd
+    changes = ["ENTRYPOINT %s" % json.dumps(list(entrypoint or []))]
+    changes.append("CMD %s" % json.dumps(list(cmd or [])))
+    changes.extend("ENV %s=%s" % (key, json.dumps(value)) for key, value in (env or {}).items())
+    changes.extend("LABEL %s=%s" % (key, json.dumps(value))
+                   for key, value in sorted((labels or {}).items()))
+    if user:
+        changes.append("USER %s" % user)
+    return changes

@@ -1,0 +1,1 @@
+"""What people and CI see: the step output, the live status line, the JSON report."""

@@ -1,0 +1,78 @@
+"""The final report of a build as JSON (``build-images --format json``).
+
+CI consumes it from standard output; everything for people then goes to
+standard error.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Sequence
+
+from pbrx_images.pipeline import Result
+from pbrx_images.stages import sbom as sbom_module
+from pbrx_images.stages.runtime import LAYER_PREFIX
+
+FORMAT_VERSION = 1
+
+
+def layer_distributions(layer: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The Python distributions (name, version) a layer of the history holds.
+
+    Per-distribution layers say so in their comment ("pbrx-images
+    dependency", "... project" or "... group") and name what they hold in
+    ``created_by``: "pbrx-images: NAME VERSION", or for a group "pbrx-images:
+    N smaller distributions: NAME VERSION, NAME VERSION".  Other layers
+    (the base image's, distro packages, a user, leftovers) hold none.
+    """
+    kind = str(layer.get("comment") or "").rpartition(" ")[2]
+    created_by = str(layer.get("created_by") or "")
+    if kind not in ("dependency", "project", "group") or \
+            not created_by.startswith(LAYER_PREFIX):
+        return []
+    text = created_by[len(LAYER_PREFIX):]
+    if kind == "group":
+        text = text.partition(": ")[2]
+    found = []
+    for item in text.split(", "):
+        name, _, version = item.strip().partition(" ")
+        if name and version:
+            found.append({"name": name, "version": version})
+    return found
+
+
+def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, Any]:
+    """Images (name, tag, id, size, layers, SBOM), packages, extras and step timings.
+
+    An image's ``digest`` is the registry's manifest digest when ``--push``
+    pushed it (pull it as ``name@digest``), else null.
+    """
+    plan = result.plan
+    images = []
+    for built in result.images:
+        repository, _, tag = built.name.rpartition(":")
+        planned = next(image for image in plan.images if image.name == built.name)
+        images.append({
+            "name": repository, "tag": tag, "id": built.id, "size": built.size,
+            "digest": built.digest,
+            "script": planned.script, "extra": planned.extra,
+            "layers": [dict(layer, distributions=layer_distributions(layer))
+                       for layer in built.layers],
+            "sbom": {"path": built.sbom, "digest": built.sbom_digest,
+                     "format": sbom_module.FORMAT} if built.sbom else None,
+        })
+    return {
+        "version": FORMAT_VERSION,
+        "project": {"name": plan.project, "version": plan.version},
+        "base_image": plan.base_image,
+        "platform": list(plan.packages.platform),
+        "packages": {"compile": list(plan.packages.compile),
+                     "runtime": list(plan.packages.runtime),
+                     "builder": list(plan.builder_packages),
+                     "runtime_image": list(plan.runtime_packages)},
+        "images": images,
+        "timings": [{"step": step, "seconds": round(seconds, 3)} for step, seconds in timings],
+    }
+
+
+def to_json(result: Result, timings: Sequence[tuple[str, float]]) -> str:
+    return json.dumps(report(result, timings), indent=2, sort_keys=False)

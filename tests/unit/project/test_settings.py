@@ -1,0 +1,301 @@
+"""Tests for pbrx_images.project.settings."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pbrx_images.errors import ProjectError
+from pbrx_images.project.settings import (DEFAULT_BASE_IMAGE, DEFAULT_TAG, Options,
+                                          project_settings, resolve)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    path = tmp_path / "project"
+    path.mkdir()
+    (path / "setup.cfg").write_text("[metadata]\nname = foo\n", encoding="utf-8")
+    return path
+
+
+def write_setup_cfg(project: Path, section: str) -> None:
+    (project / "setup.cfg").write_text(
+        "[metadata]\nname = foo\n\n" + textwrap.dedent(section), encoding="utf-8")
+
+
+def write_pyproject(project: Path, table: str) -> None:
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "foo"\nversion = "1"\n\n' + textwrap.dedent(table),
+        encoding="utf-8")
+
+
+def test_defaults(project):
+    options = resolve(project)
+    assert options == Options(project_dir=project.resolve())
+    assert options.base_image == DEFAULT_BASE_IMAGE == "python:3.11-slim-bookworm"
+    assert options.tag == DEFAULT_TAG == "latest"
+    assert options.prefix is None
+    assert options.constraints is None
+    assert options.no_cache is False
+    assert options.debug is False
+
+
+def test_flags_passed_through(project):
+    options = resolve(project, no_cache=True, debug=True)
+    assert options.no_cache is True
+    assert options.debug is True
+
+
+def test_project_dir_is_resolved(project, monkeypatch):
+    monkeypatch.chdir(project.parent)
+    options = resolve(Path("project"))
+    assert options.project_dir == project.resolve()
+    assert options.project_dir.is_absolute()
+
+
+def test_pyproject_settings(project):
+    (project / "constraints.txt").write_text("six==1.16.0\n")
+    write_pyproject(project, """\
+        [tool.build-images]
+        base-image = "debian:bookworm"
+        prefix = "registry.example.com/team"
+        tag = "v1"
+        constraints = "constraints.txt"
+        """)
+    options = resolve(project)
+    assert options.base_image == "debian:bookworm"
+    assert options.prefix == "registry.example.com/team"
+    assert options.tag == "v1"
+    assert options.constraints == (project / "constraints.txt").resolve()
+
+
+def test_setup_cfg_settings(project):
+    (project / "c.txt").write_text("six==1.16.0\n")
+    write_setup_cfg(project, """\
+        [build_images]
+        base-image = debian:bookworm
+        prefix = ghcr.io/org
+        tag = v2
+        constraints = c.txt
+        """)
+    options = resolve(project)
+    assert options.base_image == "debian:bookworm"
+    assert options.prefix == "ghcr.io/org"
+    assert options.tag == "v2"
+    assert options.constraints == (project / "c.txt").resolve()
+
+
+def test_underscore_keys_in_setup_cfg(project):
+    write_setup_cfg(project, """\
+        [build_images]
+        base_image = debian:bookworm
+        """)
+    assert project_settings(project) == {"base-image": "debian:bookworm"}
+    assert resolve(project).base_image == "debian:bookworm"
+
+
+def test_underscore_keys_in_pyproject(project):
+    write_pyproject(project, """\
+        [tool.build-images]
+        base_image = "debian:bookworm"
+        """)
+    assert project_settings(project) == {"base-image": "debian:bookworm"}
+    assert resolve(project).base_image == "debian:bookworm"
+
+
+def test_values_are_stripped(project):
+    write_pyproject(project, """\
+        [tool.build-images]
+        tag = "  v3  "
+        """)
+    assert resolve(project).tag == "v3"
+
+
+def test_pyproject_wins_over_setup_cfg(project):
+    write_setup_cfg(project, """\
+        [build_images]
+        base-image = from-setup-cfg
+        prefix = cfg
+        tag = cfg-tag
+        """)
+    write_pyproject(project, """\
+        [tool.build-images]
+        base-image = "from-pyproject"
+        tag = "toml-tag"
+        """)
+    options = resolve(project)
+    assert options.base_image == "from-pyproject"
+    assert options.tag == "toml-tag"
+    assert options.prefix == "cfg"  # only in setup.cfg
+
+
+def test_command_line_wins_over_project_files(project, tmp_path):
+    (project / "project-constraints.txt").write_text("")
+    cli_constraints = tmp_path / "cli-constraints.txt"
+    cli_constraints.write_text("")
+    write_setup_cfg(project, """\
+        [build_images]
+        base-image = from-setup-cfg
+        prefix = cfg
+        tag = cfg-tag
+        constraints = project-constraints.txt
+        """)
+    write_pyproject(project, """\
+        [tool.build-images]
+        base-image = "from-pyproject"
+        prefix = "toml"
+        tag = "toml-tag"
+        """)
+    options = resolve(project, base_image="cli-image", prefix="cli/prefix", tag="cli-tag",
+                      constraints=str(cli_constraints))
+    assert options.base_image == "cli-image"
+    assert options.prefix == "cli/prefix"
+    assert options.tag == "cli-tag"
+    assert options.constraints == cli_constraints.resolve()
+
+
+def test_empty_prefix_on_the_command_line_clears_the_project_prefix(project):
+    write_pyproject(project, """\
+        [tool.build-images]
+        prefix = "toml"
+        """)
+    assert resolve(project, prefix="").prefix == ""
+    assert resolve(project).prefix == "toml"
+
+
+def test_constraints_from_project_files_relative_to_the_project(project, tmp_path, monkeypatch):
+    (project / "etc").mkdir()
+    (project / "etc" / "constraints.txt").write_text("")
+    write_pyproject(project, """\
+        [tool.build-images]
+        constraints = "etc/constraints.txt"
+        """)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert resolve(project).constraints == (project / "etc" / "constraints.txt").resolve()
+
+
+def test_constraints_from_command_line_relative_to_cwd(project, tmp_path, monkeypatch):
+    (tmp_path / "constraints.txt").write_text("")
+    monkeypatch.chdir(tmp_path)
+    options = resolve(project, constraints="constraints.txt")
+    assert options.constraints == (tmp_path / "constraints.txt").resolve()
+
+
+def test_missing_constraints_from_project_files(project):
+    write_setup_cfg(project, """\
+        [build_images]
+        constraints = missing.txt
+        """)
+    with pytest.raises(ProjectError, match="missing.txt"):
+        resolve(project)
+
+
+def test_missing_constraints_from_command_line(project, tmp_path):
+    with pytest.raises(ProjectError, match="does not exist"):
+        resolve(project, constraints=str(tmp_path / "nope.txt"))
+
+
+def test_constraints_that_is_a_directory(project):
+    (project / "dir").mkdir()
+    with pytest.raises(ProjectError):
+        resolve(project, constraints=str(project / "dir"))
+
+
+def test_unknown_key_in_pyproject(project):
+    write_pyproject(project, """\
+        [tool.build-images]
+        registry = "x"
+        """)
+    with pytest.raises(ProjectError, match="'registry'") as info:
+        resolve(project)
+    assert "pyproject.toml" in str(info.value)
+
+
+def test_unknown_key_in_setup_cfg(project):
+    write_setup_cfg(project, """\
+        [build_images]
+        base-imag = x
+        """)
+    with pytest.raises(ProjectError, match="'base-imag'") as info:
+        resolve(project)
+    assert "setup.cfg" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ['""', '"   "', "1", "true", '["a"]'])
+def test_non_string_or_empty_values_rejected(project, value):
+    write_pyproject(project, "[tool.build-images]\ntag = %s\n" % value)
+    with pytest.raises(ProjectError, match="'tag'"):
+        resolve(project)
+
+
+def test_build_images_that_is_not_a_table(project):
+    write_pyproject(project, '[tool]\nbuild-images = "x"\n')
+    with pytest.raises(ProjectError, match="must be a table"):
+        resolve(project)
+
+
+def test_other_tool_tables_and_sections_ignored(project):
+    write_setup_cfg(project, """\
+        [flake8]
+        max-line-length = 99
+        """)
+    write_pyproject(project, """\
+        [tool.black]
+        line-length = 99
+        """)
+    assert project_settings(project) == {}
+    assert resolve(project).tag == "latest"
+
+
+def test_unparsable_project_files_ignored_here(project):
+    (project / "setup.cfg").write_text("not an ini file\n")
+    (project / "pyproject.toml").write_text("= not toml\n")
+    assert project_settings(project) == {}
+
+
+def test_nonexistent_project_dir(tmp_path):
+    with pytest.raises(ProjectError, match="does not exist"):
+        resolve(tmp_path / "missing")
+
+
+def test_file_instead_of_a_directory(tmp_path):
+    path = tmp_path / "setup.py"
+    path.write_text("")
+    with pytest.raises(ProjectError, match="not a directory"):
+        resolve(path)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, {"user": None, "uid": None}),
+    ("app", {"user": "app", "uid": None}),
+    ("app:10001", {"user": "app", "uid": 10001}),
+])
+def test_parse_user(value, expected):
+    from pbrx_images.project.settings import parse_user
+    assert parse_user(value) == expected
+
+
+@pytest.mark.parametrize("value", ["root", "App", "app:", "app:x", "app:0", "1app", "a" * 33,
+                                   "app:99999999999"])
+def test_parse_user_rejects(value):
+    from pbrx_images.project.settings import parse_user
+    with pytest.raises(ProjectError, match="NAME\\[:UID\\]"):
+        parse_user(value)
+
+
+def test_sbom_dir_resolved_from_the_current_directory(project, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert resolve(project).sbom_dir is None  # the default, sbom.default_dir()
+    assert resolve(project, sbom_dir="out/sboms").sbom_dir == tmp_path.resolve() / "out/sboms"
+
+
+@pytest.mark.parametrize("value, message", [(" ", "empty value"), ("file", "not a directory")])
+def test_sbom_dir_rejects(project, tmp_path, monkeypatch, value, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ProjectError, match=message):
+        resolve(project, sbom_dir=value)

@@ -1,0 +1,76 @@
+"""The JSON report of a build."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pbrx_images.pipeline import BuiltImage, Result
+from pbrx_images.plan import make_plan
+from pbrx_images.project.bindep_file import DistroPackages
+from pbrx_images.project.metadata import ProjectMetadata
+from pbrx_images.ui.report import report, to_json
+
+
+def _result():
+    packages = DistroPackages(platform=("platform:dpkg",), runtime=("libpq5",),
+                              compile=("gcc",))
+    plan = make_plan(ProjectMetadata("foo", "1.0", ("foo-api",), ("foo-api",), "wheel"),
+                     packages, "debian:12", "reg:5000/team", "v1")
+    layer = {"created_by": "pbrx-images: x", "comment": "", "size": 10}
+    return Result(plan, (BuiltImage("reg:5000/team/foo-base:v1", "sha256:1", 100, (layer,)),
+                         BuiltImage("reg:5000/team/foo-api:v1", "sha256:2", 120, (),
+                                    sbom="/sboms/reg_5000_team_foo-api_v1.cdx.json",
+                                    sbom_digest="sha256:abc")))
+
+
+def test_report_lists_images_packages_and_timings():
+    data = report(_result(), [("Wheels", 12.34567)])
+    assert data["version"] == 1
+    assert data["project"] == {"name": "foo", "version": "1.0"}
+    assert data["images"][0] == {"name": "reg:5000/team/foo-base", "tag": "v1",
+                                 "id": "sha256:1", "size": 100, "digest": None,
+                                 "script": None, "extra": None,
+                                 "layers": [{"created_by": "pbrx-images: x", "comment": "",
+                                             "size": 10, "distributions": []}],
+                                 "sbom": None}
+    assert data["images"][1]["script"] == "foo-api"
+    assert data["images"][1]["extra"] == "foo-api"
+    assert data["images"][1]["sbom"] == {"path": "/sboms/reg_5000_team_foo-api_v1.cdx.json",
+                                         "digest": "sha256:abc",
+                                         "format": "CycloneDX 1.5 JSON"}
+    assert data["packages"]["compile"] == ["gcc"]
+    assert data["packages"]["runtime_image"] == ["libpq5", "dumb-init"]
+    assert data["timings"] == [{"step": "Wheels", "seconds": 12.346}]
+
+
+def test_report_gives_the_digest_of_a_pushed_image():
+    result = _result()
+    pushed = Result(result.plan, tuple(
+        BuiltImage(image.name, image.id, image.size, image.layers, digest="sha256:%d" % number)
+        for number, image in enumerate(result.images)))
+    assert [image["digest"] for image in report(pushed, [])["images"]] == [
+        "sha256:0", "sha256:1"]
+
+
+def test_to_json_round_trips():
+    assert json.loads(to_json(_result(), []))["images"][1]["tag"] == "v1"
+
+
+@pytest.mark.parametrize("layer, expected", [
+    ({"created_by": "pbrx-images: psycopg2 2.9.9", "comment": "pbrx-images dependency"},
+     [{"name": "psycopg2", "version": "2.9.9"}]),
+    ({"created_by": "pbrx-images: pgtool 1.0.0", "comment": "pbrx-images project"},
+     [{"name": "pgtool", "version": "1.0.0"}]),
+    ({"created_by": "pbrx-images: 2 smaller distributions: a 1.0, b-c 2.0rc1",
+      "comment": "pbrx-images group"},
+     [{"name": "a", "version": "1.0"}, {"name": "b-c", "version": "2.0rc1"}]),
+    ({"created_by": "pbrx-images: user app", "comment": "pbrx-images user"}, []),
+    ({"created_by": "pbrx-images: files of no or of several distributions",
+      "comment": "pbrx-images leftovers"}, []),
+    ({"created_by": "/bin/sh -c apt-get install -y x", "comment": ""}, []),
+    ({"created_by": "pbrx-images: CMD [\"x\"]", "comment": "pbrx-images"}, []),
+])
+def test_layers_name_the_distributions_they_hold(layer, expected):
+    from pbrx_images.ui.report import layer_distributions
+    assert layer_distributions(layer) == expected
