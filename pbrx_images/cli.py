@@ -107,18 +107,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, reporter: Reporter) -> int:
     """The command, its errors and interruptions turned into an exit status."""
-    from pbrx_images.pipeline import build, dry_run
+    import pbrx_images
     try:
-        options = options_module.resolve(
+        options = pbrx_images.resolve_options(
             Path(args.project_dir), base_image=args.base_image, prefix=args.prefix,
             tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
             debug=args.debug, network=args.network, smoke_test=args.smoke_test,
             dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir,
             platform=args.platform, refresh=args.refresh)
         if options.dry_run:
-            print("\n".join(dry_run(options, reporter)))
+            print("\n".join(pbrx_images.dry_run(options, reporter)))
             return 0
-        result = build(options, reporter)
+        result = pbrx_images.build(options, reporter)
         if args.format == "json":
             from pbrx_images.ui.report import to_json
             print(to_json(result, reporter.timings), flush=True)

@@ -113,3 +113,22 @@ def test_push_to_docker_hub_spelt_out_is_accepted(tmp_path):
     code, output = run_cli(str(tmp_path), "--push", "--prefix", "docker.io/team", env=env)
     assert code == 1
     assert "No Docker engine answers" in error_line(output)  # got past the check
+
+
+def test_the_library_api_is_the_package_and_imports_no_docker_until_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, pbrx_images; assert 'docker' not in sys.modules; "
+            "from pbrx_images import Options, build, dry_run, resolve_options, BuildError; "
+            "import pbrx_images.pipeline as p; assert build is p.build and dry_run is p.dry_run; "
+            "assert 'build' in dir(pbrx_images); print('ok')")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (completed.returncode, completed.stdout.strip()) == (0, "ok"), completed.stderr
+
+
+def test_an_unknown_name_of_the_package_is_an_attribute_error():
+    import pbrx_images
+
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        pbrx_images.nothing  # noqa: B018
