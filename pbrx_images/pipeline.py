@@ -36,6 +36,7 @@ from pbrx_images.plan import (ImagePlan, Plan, check_prefix, check_tag, describe
 from pbrx_images.plan.os_release import parse_os_release
 from pbrx_images.plan.package_manager import (DETECT_SCRIPT, MANAGERS, PackageManager,
                                               from_detect_output)
+from pbrx_images.plan.wheel_volume import WHEELS, run_dir
 from pbrx_images.project import bindep_file
 from pbrx_images.project import labels as labels_module
 from pbrx_images.project.bindep_file import DistroPackages
@@ -46,7 +47,7 @@ from pbrx_images.project.pip_config import (PROXY_VARIABLES, ContainerPipConfig,
 from pbrx_images.project.settings import Options
 from pbrx_images.project.source import archive_source
 from pbrx_images.stages import sbom as sbom_module
-from pbrx_images.stages.builder import WHEELS, Builder, run_dir
+from pbrx_images.stages.builder import Builder
 from pbrx_images.stages.runtime import Runtime, base_entrypoint
 from pbrx_images.ui.output import Recorder, Reporter, default_log_dir
 

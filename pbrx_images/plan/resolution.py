@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from packaging.utils import canonicalize_name
 
 from pbrx_images.errors import BuildError
-from pbrx_images.stages.builder import WheelBuild
+from pbrx_images.plan.wheel_volume import WheelBuild
 
 #: Bump when what a kept resolution holds, or what its key hashes, changes.
 RECIPE = "resolution-1"

@@ -19,7 +19,6 @@ import hashlib
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -33,12 +32,11 @@ from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
 from pbrx_images.plan.lock import Lock, lock_from_report
 from pbrx_images.plan.package_manager import PackageManager
+from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run_dir
 from pbrx_images.project.metadata import (DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND,
                                           ProjectMetadata, read_wheel)
 from pbrx_images.ui.output import Reporter
 
-#: Where the wheel volume is mounted in build containers.
-WHEELS = "/run/pbrx-images/wheels"
 #: Where the project's source is unpacked in the wheel container (fresh for each attempt).
 PROJECT_COPY = "/tmp/project"
 #: Where pip's configuration and certificates go in the builder (never committed).
@@ -69,20 +67,6 @@ STALE_AFTER = 24 * 3600
 #: The wheel cache's file operations, run by python3 in the builder
 #: (``container_tools/wheel_cache.py``).
 CACHE_TOOL = "/tmp/pbrx-images-tools/wheel_cache.py"
-
-
-def run_dir(run_id: str) -> str:
-    return "%s/runs/%s" % (WHEELS, run_id)
-
-
-def pip_directory(pip_wheel: str) -> str:
-    """Where the wheel volume holds pip's wheel ``pip_wheel`` unpacked and byte-compiled.
-
-    The runtime stage runs pip from there (``PYTHONPATH``): three times
-    quicker to start than from the wheel file, whose modules would be
-    compiled on every run.
-    """
-    return "%s/pip/%s" % (WHEELS, pip_wheel[:-len(".whl")])
 
 
 def cache_key(*parts: str) -> str:
@@ -157,19 +141,6 @@ def install_packages(container: Container, manager: PackageManager, packages: tu
                              "bindep.txt or limit it with a platform selector such as "
                              "[platform:dpkg]." % (image, ", ".join(repr(m) for m in missing)))
         raise
-
-
-@dataclass
-class WheelBuild:
-    """The outcome of the wheel step."""
-
-    metadata: ProjectMetadata  #: read from the project's wheel: the source of truth
-    wheel: str  #: file name of the project's wheel in the run directory
-    lock: Lock
-    pip_wheel: str  #: file name of the pip wheel the runtime stage installs with
-    #: file name -> sha256 (hex) of every wheel in the run directory (pip's aside)
-    digests: Mapping[str, str] = field(default_factory=dict)
-    lock_key: str = ""  #: the hash of what the lock was resolved from (:func:`lock_key`)
 
 
 class Builder:

@@ -38,8 +38,8 @@ from pbrx_images.oci.saved_image import read_saved_layers
 from pbrx_images.plan import VENV, ImagePlan, resolution
 from pbrx_images.plan.package_manager import INIT_PATH, PackageManager
 from pbrx_images.plan.resolution import Wanted
-from pbrx_images.stages.builder import (WHEELS, WheelBuild, cached_image_name, install_packages,
-                                        pip_directory, reuse_cached_image, run_dir)
+from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run_dir
+from pbrx_images.stages.builder import cached_image_name, install_packages, reuse_cached_image
 from pbrx_images.ui.output import Reporter
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -8,8 +8,8 @@ import pytest
 from pbrx_images.errors import BuildError
 from pbrx_images.plan import resolution
 from pbrx_images.plan.lock import Lock
+from pbrx_images.plan.wheel_volume import WheelBuild
 from pbrx_images.project.metadata import ProjectMetadata
-from pbrx_images.stages.builder import WheelBuild
 
 RUN = "/run/pbrx-images/wheels/runs/r1"
 PROJECT_WHEEL = "pg_tool-1.0.0-py3-none-any.whl"

@@ -16,6 +16,7 @@ import pytest
 
 from pbrx_images import container_tools
 from pbrx_images.engine import ImageInfo, tar_files
+from pbrx_images.plan import wheel_volume
 from pbrx_images.project.source import archive_source
 from pbrx_images.stages import builder
 from pbrx_images.stages.builder import cache_key, failed_wheels, image_config_changes
@@ -541,8 +542,8 @@ def test_cache_tool_unpacks_pip_compiled_without_its_metadata(tmp_path):
     assert sorted(path.name for path in destination.iterdir()) == ["pip"]
     assert (destination / "pip" / "__main__.py").read_text() == "print('pip')\n"
     assert list((destination / "pip" / "__pycache__").glob("__main__.*.pyc"))
-    assert builder.pip_directory(wheel.name) == \
-        builder.WHEELS + "/pip/pip-26.3-py3-none-any"
+    assert wheel_volume.pip_directory(wheel.name) == \
+        wheel_volume.WHEELS + "/pip/pip-26.3-py3-none-any"
     (destination / "pip" / "__main__.py").write_text("kept\n")
     _cache_tool(tmp_path, "unpack", wheel, destination, "r2")  # there already: kept
     assert (destination / "pip" / "__main__.py").read_text() == "kept\n"
