@@ -1,45 +1,39 @@
-"""One build, from a project directory to tagged images: the library API.
+"""One build, from a project directory to tagged images (``pbrx_images.build``).
 
 :func:`build` is what the ``build-images`` command calls.  It reads and
 checks everything it can before it touches the engine, then runs the stages
-(:mod:`pbrx_images.stages.builder`, :mod:`pbrx_images.stages.runtime`) and tags the images
-with their real names only once all of them are built.  Whatever happens,
-the containers it started and the run's files in the wheel volume are
-removed, and so are the work tags of a failed build.
+(:mod:`pbrx_images.stages`: the base image probe, the builder, the runtime
+images, the SBOMs, the finish) and tags the images with their real names
+only once all of them are built.  Whatever happens, the containers it
+started and the run's files in the wheel volume are removed
+(:class:`pbrx_images.engine.run.Run`), and so are the work tags of a
+failed build.
 """
 from __future__ import annotations
 
 import contextlib
 import os
-import shlex
-import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 from pbrx_images import engine as engine_module
 from pbrx_images import interrupts
 from pbrx_images.cache import build_record
-from pbrx_images.cache.cached_images import CachedImages
-from pbrx_images.cache.cached_images import default_record_dir as default_cached_images_dir
 from pbrx_images.cache.image_facts import ImageFacts, default_facts_dir
 from pbrx_images.cache.layers import LayerCache, default_layer_dir
 from pbrx_images.engine import Container, Engine, ImageInfo
 from pbrx_images.engine.registry import check_push_target
+from pbrx_images.engine.run import Run
 from pbrx_images.errors import BuildError
 from pbrx_images.oci.image_archive import rfc3339
 from pbrx_images.oci.layer import DEFAULT_EPOCH
 from pbrx_images.plan import (ImagePlan, Plan, check_prefix, check_tag, describe_plan, full_name,
-                              make_plan, target_platform)
-from pbrx_images.plan.os_release import parse_os_release
-from pbrx_images.plan.package_manager import (DETECT_SCRIPT, MANAGERS, PackageManager,
-                                              from_detect_output)
-from pbrx_images.plan.wheel_volume import WHEELS, run_dir
+                              make_plan)
+from pbrx_images.plan.wheel_volume import WHEELS
 from pbrx_images.project import bindep_file
 from pbrx_images.project import labels as labels_module
-from pbrx_images.project.bindep_file import DistroPackages
 from pbrx_images.project.metadata import (LEGACY_BUILD_BACKEND, ProjectMetadata, build_backend,
                                           build_requirements, image_name, read_project)
 from pbrx_images.project.pip_config import (PROXY_VARIABLES, ContainerPipConfig,
@@ -47,11 +41,12 @@ from pbrx_images.project.pip_config import (PROXY_VARIABLES, ContainerPipConfig,
 from pbrx_images.project.settings import Options
 from pbrx_images.project.source import archive_source
 from pbrx_images.stages import sbom as sbom_module
+from pbrx_images.stages.alongside import Alongside
+from pbrx_images.stages.base_image import inspect_base
 from pbrx_images.stages.builder import Builder
+from pbrx_images.stages.finish import push_all, remove_superseded, smoke_test, tag_all
 from pbrx_images.stages.runtime import Runtime, base_entrypoint
-from pbrx_images.ui.output import Recorder, Reporter, default_log_dir
-
-SMOKE_TIMEOUT = 60  # seconds a script may take to answer --help
+from pbrx_images.ui.output import Reporter, default_log_dir
 
 
 @dataclass(frozen=True)
@@ -71,153 +66,8 @@ class Result:
     images: tuple[BuiltImage, ...]
 
 
-class _Run:
-    """Names and clean-up of one build on the engine."""
-
-    def __init__(self, engine: Engine, work_name: str) -> None:
-        self.engine = engine
-        self.work_name = work_name
-        self.id = uuid.uuid4().hex[:12]
-        self.volume = "pbrx-images-wheels-%s" % work_name
-        self.work_tags: list[str] = []
-        self._containers = 0
-
-    def container_name(self, role: str) -> str:
-        self._containers += 1
-        return "%s%s-%s-%s-%d" % (engine_module.CONTAINER_PREFIX, self.work_name, role,
-                                  self.id, self._containers)
-
-    def work_tag(self, what: str) -> str:
-        tag = "%s%s-%s:%s" % (engine_module.WORK_REPOSITORY, self.work_name, what, self.id)
-        self.work_tags.append(tag)
-        return tag
-
-    def remove_containers(self) -> None:
-        """Remove any container of this run still there (a clean-up cut short)."""
-        with contextlib.suppress(BuildError):
-            self.engine.remove_run_containers(self.id)
-
-    def drop_work_tags(self) -> None:
-        for tag in reversed(self.work_tags):
-            with contextlib.suppress(BuildError):
-                self.engine.untag(tag)
-        self.work_tags.clear()
-
-    def remove_run_files(self, image: str, container: Container | None = None) -> None:
-        """Delete this run's directory from the wheel volume (the cache stays).
-
-        In ``container`` (the wheel container, still running) when given and
-        it can; otherwise in a new container of ``image``.
-        """
-        command = "rm -rf %s" % run_dir(self.id)
-        if container is not None:
-            with contextlib.suppress(BuildError, engine_module.CommandFailed):
-                container.run(command)
-                return
-        with contextlib.suppress(BuildError):
-            with self.engine.container(image, self.container_name("cleanup"),
-                                       {WHEELS: (self.volume, False)}) as container:
-                container.run(command)
-
-
 def _proxy_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in environ.items() if key in PROXY_VARIABLES}
-
-
-def _detect(engine: Engine, image: ImageInfo, image_name_: str, run: _Run) -> PackageManager:
-    """The package manager of the base image, and a check that it has Python."""
-    with engine.container(image.id, run.container_name("probe")) as container:
-        manager = from_detect_output(container.run(DETECT_SCRIPT))
-        try:
-            container.run("command -v python3")
-        except engine_module.CommandFailed:
-            raise BuildError("The base image %s has no python3: use an image with python3 "
-                             "(and its venv module) installed." % image_name_) from None
-        try:
-            container.run("python3 -c 'import venv'")
-        except engine_module.CommandFailed:
-            raise BuildError("The base image %s has python3 without its venv module: use an "
-                             "image that has it (on Debian, install python3-venv)."
-                             % image_name_) from None
-    if manager is None:
-        raise BuildError("The base image %s has no package manager build-images knows "
-                         "(apt, apk, dnf, microdnf, yum): use an image based on Debian, "
-                         "Ubuntu, Alpine or Fedora/RHEL." % image_name_)
-    return manager
-
-
-class _Alongside:
-    """Work on a thread of its own while the build goes on (Docker does the work).
-
-    It gets an engine of its own, whose output is recorded and shown when
-    :meth:`result` is taken, in the step the work belongs to.
-    """
-
-    def __init__(self, engine: Engine, work: Callable[[Engine, Reporter], str]) -> None:
-        self._recorder = Recorder()
-        self._engine = Engine(engine.client, self._recorder, engine.network, engine.platform)
-        self._result: str | None = None
-        self._error: BaseException | None = None
-        self.seconds = 0.0  #: how long the work took
-        self._thread = threading.Thread(target=self._run, args=(work,), daemon=True,
-                                        name="pbrx-images-alongside")
-        self._thread.start()
-
-    def _run(self, work: Callable[[Engine, Reporter], str]) -> None:
-        started = time.monotonic()
-        try:
-            self._result = work(self._engine, self._recorder)
-        except BaseException as error:  # raised where the result is taken
-            self._error = error
-        self.seconds = time.monotonic() - started
-
-    def result(self, reporter: Reporter) -> str:
-        """Wait for the work; tell ``reporter`` what it said; its result or its error."""
-        self._thread.join()
-        self._recorder.replay(reporter)
-        if self._error is not None:
-            raise self._error
-        assert self._result is not None
-        return self._result
-
-    def stop(self) -> None:
-        """Start no more containers, and wait for the work to end (its result dropped)."""
-        self._engine.closed = True
-        self._thread.join()
-
-
-def _smoke_test(engine: Engine, run: _Run, image: ImagePlan, work_tag: str) -> None:
-    """Run the script with --help in a throwaway container of its image."""
-    with engine.container(work_tag, run.container_name("smoke")) as container:
-        try:
-            container.run("timeout %d %s --help >/dev/null"
-                          % (SMOKE_TIMEOUT, shlex.quote(image.script or "")))
-        except engine_module.CommandFailed as failure:
-            last = [line for line in failure.output.splitlines() if line.strip()]
-            raise BuildError(
-                "The image %s does not run its script: '%s --help' exited with %d (%s); fix "
-                "the console script's entry point, or build without --smoke-test."
-                % (image.name, image.script, failure.exit_code,
-                   last[-1].strip() if last else "no output")) from failure
-
-
-def _tag_all(engine: Engine, built: Mapping[str, str]) -> None:
-    """Tag each image ID with its name; on failure, restore the names' previous images."""
-    previous = {name: engine.image(name) for name in built}
-    done: list[str] = []
-    try:
-        for name, image_id in built.items():
-            engine.tag(image_id, name)
-            done.append(name)
-    except BaseException:
-        for name in done:
-            with contextlib.suppress(BuildError):
-                old = previous[name]
-                if old is None:
-                    engine.untag(name)
-                else:
-                    engine.tag(old.id, name)
-        raise
 
 
 @contextlib.contextmanager
@@ -307,49 +157,6 @@ def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
                     build_requires, (project_dir / ".git").exists(), backend)
 
 
-@dataclass
-class _Base:
-    """The base image, as bindep and the package manager see it."""
-
-    info: ImageInfo
-    packages: DistroPackages
-    manager: PackageManager
-    description: str  #: e.g. "Debian GNU/Linux 12 (bookworm), apt"
-
-
-def _inspect_base(engine: Engine, run: "_Run", name: str,
-                  bindep: bindep_file.BindepFile, facts: ImageFacts,
-                  inspected: ImageInfo | None = None) -> _Base:
-    """The base image's platform, packages and manager; probed once per image ID.
-
-    ``inspected``: the engine's image ``name`` when the caller just read it.
-    """
-    base = inspected if inspected is not None else engine.require_image(name)
-    base_platform = target_platform.of_image(base.os, base.architecture, base.variant)
-    if engine.platform is not None:
-        target_platform.check_base(target_platform.parse(engine.platform), base_platform, name)
-    known = facts.get("base", base.id)
-    if isinstance(known, dict) and isinstance(known.get("os_release"), str) \
-            and known.get("manager") in MANAGERS:
-        text, manager = known["os_release"], PackageManager(known["manager"])
-    else:
-        os_release = engine.read_file(base.id, "/etc/os-release",
-                                      run.container_name("os-release"))
-        if os_release is None:
-            os_release = engine.read_file(base.id, "/usr/lib/os-release",
-                                          run.container_name("os-release"))
-        if os_release is None:
-            raise BuildError("The base image %s has no /etc/os-release, so bindep cannot tell "
-                             "its platform: use an image of a Linux distribution." % name)
-        text = os_release.decode("utf-8", "replace")
-        manager = _detect(engine, base, name, run)
-        facts.put("base", base.id, {"os_release": text, "manager": manager.name})
-    packages = bindep.evaluate(text)
-    release = parse_os_release(text)
-    return _Base(base, packages, manager, "%s, %s, %s" % (
-        release.get("PRETTY_NAME", release.get("ID", "?")), manager.name, base_platform))
-
-
 def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | None = None,
             home: Path | None = None) -> list[str]:
     """The plan of a build, as lines of text; the engine only reads the base image."""
@@ -357,10 +164,10 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     home = Path.home() if home is None else home
     checked = _check(options, reporter, environ, home)
     engine = engine_module.connect(reporter, options.network, options.platform)
-    run = _Run(engine, checked.work_name)
+    run = Run(engine, checked.work_name)
     try:
-        base = _inspect_base(engine, run, options.base_image, checked.rules,
-                             ImageFacts(default_facts_dir(), not options.no_cache))
+        base = inspect_base(engine, run, options.base_image, checked.rules,
+                            ImageFacts(default_facts_dir(), not options.no_cache))
     finally:
         run.remove_containers()
     static = checked.static
@@ -376,21 +183,6 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
         lines.append("Push: every image to %s, once all are built and tagged"
                      % check_push_target(plan.base.name))
     return lines
-
-
-def _push(engine: Engine, reporter: Reporter, names: list[str]) -> dict[str, str]:
-    """Push the tagged images, base image first; their digests by name.
-
-    A failure stops at the first image the registry refuses, with a
-    BuildError that says what to do; the local tags stay.
-    """
-    digests = {}
-    for name in names:
-        with reporter.step("Push %s" % name):
-            pushed = engine.push(name)
-            digests[name] = pushed.digest or ""
-            reporter.say("    %s, digest %s" % (pushed.summary(), pushed.digest))
-    return digests
 
 
 def _up_to_date(engine: Engine, reporter: Reporter, options: Options,
@@ -417,7 +209,7 @@ def _up_to_date(engine: Engine, reporter: Reporter, options: Options,
     for note in record.plan.notes:
         reporter.note(note)
     names = [image.name for image in record.images]
-    digests = _push(engine, reporter, names) if options.push else {}
+    digests = push_all(engine, reporter, names) if options.push else {}
     return _result(engine, record.plan, record.images, digests, infos)
 
 
@@ -449,26 +241,6 @@ def _record(records: build_record.RecordStore, reporter: Reporter, key: str, pla
                       "of the same inputs builds again" % (records.directory,
                                                            error.strerror or error))
     return images
-
-
-def _remove_superseded(engine: Engine, reporter: Reporter, base_name: str, base_id: str,
-                       made: Sequence[str]) -> None:
-    """Remove the cached images made from what ``base_name`` was before; remember ``made``.
-
-    One the engine keeps (a container uses it) stays in the record, to be
-    removed the next time the name moves.
-    """
-    records = CachedImages(default_cached_images_dir())
-    kept = []
-    for name in records.superseded(base_name, base_id):
-        if engine.image(name) is None:
-            continue
-        engine.untag(name)
-        if engine.image(name) is None:
-            reporter.say("    removed %s, made from an older %s" % (name, base_name))
-        else:
-            kept.append(name)
-    records.record(base_name, base_id, list(made) + kept)
 
 
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
@@ -505,7 +277,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         current = _up_to_date(engine, reporter, options, records, inputs_key(current_base))
         if current is not None:
             return current
-    run = _Run(engine, work_name)
+    run = Run(engine, work_name)
     facts = ImageFacts(default_facts_dir(), not options.no_cache)
     facts.prune()
     LayerCache(default_layer_dir()).prune()
@@ -515,12 +287,12 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     kept = contextlib.ExitStack()
     kept_alongside = contextlib.ExitStack()
     builder: Builder | None = None
-    alongside: _Alongside | None = None
+    alongside: Alongside | None = None
     succeeded = False
     try:
         with reporter.step("Inspect base image %s" % options.base_image):
-            inspected = _inspect_base(engine, run, options.base_image, checked.rules, facts,
-                                      current_base)
+            inspected = inspect_base(engine, run, options.base_image, checked.rules, facts,
+                                     current_base)
             base, packages, manager = inspected.info, inspected.packages, inspected.manager
             reporter.say("    %s; bindep platform: %s" % (inspected.description, " ".join(
                 p.replace("platform:", "") for p in packages.platform)))
@@ -554,7 +326,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
 
         # Needs only the base image and bindep: made while the builder works.
         engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: work_name})
-        alongside = _Alongside(engine, runtime_packages_image)
+        alongside = Alongside(engine, runtime_packages_image)
         builder = Builder(engine, reporter, work_name, pip.files, pip.environment,
                           options.no_cache, options.refresh, facts)
         with reporter.step("Builder image (%s)" % (
@@ -586,8 +358,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):
             runtime_image = alongside.result(reporter)
             reporter.say("    made alongside the builder, in %.1fs" % alongside.seconds)
-            _remove_superseded(engine, reporter, options.base_image, base.id,
-                               (builder_image, runtime_image))
+            remove_superseded(engine, reporter, options.base_image, base.id,
+                              (builder_image, runtime_image))
         runtime = runtime_on(engine, reporter)
 
         def labels_of(image: ImagePlan) -> dict[str, str]:
@@ -626,7 +398,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         if options.smoke_test:
             for image in plan.scripts:
                 with reporter.step("Smoke test: %s --help" % image.script):
-                    _smoke_test(engine, run, image, work_tags[image.name])
+                    smoke_test(engine, run, image, work_tags[image.name])
 
         sbom_dir = options.sbom_dir or sbom_module.default_dir()
         with reporter.step("SBOMs (%s) into %s" % (sbom_module.FORMAT, sbom_dir)):
@@ -635,11 +407,11 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         # part-way puts the previous tags back.
         with interrupts.deferred():
             with reporter.step("Tag images"):
-                _tag_all(engine, built)
+                tag_all(engine, built)
             succeeded = True
         images = _record(records, reporter, inputs_key(base), plan, built, sbom_paths,
                          sboms.documents)
-        digests = _push(engine, reporter, list(built)) if options.push else {}
+        digests = push_all(engine, reporter, list(built)) if options.push else {}
         return _result(engine, plan, images, digests)
     finally:
         with interrupts.deferred():

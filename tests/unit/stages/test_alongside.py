@@ -1,4 +1,4 @@
-"""pipeline._Alongside: work on a thread, its output and errors where its step is."""
+"""stages.alongside.Alongside: work on a thread, its output and errors where its step is."""
 from __future__ import annotations
 
 import io
@@ -8,7 +8,7 @@ import pytest
 
 from pbrx_images.engine import Engine
 from pbrx_images.errors import BuildError
-from pbrx_images.pipeline import _Alongside
+from pbrx_images.stages.alongside import Alongside
 from pbrx_images.ui.output import Reporter
 
 CLIENT = object()  # the work below never calls the engine
@@ -27,7 +27,7 @@ def test_the_result_and_the_output_come_when_taken():
 
     stream = io.StringIO()
     shown = Reporter(stream=stream)
-    alongside = _Alongside(Engine(CLIENT, shown), work)
+    alongside = Alongside(Engine(CLIENT, shown), work)
     started.wait(10)
     assert stream.getvalue() == ""  # nothing shown while the other steps run
     go_on.set()
@@ -41,7 +41,7 @@ def test_an_error_is_raised_where_the_result_is_taken_after_the_output():
         raise BuildError("The distribution has no package 'libfoo'.")
 
     stream = io.StringIO()
-    alongside = _Alongside(Engine(CLIENT, Reporter(stream=stream)), work)
+    alongside = Alongside(Engine(CLIENT, Reporter(stream=stream)), work)
     with pytest.raises(BuildError, match="libfoo"):
         alongside.result(Reporter(stream=stream))
     assert "before failing" in stream.getvalue()
@@ -58,7 +58,7 @@ def test_stop_refuses_new_containers_and_waits():
             pass  # never reached: the engine is closed
         return "never"
 
-    alongside = _Alongside(Engine(CLIENT, Reporter(stream=io.StringIO())), work)
+    alongside = Alongside(Engine(CLIENT, Reporter(stream=io.StringIO())), work)
     threading.Timer(0.2, release.set).start()
     alongside.stop()
     assert seen == [True]
