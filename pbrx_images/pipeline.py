@@ -20,6 +20,7 @@ from typing import Iterator, Mapping, Sequence
 
 from pbrx_images import engine as engine_module
 from pbrx_images import interrupts
+from pbrx_images import plan as plan_module
 from pbrx_images.cache import build_record
 from pbrx_images.cache.image_facts import ImageFacts, default_facts_dir
 from pbrx_images.cache.layers import LayerCache, default_layer_dir
@@ -287,7 +288,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     kept = contextlib.ExitStack()
     kept_alongside = contextlib.ExitStack()
     builder: Builder | None = None
-    alongside: Alongside | None = None
+    alongside: Alongside[tuple[str, Container]] | None = None
     succeeded = False
     try:
         with reporter.step("Inspect base image %s" % options.base_image):
@@ -297,10 +298,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             reporter.say("    %s; bindep platform: %s" % (inspected.description, " ".join(
                 p.replace("platform:", "") for p in packages.platform)))
 
-        # The plan needs the wheel's metadata; build a provisional one for packages.
-        provisional = make_plan(
-            ProjectMetadata(static.name or work_name, static.version, (), (), "static"),
-            packages, options.base_image, options.prefix, options.tag, git=checked.git)
+        builder_packages = plan_module.builder_packages(packages, checked.git)
+        runtime_packages = plan_module.runtime_packages(packages)
         sboms = sbom_module.Collection(engine, run.container_name, manager,
                                        sbom_module.timestamp(environ), facts)
 
@@ -311,44 +310,34 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
 
         runtime_container = run.container_name("runtime")
         base_container = run.container_name("base")
-        ready: list[Container] = []  # the base image's install container, once started
 
-        def runtime_packages_image(engine_: Engine, reporter_: Reporter) -> str:
+        def runtime_packages_image(engine_: Engine, reporter_: Reporter
+                                   ) -> tuple[str, Container]:
+            """The runtime-packages image, and a running container of it for the base
+            image's install: started while the wheels are built rather than after."""
             name = runtime_on(engine_, reporter_).packages_image(
-                base, options.base_image, manager, provisional.runtime_packages,
-                runtime_container)
+                base, options.base_image, manager, runtime_packages, runtime_container)
             sboms.read_runtime(name, engine_)
-            # The base image's install needs a container of it: started while the wheels
-            # are built rather than after.
-            ready.append(kept_alongside.enter_context(engine_.container(
-                name, base_container, {WHEELS: (run.volume, True)})))
-            return name
+            return name, kept_alongside.enter_context(engine_.container(
+                name, base_container, {WHEELS: (run.volume, True)}))
 
         # Needs only the base image and bindep: made while the builder works.
         engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: work_name})
         alongside = Alongside(engine, runtime_packages_image)
         builder = Builder(engine, reporter, work_name, pip.files, pip.environment,
                           options.no_cache, options.refresh, facts)
-        with reporter.step("Builder image (%s)" % (
-                " ".join(provisional.builder_packages))):
-            builder_image = builder.image(base, options.base_image, manager,
-                                          provisional.builder_packages, constraints,
-                                          run.container_name("builder"))
-
-        plans: dict[str, Plan] = {}
-
-        def extras_for(metadata: ProjectMetadata) -> tuple[str, ...]:
-            plans["plan"] = make_plan(metadata, packages, options.base_image, options.prefix,
-                                      options.tag, dockerfiles, checked.git)
-            return plans["plan"].extras
+        with reporter.step("Builder image (%s)" % " ".join(builder_packages)):
+            builder_image = builder.image(base, options.base_image, manager, builder_packages,
+                                          constraints, run.container_name("builder"))
 
         with reporter.step("Wheels of the project and its dependencies"):
-            wheels = builder.wheels(builder_image, run.volume, run.id, source.data,
-                                    source.digest, constraints,
-                                    run.container_name("wheels"), extras_for,
-                                    checked.build_requires, checked.backend,
-                                    keep=kept)
-            plan = plans["plan"]
+            project_wheel = builder.project_wheel(
+                builder_image, run.volume, run.id, source.data, source.digest, constraints,
+                run.container_name("wheels"), kept, checked.build_requires, checked.backend)
+            # The plan is made once, from the wheel's metadata: the source of truth.
+            plan = make_plan(project_wheel.metadata, packages, options.base_image,
+                             options.prefix, options.tag, dockerfiles, checked.git)
+            wheels = builder.dependency_wheels(project_wheel, plan.extras)
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),
                 ", ".join(plan.extras) or "none"))
@@ -356,7 +345,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             reporter.note(note)
 
         with reporter.step("Runtime packages image (%s)" % " ".join(plan.runtime_packages)):
-            runtime_image = alongside.result(reporter)
+            runtime_image, ready = alongside.result(reporter)
             reporter.say("    made alongside the builder, in %.1fs" % alongside.seconds)
             remove_superseded(engine, reporter, options.base_image, base.id,
                               (builder_image, runtime_image))
@@ -375,7 +364,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 runtime_image, base, plan.base, wheels, base_work, base_container,
                 base_entrypoint(), base.cmd or ("/bin/sh",), labels_of(plan.base),
                 options.user, options.uid, sboms.collector(plan.base.name),
-                ready=Container(engine, ready[0].id, ready[0].name) if ready else None)
+                ready=ready.on(engine))
         for image in plan.scripts:
             with reporter.step("Image %s" % image.name):
                 work = work_tags[image.name] = run.work_tag(image_name(image.script or ""))

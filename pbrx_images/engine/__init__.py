@@ -214,6 +214,14 @@ class Container:
         self.id = container_id
         self.name = name
 
+    def on(self, engine: "Engine") -> "Container":
+        """The same container, its commands told to ``engine``'s reporter.
+
+        A container started on the thread alongside (:mod:`pbrx_images.stages.alongside`)
+        reports to that thread's recorder; its later commands belong to the main steps.
+        """
+        return Container(engine, self.id, self.name)
+
     def run(self, command: str, environment: Mapping[str, str] | None = None,
             workdir: str | None = None, user: str = "0") -> str:
         """Run ``command`` with /bin/sh; return its output or raise CommandFailed."""

@@ -75,16 +75,30 @@ class Plan:
 
     @property
     def builder_packages(self) -> tuple[str, ...]:
-        return _unique(self.packages.builder + (BUILDER_EXTRA_PACKAGES if self.git else ()))
+        return builder_packages(self.packages, self.git)
 
     @property
     def runtime_packages(self) -> tuple[str, ...]:
-        return _unique(self.packages.runtime + (INIT_PACKAGE,))
+        return runtime_packages(self.packages)
 
     @property
     def extras(self) -> tuple[str, ...]:
         """Every extra some image installs: wheels are built for all of them."""
         return _unique(tuple(image.extra for image in self.images if image.extra))
+
+
+def builder_packages(packages: DistroPackages, git: bool) -> tuple[str, ...]:
+    """The builder image's packages: bindep's compile and runtime ones, git for a checkout.
+
+    They depend on bindep and the base image only, not on the project's
+    metadata: the builder image is made before the project's wheel is built.
+    """
+    return _unique(packages.builder + (BUILDER_EXTRA_PACKAGES if git else ()))
+
+
+def runtime_packages(packages: DistroPackages) -> tuple[str, ...]:
+    """The runtime-packages image's packages: bindep's runtime ones and the init."""
+    return _unique(packages.runtime + (INIT_PACKAGE,))
 
 
 def _unique(items: tuple[str, ...]) -> tuple[str, ...]:

@@ -19,8 +19,9 @@ import hashlib
 import json
 import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
@@ -143,6 +144,19 @@ def install_packages(container: Container, manager: PackageManager, packages: tu
         raise
 
 
+@dataclass(frozen=True)
+class ProjectWheel:
+    """The project's wheel in a run, built or reused, and the container it is in."""
+
+    container: Container  #: the wheel container, still running (the volume read-write)
+    builder_image: str
+    run_id: str
+    wheel: str  #: its file name in the run directory
+    data: bytes
+    metadata: ProjectMetadata  #: read from the wheel: what the plan is made from
+    constraints: bytes
+
+
 class Builder:
     """Makes the builder image and builds wheels with it."""
 
@@ -187,80 +201,87 @@ class Builder:
                              "pbrx-images builder for %s" % self.work_name)
         return name
 
-    def wheels(self, builder_image: str, volume: str, run_id: str,
-               source: bytes, source_digest: str, constraints: bytes, container_name: str,
-               extras_for: Callable[[ProjectMetadata], Sequence[str]],
-               build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS,
-               backend: tuple[str, Sequence[str]] = (LEGACY_BUILD_BACKEND, ()),
-               keep: contextlib.ExitStack | None = None) -> WheelBuild:
-        """Build the project's wheel and every wheel it needs into ``runs/{run_id}``.
+    def project_wheel(self, builder_image: str, volume: str, run_id: str,
+                      source: bytes, source_digest: str, constraints: bytes,
+                      container_name: str, keep: contextlib.ExitStack,
+                      build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS,
+                      backend: tuple[str, Sequence[str]] = (LEGACY_BUILD_BACKEND, ()),
+                      ) -> ProjectWheel:
+        """Start the wheel container and build the project's wheel into ``runs/{run_id}``.
 
         ``source`` (an archive of the project, as :func:`archive_source`
         makes it) is unpacked at :data:`PROJECT_COPY` in the wheel container,
         with the tools it runs, in one copy; the project is built there by
         its build ``backend`` (name and backend-path) in the kept build
         environment of ``build_requires`` (its ``[build-system] requires``;
-        see :meth:`_project_wheel`).  With ``keep``, the wheel container is
-        removed when that stack closes rather than at the end of this step,
-        and once the step has succeeded it is :attr:`wheel_container`: the
-        caller can run commands in it later (it mounts the volume
-        read-write).
+        see :meth:`_project_wheel`), unless the wheel of the same source is
+        kept in the volume.  The wheel container is removed when ``keep``
+        closes; it is :attr:`wheel_container` once the dependencies' wheels
+        are built (:meth:`dependency_wheels`), and the caller can run
+        commands in it later (it mounts the volume read-write).  The wheel's
+        metadata is what the plan is made from.
         """
         run = run_dir(run_id)
         env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
-        find_links = "" if self.no_cache else "--find-links %s " % WHEELS
         project_cache = "%s/projects/%s" % (WHEELS, project_wheel_key(
             builder_image, source_digest, build_requires, backend))
-        with contextlib.ExitStack() as local:
-            container = (keep if keep is not None else local).enter_context(
-                self.engine.container(builder_image, container_name, {WHEELS: (volume, False)}))
-            container.put_files({CACHE_TOOL: container_tools.source("wheel_cache.py"),
-                                 BUILD_HOOK: container_tools.source("build_wheel.py"),
-                                 run + "/constraints.txt": constraints, **self.pip_files},
-                                trees={PROJECT_COPY: source})
-            # The project's own wheel, cached by the digest of its source tree.
-            built_here = not container.run("python3 %s start %s %d %d %s" % (
-                CACHE_TOOL, WHEELS, STALE_AFTER, UNUSED_FOR, project_cache)
-            ).strip() or self.no_cache
-            if built_here:
-                self._project_wheel(container, builder_image, run_id, source, build_requires,
-                                    backend, env)
-            wheel_name = container.run("python3 %s project %s" % (CACHE_TOOL, (
-                "/tmp/project-wheel %s %s %s" % (run, project_cache, run_id)) if built_here
-                else "%s %s" % (project_cache, run))).strip()
-            wheel_data = container.read_file(run + "/" + wheel_name)
-            metadata = read_wheel(Path(wheel_name), wheel_data)
-            extras = extras_for(metadata)
-            requirement = "%s/%s%s" % (run, wheel_name,
-                                       "[%s]" % ",".join(extras) if extras else "")
-            # The same requirements, constraints, pip settings and builder resolved
-            # before: that lock and its wheels, unless they must be resolved again.
-            key = lock_key(builder_image, metadata.name or "", metadata.requires, extras,
-                           constraints, self.pip_files, self.pip_environment)
-            record = "%s/locks/%s.json" % (WHEELS, key)
-            reused = None if self.no_cache or self.refresh else _lock_record(container.run(
-                "python3 %s reuse %s %s %s" % (CACHE_TOOL, record, WHEELS, run)))
-            if reused is not None:  # its wheels came from the cache: nothing to publish
-                lock, pip_wheel, digests = reused
-                self.reporter.say("    the lock and wheels of the same requirements, "
-                                  "reused (--refresh resolves again)")
-            else:
-                lock, pip_wheel = self._resolve(container, run, requirement,
-                                                metadata.name or "", find_links, env)
-                digests = {name: digest for name, digest in _sha256sums(container.run(
-                    "cd %s && find . -maxdepth 1 -name '*.whl' -exec sha256sum {} +" % run)
-                ).items() if name != wheel_name}
-                container.run("python3 %s publish %s %s %s %s"
-                              % (CACHE_TOOL, run, WHEELS, run_id, shlex.quote(wheel_name)))
-                # once published, the wheels it names are in the cache
-                container.put_files({run + "/lock-record.json": json.dumps(
-                    {"lock": list(lock.requirements), "wheels": sorted(digests),
-                     "pip": pip_wheel, "sha256": digests}).encode()})
-                container.run("python3 %s remember %s/lock-record.json %s"
-                              % (CACHE_TOOL, run, record))
-        digests = dict(digests, **{wheel_name: hashlib.sha256(wheel_data).hexdigest()})
-        if keep is not None:
-            self.wheel_container = container
+        container = keep.enter_context(
+            self.engine.container(builder_image, container_name, {WHEELS: (volume, False)}))
+        container.put_files({CACHE_TOOL: container_tools.source("wheel_cache.py"),
+                             BUILD_HOOK: container_tools.source("build_wheel.py"),
+                             run + "/constraints.txt": constraints, **self.pip_files},
+                            trees={PROJECT_COPY: source})
+        # The project's own wheel, cached by the digest of its source tree.
+        built_here = not container.run("python3 %s start %s %d %d %s" % (
+            CACHE_TOOL, WHEELS, STALE_AFTER, UNUSED_FOR, project_cache)
+        ).strip() or self.no_cache
+        if built_here:
+            self._project_wheel(container, builder_image, run_id, source, build_requires,
+                                backend, env)
+        wheel_name = container.run("python3 %s project %s" % (CACHE_TOOL, (
+            "/tmp/project-wheel %s %s %s" % (run, project_cache, run_id)) if built_here
+            else "%s %s" % (project_cache, run))).strip()
+        wheel_data = container.read_file(run + "/" + wheel_name)
+        return ProjectWheel(container, builder_image, run_id, wheel_name, wheel_data,
+                            read_wheel(Path(wheel_name), wheel_data), constraints)
+
+    def dependency_wheels(self, project: ProjectWheel, extras: Sequence[str]) -> WheelBuild:
+        """Every wheel the project's wheel with ``extras`` needs, and the lock, into its run.
+
+        The same requirements, constraints, pip settings and builder resolved
+        before (a lock record in the volume): that lock and its wheels,
+        unless they must be resolved again (``--refresh``, ``--no-cache``).
+        """
+        container, metadata, wheel_name = project.container, project.metadata, project.wheel
+        run = run_dir(project.run_id)
+        env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
+        find_links = "" if self.no_cache else "--find-links %s " % WHEELS
+        requirement = "%s/%s%s" % (run, wheel_name, "[%s]" % ",".join(extras) if extras else "")
+        key = lock_key(project.builder_image, metadata.name or "", metadata.requires, extras,
+                       project.constraints, self.pip_files, self.pip_environment)
+        record = "%s/locks/%s.json" % (WHEELS, key)
+        reused = None if self.no_cache or self.refresh else _lock_record(container.run(
+            "python3 %s reuse %s %s %s" % (CACHE_TOOL, record, WHEELS, run)))
+        if reused is not None:  # its wheels came from the cache: nothing to publish
+            lock, pip_wheel, digests = reused
+            self.reporter.say("    the lock and wheels of the same requirements, "
+                              "reused (--refresh resolves again)")
+        else:
+            lock, pip_wheel = self._resolve(container, run, requirement,
+                                            metadata.name or "", find_links, env)
+            digests = {name: digest for name, digest in _sha256sums(container.run(
+                "cd %s && find . -maxdepth 1 -name '*.whl' -exec sha256sum {} +" % run)
+            ).items() if name != wheel_name}
+            container.run("python3 %s publish %s %s %s %s"
+                          % (CACHE_TOOL, run, WHEELS, project.run_id, shlex.quote(wheel_name)))
+            # once published, the wheels it names are in the cache
+            container.put_files({run + "/lock-record.json": json.dumps(
+                {"lock": list(lock.requirements), "wheels": sorted(digests),
+                 "pip": pip_wheel, "sha256": digests}).encode()})
+            container.run("python3 %s remember %s/lock-record.json %s"
+                          % (CACHE_TOOL, run, record))
+        digests = dict(digests, **{wheel_name: hashlib.sha256(project.data).hexdigest()})
+        self.wheel_container = container
         return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
 
     def _project_wheel(self, container: Container, builder_image: str, run_id: str,
