@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from pbrx_images.oci.layer import Signature
+from pbrx_images.oci.tar import Signature
 from pbrx_images.ui.output import cache_dir
 
 #: Bump when what goes into a distribution's layer changes.

@@ -11,7 +11,7 @@ files, against 25 s for 750 archive requests of single paths);
 :func:`normalise` drops what differs from run to run (:func:`is_noise`),
 keeps hard links in a fixed order and rewrites the source mtime in
 timestamp-based ``.pyc`` headers (:func:`pyc_with_mtime`) so byte code stays
-valid once :func:`pbrx_images.oci.layer.write_layer` sets every mtime to the
+valid once :func:`pbrx_images.oci.tar.write_layer` sets every mtime to the
 build's epoch.  Owners are kept as the files have them.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ import tarfile
 from dataclasses import dataclass
 from typing import IO, Iterable, Mapping
 
-from pbrx_images.oci.layer import Entry, Tree, entry_from_member, member_path, parents, pyc_source
+from pbrx_images.oci.layer import pyc_source
+from pbrx_images.oci.tar import Entry, Tree, entry_from_member, member_path, parents
 
 #: Trees whose content is only package-manager state of the moment: indexes,
 #: downloads, temporary files.  Everything below them is left out (they

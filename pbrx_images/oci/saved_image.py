@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Collection, Iterable
 
 from pbrx_images.errors import EngineError
-from pbrx_images.oci.layer import chunk_stream, member_path
+from pbrx_images.oci.tar import chunk_stream, member_path
 
 _CHUNK = 1 << 20
 #: Members up to this size are also kept in memory: the manifest and configurations.

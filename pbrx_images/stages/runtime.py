@@ -31,10 +31,10 @@ from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.oci.changes_layer import layer_paths, normalise, plan_exports, read_changes
 from pbrx_images.oci.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
                                            image_config, parent_history, rfc3339)
-from pbrx_images.oci.layer import (DEFAULT_EPOCH, LISTED_LAYERS, MAX_LAYERS, LayerPlan, Signature,
-                                   Tree, chunk_stream, group, layer_entries, layers_summary,
-                                   read_tree, split, stacked, without_noise, write_layer)
+from pbrx_images.oci.layer import (DEFAULT_EPOCH, LISTED_LAYERS, MAX_LAYERS, LayerPlan, group,
+                                   layer_entries, layers_summary, split, stacked, without_noise)
 from pbrx_images.oci.saved_image import read_saved_layers
+from pbrx_images.oci.tar import Signature, Tree, chunk_stream, read_tree, write_layer
 from pbrx_images.plan import VENV, ImagePlan, resolution
 from pbrx_images.plan.package_manager import INIT_PATH, PackageManager
 from pbrx_images.plan.resolution import Wanted

@@ -21,7 +21,8 @@ from typing import Iterator
 import pytest
 
 from pbrx_images.oci.changes_layer import is_noise, pyc_with_mtime
-from pbrx_images.oci.layer import member_path, member_xattrs, pyc_source
+from pbrx_images.oci.layer import pyc_source
+from pbrx_images.oci.tar import member_path, member_xattrs
 from pbrx_images.plan.package_manager import PackageManager
 from tests.engine.helpers import build_images, remove_volume, run_image, write_python_project
 

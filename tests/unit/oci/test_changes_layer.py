@@ -11,7 +11,8 @@ import pytest
 from pbrx_images.oci.changes_layer import (ADDED, CHANGED, REMOVED, ExportPlan, is_noise,
                                            layer_paths, normalise, plan_exports, pyc_with_mtime,
                                            read_changes)
-from pbrx_images.oci.layer import ChunkReader, LayerPlan, layer_entries, write_layer
+from pbrx_images.oci.layer import LayerPlan, layer_entries
+from pbrx_images.oci.tar import ChunkReader, write_layer
 
 
 @pytest.mark.parametrize("path, directory, noise", [

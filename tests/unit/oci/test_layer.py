@@ -8,10 +8,11 @@ import tarfile
 
 import pytest
 
-from pbrx_images.oci.layer import (Entry, LayerPlan, Tree, entry_from_member, group, human_size,
-                                   is_installed_record, layer_entries, layers_summary, member_path,
-                                   parse_record, pax_record, pyc_source, read_tree, split,
-                                   without_noise, write_layer)
+from pbrx_images.oci.layer import (LayerPlan, group, human_size, is_installed_record,
+                                   layer_entries, layers_summary, parse_record, pyc_source, split,
+                                   without_noise)
+from pbrx_images.oci.tar import (Entry, Tree, entry_from_member, member_path, pax_record,
+                                 read_tree, write_layer)
 
 SITE = "opt/venv/lib/python3.11/site-packages"
 

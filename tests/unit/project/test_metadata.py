@@ -736,7 +736,8 @@ def test_installed_distributions_are_named_by_their_metadata() -> None:
     """The layer's name comes from METADATA, read by the same reader as a wheel's."""
     import io
 
-    from pbrx_images.oci.layer import Entry, Tree, distributions
+    from pbrx_images.oci.layer import distributions
+    from pbrx_images.oci.tar import Entry, Tree
 
     site = "opt/venv/lib/python3.11/site-packages/"
     metadata = b"Metadata-Version: 2.1\nName: Zope.Interface\nVersion: 7.2\n\n"
