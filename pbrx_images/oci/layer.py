@@ -21,7 +21,7 @@ from typing import Iterable, Mapping, Sequence
 from packaging.utils import canonicalize_name
 
 from pbrx_images.oci.tar import Entry, Signature, Tree, parents
-from pbrx_images.project.metadata import core_metadata
+from pbrx_images.project.wheel_metadata import core_metadata
 
 #: The layers of an image, its base's included, stay at or below this.
 MAX_LAYERS = 100

@@ -1,7 +1,8 @@
 """What the project is (pure code, no Docker): its metadata, settings, source.
 
 * ``metadata``: name, version, scripts and extras, from setup.cfg and
-  pyproject.toml or from a built wheel's METADATA;
+  pyproject.toml; ``wheel_metadata``: the same from a built wheel, and the
+  one reader of METADATA;
 * ``settings``: the options of a build, command line over the project's
   ``[tool.build-images]`` / ``[build_images]`` over defaults;
 * ``source``: the source tree as the archive sent into the builder, and its

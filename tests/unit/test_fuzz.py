@@ -33,8 +33,9 @@ from pbrx_images.plan.lock import Lock, lock_from_report
 from pbrx_images.plan.os_release import parse_os_release
 from pbrx_images.project.bindep_file import (KNOWN_PROFILES, DistroPackages, evaluate, load_bindep,
                                              unknown_profiles)
-from pbrx_images.project.metadata import ProjectMetadata, read_project, read_wheel
+from pbrx_images.project.metadata import ProjectMetadata, read_project
 from pbrx_images.project.pip_config import ContainerPipConfig, HostPipConfig, read_host_pip_config
+from pbrx_images.project.wheel_metadata import read_wheel
 from tests.unit.os_releases import ALPINE_3_19, DEBIAN_BOOKWORM, FEDORA_39, UBUNTU_JAMMY
 
 # PBRX_IMAGES_FUZZ_EXAMPLES=5000 searches harder than the default run does.

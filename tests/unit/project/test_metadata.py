@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.project.metadata import (DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND,
-                                          CoreMetadata, ProjectMetadata, build_backend,
-                                          build_requirements, core_metadata, find_extra,
-                                          image_name, normalize_extra, read_project, read_wheel)
+                                          ProjectMetadata, build_backend, build_requirements,
+                                          find_extra, image_name, normalize_extra, read_project)
+from pbrx_images.project.wheel_metadata import CoreMetadata, core_metadata, read_wheel
 
 PBR_SETUP_CFG = """\
 [metadata]
