@@ -32,6 +32,7 @@ from pbrx_images.oci.image_archive import rfc3339
 from pbrx_images.oci.layer import DEFAULT_EPOCH
 from pbrx_images.plan import (ImagePlan, Plan, check_prefix, check_tag, describe_plan, full_name,
                               make_plan)
+from pbrx_images.plan.runtime_image import base_entrypoint
 from pbrx_images.plan.wheel_volume import WHEELS
 from pbrx_images.project import bindep_file
 from pbrx_images.project import labels as labels_module
@@ -46,7 +47,7 @@ from pbrx_images.stages.alongside import Alongside
 from pbrx_images.stages.base_image import inspect_base
 from pbrx_images.stages.builder import Builder
 from pbrx_images.stages.finish import push_all, remove_superseded, smoke_test, tag_all
-from pbrx_images.stages.runtime import Runtime, base_entrypoint
+from pbrx_images.stages.runtime import Runtime
 from pbrx_images.ui.output import Reporter, default_log_dir
 
 

@@ -27,27 +27,26 @@ from typing import Any, Callable, Mapping, Sequence
 from pbrx_images.cache.image_facts import ImageFacts
 from pbrx_images.cache.layers import CachedLayer, LayerCache, default_layer_dir, layer_key
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
+from pbrx_images.engine.load import load_archive
 from pbrx_images.errors import BuildError, EngineError
 from pbrx_images.oci.changes_layer import layer_paths, normalise, plan_exports, read_changes
-from pbrx_images.oci.image_archive import (ArchivedImage, NewLayer, archive, chain_ids,
-                                           image_config, parent_history, rfc3339)
+from pbrx_images.oci.image_archive import (ArchivedImage, NewLayer, chain_ids, image_config,
+                                           parent_history, rfc3339)
 from pbrx_images.oci.layer import (DEFAULT_EPOCH, LISTED_LAYERS, MAX_LAYERS, LayerPlan, group,
                                    layer_entries, layers_summary, split, stacked, without_noise)
-from pbrx_images.oci.saved_image import read_saved_layers
 from pbrx_images.oci.tar import Signature, Tree, chunk_stream, read_tree, write_layer
 from pbrx_images.plan import VENV, ImagePlan, resolution
-from pbrx_images.plan.package_manager import INIT_PATH, PackageManager
+from pbrx_images.plan.package_manager import PackageManager
 from pbrx_images.plan.resolution import Wanted
+from pbrx_images.plan.runtime_image import (LAYER_PREFIX, create_user_command, image_requirement,
+                                            parent_labels, search_path, with_env)
 from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run_dir
 from pbrx_images.stages.builder import cached_image_name, install_packages, reuse_cached_image
 from pbrx_images.ui.output import Reporter
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CLEANUP = "rm -rf /root/.cache /tmp/* /var/tmp/*"
 #: Layers the base image leaves free for the distributions of script images' extras.
 RESERVED_LAYERS = 10
-#: How ``docker history`` shows a layer of a distribution.
-LAYER_PREFIX = "pbrx-images: "
 #: Bump when what goes into the runtime-packages layer changes (part of its cache key).
 PACKAGES_LAYER_RECIPE = "layer-2"  # layer-2: xattrs, devices and FIFOs kept
 
@@ -202,9 +201,9 @@ class Runtime:
                 venv.pop(path, None)
         settings: dict[str, object] = {"Entrypoint": list(entrypoint or ()),
                                        "Cmd": list(cmd or ()) or None,
-                                       "Env": _with_env(parent, {"PATH": "%s/bin:%s" % (
-                                           VENV, _path(base)), "VIRTUAL_ENV": VENV}),
-                                       "Labels": dict(_labels(parent), **labels)}
+                                       "Env": with_env(parent, {"PATH": "%s/bin:%s" % (
+                                           VENV, search_path(base.env)), "VIRTUAL_ENV": VENV}),
+                                       "Labels": dict(parent_labels(parent), **labels)}
         if entrypoint is None:
             settings.pop("Entrypoint")
         if cmd is None:
@@ -328,7 +327,8 @@ class Runtime:
         """``from_image`` with another ``CMD`` and labels: a new configuration, no layer."""
         parent = self._inspect(from_image)
         built = self._built.get(parent["Id"])
-        settings = {"Cmd": list(cmd or ()) or None, "Labels": dict(_labels(parent), **labels)}
+        settings = {"Cmd": list(cmd or ()) or None,
+                    "Labels": dict(parent_labels(parent), **labels)}
         return self._load(parent, image.name, work_tag, [], settings,
                           built.venv if built else {},
                           built.venv_image if built else parent["Id"],
@@ -446,69 +446,6 @@ class Runtime:
         return archived.id
 
 
-def load_archive(engine: Engine, cache: LayerCache, reporter: Reporter,
-                 images: Sequence[ArchivedImage], files: Mapping[str, Path], source: str,
-                 what: str) -> None:
-    """Load ``images``, sending the layer files ``files`` (diff ID -> tar).
-
-    Layers of the images that ``files`` lacks are left out of the archive,
-    as Docker's load allows for layers it has, unless the engine needs
-    complete archives (podman): then they are added, from the layer cache or
-    the engine's save of ``source``, an image that has them all (see
-    :func:`left_out_layers`).  An engine not known to need them that refuses
-    an archive with layers left out is sent a complete one, once.
-    """
-    left_out = list(dict.fromkeys(diff_id for image in images for diff_id in image.diff_ids
-                                  if diff_id not in files))
-    if left_out and engine.needs_complete_archives:
-        _load_files(engine, images, dict(files, **left_out_layers(
-            engine, cache, reporter, source, left_out)), what)
-        return
-    try:
-        _load_files(engine, images, files, what)
-    except EngineError as refused:
-        if not left_out:
-            raise
-        reporter.say("    the engine refused an archive without the layers it has (%s); "
-                     "sending them too" % (str(refused).splitlines() or [""])[0])
-        complete = dict(files, **left_out_layers(engine, cache, reporter, source, left_out))
-        _load_files(engine, images, complete, what)
-        engine.needs_complete_archives = True
-
-
-def left_out_layers(engine: Engine, cache: LayerCache, reporter: Reporter, source: str,
-                    diff_ids: Sequence[str]) -> dict[str, Path]:
-    """The tar of each layer ``diff_ids`` of the image ``source``, for a complete archive.
-
-    From the client's layer cache when it has them (by diff ID); the others
-    are read from the engine's save of ``source`` (checked against their
-    diff IDs, uncompressed) and kept in the cache for later builds.
-    """
-    found: dict[str, Path] = {}
-    missing = []
-    for diff_id in diff_ids:
-        tar = cache.existing_tar(diff_id)
-        if tar is not None:
-            found[diff_id] = tar
-        else:
-            missing.append(diff_id)
-    if missing:
-        reporter.say("    reading %d layer%s of %s from the engine, which loads only complete "
-                     "archives" % (len(missing), "" if len(missing) == 1 else "s",
-                                   source[:19]))
-        cache.directory.mkdir(parents=True, exist_ok=True)
-        found.update(read_saved_layers(engine.save(source), missing, cache.directory,
-                                       cache.tar_path))
-    return found
-
-
-def _load_files(engine: Engine, images: Sequence[ArchivedImage], files: Mapping[str, Path],
-                what: str) -> None:
-    with contextlib.ExitStack() as stack:
-        engine.load(archive(images, {diff_id: stack.enter_context(open(path, "rb"))
-                                     for diff_id, path in files.items()}), what)
-
-
 @dataclasses.dataclass
 class _Built:
     """What this build knows of an image it loaded."""
@@ -521,52 +458,6 @@ class _Built:
     python: dict[str, tuple[str, str]]
 
 
-def _with_env(parent: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:
-    """The parent's ``Env`` with ``values`` replaced in place or added at the end."""
-    env = list((parent.get("Config") or {}).get("Env") or ())
-    for key, value in values.items():
-        item = "%s=%s" % (key, value)
-        for number, existing in enumerate(env):
-            if existing.partition("=")[0] == key:
-                env[number] = item
-                break
-        else:
-            env.append(item)
-    return env
-
-
-def _labels(parent: Mapping[str, Any]) -> dict[str, str]:
-    return dict((parent.get("Config") or {}).get("Labels") or {})
-
-
-def image_requirement(run_id: str, wheels: WheelBuild, image: ImagePlan) -> str:
-    """The project's wheel in the run's directory, with the image's extra."""
-    return "%s/%s%s" % (run_dir(run_id), wheels.wheel,
-                        "[%s]" % image.extra if image.extra else "")
-
-
-def create_user_command(user: str, uid: int | None) -> str:
-    """A POSIX sh command that creates ``user`` (useradd, or busybox adduser)."""
-    name = shlex.quote(user)
-    useradd_uid = "--uid %d " % uid if uid else ""
-    adduser_uid = "-u %d " % uid if uid else ""
-    return ("id -u %s >/dev/null 2>&1 || if command -v useradd >/dev/null 2>&1; then "
-            "useradd %s--user-group --create-home --shell /usr/sbin/nologin %s; "
-            "else adduser -D %s-s /sbin/nologin %s; fi"
-            % (name, useradd_uid, name, adduser_uid, name))
-
-
 def _last_line(output: str) -> str:
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return lines[-1] if lines else "no output"
-
-
-def _path(base: ImageInfo) -> str:
-    for item in base.env:
-        if item.startswith("PATH="):
-            return item[len("PATH="):]
-    return DEFAULT_PATH
-
-
-def base_entrypoint() -> tuple[str, ...]:
-    return (INIT_PATH, "--")

@@ -26,9 +26,9 @@ import pytest
 
 from pbrx_images.cache.layers import LayerCache
 from pbrx_images.engine import Engine
+from pbrx_images.engine.load import load_archive
 from pbrx_images.oci.image_archive import (ArchivedImage, NewLayer, image_config, parent_history,
                                            rfc3339)
-from pbrx_images.stages.runtime import load_archive
 from pbrx_images.ui.output import Reporter
 from tests.engine.helpers import build_images, leftover_containers, missing
 from tests.engine.test_errors import assert_clean_failure
