@@ -28,33 +28,58 @@ REGISTRY_USERNAME = "pbrx-uploader"
 @dataclass
 class Run:
     exit_code: int
-    output: str  # stdout and stderr together
+    output: str  #: what people see: stdout and stderr together, or stderr alone (separate)
+    stdout: str = ""  #: standard output, when it was kept apart (the JSON report)
+
+    @property
+    def report(self) -> dict:
+        """The ``--format json`` report on standard output."""
+        return json.loads(self.stdout)
+
+    def error_line(self) -> str:
+        """The one ``build-images: error:`` line of a failed build."""
+        lines = [line for line in self.output.splitlines()
+                 if line.startswith("build-images: error: ")]
+        assert len(lines) == 1, self.output
+        return lines[0]
 
 
 def build_images(*args: str, cwd: Path | None = None, timeout: int = 1800,
-                 env: dict | None = None) -> Run:
-    """Run the ``build-images`` command in a child process."""
+                 env: dict | None = None, separate: bool = False) -> Run:
+    """Run the ``build-images`` command in a child process, with no standard input.
+
+    With ``separate``, standard output (where ``--format json`` writes the
+    report) is kept apart from standard error (the output for people).
+    """
     completed = subprocess.run(
         [sys.executable, "-m", "pbrx_images.cli", *args], cwd=cwd, env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
-    output = completed.stdout.decode("utf-8", "replace")
-    sys.stdout.write(output)  # shown by pytest when a test fails
-    return Run(completed.returncode, output)
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE if separate else subprocess.STDOUT, timeout=timeout)
+    if separate:
+        run = Run(completed.returncode, completed.stderr.decode("utf-8", "replace"),
+                  completed.stdout.decode("utf-8", "replace"))
+    else:
+        run = Run(completed.returncode, completed.stdout.decode("utf-8", "replace"))
+    sys.stdout.write(run.output)  # shown by pytest when a test fails
+    return run
 
 
 def build_report(*args: str, env: dict | None = None, timeout: int = 1800
                  ) -> tuple[Run, dict]:
     """``build-images --format json ARGS``: the run (its output is standard error, for
     people) and the report on standard output ({} when the build failed)."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "pbrx_images.cli", "--format", "json", *args], env=env,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        timeout=timeout)
-    output = completed.stderr.decode("utf-8", "replace")
-    sys.stdout.write(output)  # shown by pytest when a test fails
-    report = json.loads(completed.stdout) if completed.returncode == 0 else {}
-    return Run(completed.returncode, output), report
+    run = build_images("--format", "json", *args, env=env, timeout=timeout, separate=True)
+    return run, run.report if run.exit_code == 0 else {}
+
+
+def remove_images(client, names, force: bool = False) -> None:
+    """Remove the images (or tags) ``names``: a test's clean-up, so one that is missing,
+    or that the engine keeps (a container uses it), is left as it is."""
+    for name in names:
+        try:
+            client.images.remove(name, force=force)
+        except docker.errors.APIError:
+            pass
 
 
 def run_image(client, image: str, command=None, entrypoint=None) -> tuple[int, str]:

@@ -8,17 +8,15 @@ other projects on a shared engine do not count).
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import remove_volume, run_image, write_python_project
+from tests.engine.helpers import (build_report, remove_images, remove_volume, run_image,
+                                  write_python_project)
 
 pytestmark = pytest.mark.engine
 
@@ -67,25 +65,11 @@ def _build(client, project: Path, base_image: str, cache: Path, *extra: str,
     env = dict(os.environ, XDG_CACHE_HOME=str(cache), **(env or {}))
     env.pop("SOURCE_DATE_EPOCH", None)
     started = time.time_ns()
-    completed = subprocess.run(
-        [sys.executable, "-m", "pbrx_images.cli", str(project), "--base-image", base_image,
-         "--prefix", prefix, "--tag", TAG, "--format", "json", *extra],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        timeout=1800)
+    run, report = build_report(str(project), "--base-image", base_image, "--prefix", prefix,
+                               "--tag", TAG, *extra, env=env)
     ended = time.time_ns()
-    stderr = completed.stderr.decode("utf-8", "replace")
-    sys.stdout.write(stderr)  # shown by pytest when a test fails
-    report = json.loads(completed.stdout) if completed.returncode == 0 else {}
-    return Build(completed.returncode, stderr, report,
+    return Build(run.exit_code, run.output, report,
                  _created_containers(client, started, ended))
-
-
-def _remove_images(client) -> None:
-    for name in IMAGES:
-        try:
-            client.images.remove(name)
-        except Exception:
-            pass
 
 
 def _write_project(root: Path) -> Path:
@@ -102,7 +86,7 @@ def builds(tmp_path_factory, docker_client, base_image):
     project = _write_project(root)
     module = project / NAME / "__init__.py"
     cache = root / "cache"
-    _remove_images(docker_client)
+    remove_images(docker_client, IMAGES)
     # a wheel volume of an earlier run would hold lock records of these requirements
     remove_volume(docker_client, WHEEL_VOLUME)
 
@@ -136,7 +120,7 @@ def builds(tmp_path_factory, docker_client, base_image):
     pyproject.write_text(pyproject.read_text().replace('["six"]', '["six", "tabulate"]'))
     runs["new requirement"] = build()
     yield runs
-    _remove_images(docker_client)
+    remove_images(docker_client, IMAGES)
     remove_volume(docker_client, WHEEL_VOLUME)
 
 

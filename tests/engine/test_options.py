@@ -111,17 +111,11 @@ def test_oci_labels_and_no_build_labels(example_project, docker_client, base_ima
 
 
 def test_json_report_on_stdout(example_project, docker_client, base_image):
-    import json
-    import subprocess
-    import sys
-
-    completed = subprocess.run(
-        [sys.executable, "-m", "pbrx_images.cli", str(example_project), "--base-image",
-         base_image, "--tag", "json", "--format", "json"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
-    assert completed.returncode == 0, completed.stderr.decode()
-    data = json.loads(completed.stdout)  # nothing but the report on stdout
-    assert "==> Wheels" in completed.stderr.decode()
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "json",
+                       "--format", "json", separate=True)
+    assert run.exit_code == 0, run.output
+    data = run.report  # nothing but the report on stdout
+    assert "==> Wheels" in run.output
     names = {"%s:%s" % (image["name"], image["tag"]): image for image in data["images"]}
     assert set(names) == {"pgtool-base:json", "pgtool-version:json", "pgtool-report:json"}
     for name, image in names.items():

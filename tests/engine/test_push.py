@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import os
-import subprocess
-import sys
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import (docker_config, free_port, registry_get, run_image,
-                                  write_python_project)
+from tests.engine.helpers import (Run, build_images, docker_config, free_port, registry_get,
+                                  run_image, write_python_project)
 
 pytestmark = pytest.mark.engine
 
@@ -29,34 +25,11 @@ TAG = "pushed"
 NAMESPACE = "pbrx-push"
 
 
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def report(self) -> dict:
-        return json.loads(self.stdout)
-
-    def error_line(self) -> str:
-        lines = [line for line in self.stderr.splitlines()
-                 if line.startswith("build-images: error: ")]
-        assert len(lines) == 1, self.stderr
-        return lines[0]
-
-
 def build_and_push(project: Path, base_image: str, prefix: str, config_dir: Path) -> Run:
     """``build-images --push --format json`` with the Docker configuration ``config_dir``."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "pbrx_images.cli", str(project), "--base-image", base_image,
-         "--prefix", prefix, "--tag", TAG, "--push", "--format", "json"],
-        env=dict(os.environ, DOCKER_CONFIG=str(config_dir)), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
-    run = Run(completed.returncode, completed.stdout.decode("utf-8", "replace"),
-              completed.stderr.decode("utf-8", "replace"))
-    sys.stdout.write(run.stderr)  # shown by pytest when a test fails
-    return run
+    return build_images(str(project), "--base-image", base_image, "--prefix", prefix,
+                        "--tag", TAG, "--push", "--format", "json",
+                        env=dict(os.environ, DOCKER_CONFIG=str(config_dir)), separate=True)
 
 
 def write_project(directory: Path, greeting: str) -> Path:
@@ -120,16 +93,16 @@ def test_push_reports_digests_and_the_registry_has_the_tags(pushed, registry, pr
     catalog = registry_get(registry, "/v2/_catalog")["repositories"]
     for name, image in images.items():
         assert image["digest"].startswith("sha256:")
-        assert "==> Push %s:%s" % (name, TAG) in run.stderr
-        assert "%s@%s" % (name, image["digest"]) in run.stderr  # the summary
+        assert "==> Push %s:%s" % (name, TAG) in run.output
+        assert "%s@%s" % (name, image["digest"]) in run.output  # the summary
         repository = name.split("/", 1)[1]
         assert repository in catalog
         assert registry_get(registry, "/v2/%s/tags/list" % repository)["tags"] == [TAG]
         assert docker_client.images.get("%s:%s" % (name, TAG)).id == image["id"]
     # the base image went first; the script image found its layers there
-    assert run.stderr.index("==> Push %s/%s-base" % (prefix, PROJECT)) < run.stderr.index(
+    assert run.output.index("==> Push %s/%s-base" % (prefix, PROJECT)) < run.output.index(
         "==> Push %s/%s" % (prefix, SCRIPT))
-    assert "0 layers uploaded" in run.stderr
+    assert "0 layers uploaded" in run.output
 
 
 def test_pushed_images_pull_back_by_digest_and_run(pushed, registry, prefix, docker_client):
@@ -166,7 +139,7 @@ def test_push_without_login_says_to_log_in(tmp_path, registry, prefix, base_imag
     assert "run 'docker login %s'" % registry["address"] in line
     assert "stay tagged locally" in line
     assert run.stdout == ""  # no report of a failed build
-    assert "Traceback" not in run.stderr
+    assert "Traceback" not in run.output
     # built and tagged, not pushed
     assert docker_client.images.get("%s/%s-base:%s" % (prefix, PROJECT, TAG))
     assert docker_client.images.get("%s/%s:%s" % (prefix, SCRIPT, TAG))
@@ -183,7 +156,7 @@ def test_push_to_an_unreachable_registry_fails_clearly(tmp_path, base_image, doc
         assert "Pushing %s/%s-base:%s to %s failed" % (prefix, PROJECT, TAG, address) in line
         assert "cannot reach the registry %s" % address in line
         assert "stay tagged locally" in line
-        assert "Traceback" not in run.stderr
+        assert "Traceback" not in run.output
         assert docker_client.images.get("%s/%s-base:%s" % (prefix, PROJECT, TAG))
     finally:
         remove_tags(docker_client, prefix)
@@ -213,7 +186,7 @@ def test_second_push_after_an_app_change_uploads_only_the_new_layer(
     files = next(iter(new_layers.values()))
     assert all(PROJECT in path for path in files), files  # no dependency, no leftovers
     assert sum(new[digest].stat().st_size for digest in new_layers) <= 100_000
-    base_push = run.stderr.split("==> Push %s/%s-base" % (prefix, PROJECT))[1]
+    base_push = run.output.split("==> Push %s/%s-base" % (prefix, PROJECT))[1]
     assert "1 layer uploaded," in base_push.split("==>")[0]
 
 
@@ -242,10 +215,8 @@ def test_wrong_password_says_to_log_in(tmp_path, registry, prefix, base_image, d
 
 def test_dry_run_says_where_it_would_push(tmp_path, prefix, base_image, docker_client):
     project = write_project(tmp_path / "project", "hello")
-    completed = subprocess.run(
-        [sys.executable, "-m", "pbrx_images.cli", str(project), "--base-image", base_image,
-         "--prefix", prefix, "--push", "--dry-run"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
-    assert completed.returncode == 0, completed.stderr.decode()
+    run = build_images(str(project), "--base-image", base_image, "--prefix", prefix,
+                       "--push", "--dry-run", timeout=600, separate=True)
+    assert run.exit_code == 0, run.output
     assert ("Push: every image to %s, once all are built and tagged" % prefix.split("/")[0]
-            in completed.stdout.decode())
+            in run.stdout)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.engine.helpers import run_image
+from tests.engine.helpers import build_report, remove_images, run_image
 
 pytestmark = pytest.mark.engine
 
@@ -32,23 +30,11 @@ LABEL = "io.pbrx-images.sbom.digest"
 EPOCH = "1700000000"
 
 
-def _remove_images(client):
-    for name in IMAGES:
-        try:
-            client.images.remove(name)
-        except Exception:
-            pass
-
-
 def _build(project, base_image, sbom_dir, environ):
-    completed = subprocess.run(
-        [sys.executable, "-m", "pbrx_images.cli", str(project), "--base-image", base_image,
-         "--prefix", PREFIX, "--tag", TAG, "--sbom-dir", str(sbom_dir), "--format", "json"],
-        env=environ, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
-    sys.stdout.write(completed.stderr.decode("utf-8", "replace"))
-    assert completed.returncode == 0
-    return json.loads(completed.stdout)
+    run, report = build_report(str(project), "--base-image", base_image, "--prefix", PREFIX,
+                               "--tag", TAG, "--sbom-dir", str(sbom_dir), env=environ)
+    assert run.exit_code == 0
+    return report
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +63,7 @@ def built(tmp_path_factory, docker_client, base_image):
     environ = {key: value for key, value in os.environ.items()
                if key != "SOURCE_DATE_EPOCH"}
     for attempt, epoch in (("first", None), ("second", None), ("epoch", EPOCH)):
-        _remove_images(docker_client)
+        remove_images(docker_client, IMAGES)
         sbom_dir = tmp_path_factory.mktemp("sbom-" + attempt)
         report = _build(project, base_image, sbom_dir,
                         dict(environ, SOURCE_DATE_EPOCH=epoch) if epoch else environ)
@@ -85,7 +71,7 @@ def built(tmp_path_factory, docker_client, base_image):
         labels = {name: docker_client.images.get(name).labels for name in IMAGES}
         results.append({"dir": sbom_dir, "report": report, "files": files, "labels": labels})
     yield results
-    _remove_images(docker_client)
+    remove_images(docker_client, IMAGES)
 
 
 def _components(document, purl_type):

@@ -14,7 +14,8 @@ import os
 
 import pytest
 
-from tests.engine.helpers import build_report, remove_volume, run_image, write_python_project
+from tests.engine.helpers import (build_report, remove_images, remove_volume, run_image,
+                                  write_python_project)
 
 pytestmark = pytest.mark.engine
 
@@ -39,11 +40,8 @@ def built(tmp_path_factory, docker_client, base_image):
                                "--tag", TAG, "--network", "host", "--sbom-dir", str(sbom_dir),
                                env=env)
     yield run, report, sbom_dir
-    for name in (PROJECT + "-base", PROJECT + "-hi"):
-        try:
-            docker_client.images.remove("%s/%s:%s" % (PREFIX, name, TAG))
-        except Exception:
-            pass
+    remove_images(docker_client, ["%s/%s:%s" % (PREFIX, name, TAG)
+                                  for name in (PROJECT + "-base", PROJECT + "-hi")])
     remove_volume(docker_client, "pbrx-images-wheels-%s" % PROJECT)
 
 

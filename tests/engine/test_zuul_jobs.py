@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.engine.helpers import REGISTRY_USERNAME as USERNAME
-from tests.engine.helpers import missing, registry_get, run_image
+from tests.engine.helpers import missing, registry_get, remove_images, run_image
 from tests.zuul_jobs import ANSIBLE_PLAYBOOK, PBRX_IMAGES, JobDir, project_entry
 
 pytestmark = pytest.mark.engine
@@ -58,14 +58,6 @@ def installed(job_dir, project, docker_client) -> dict:
     assert (venv / "bin" / "build-images").exists()
     return {"ensure_build_images_venv": str(venv),
             "build_images_sbom_dir": str(job_dir.path / "zuul-output" / "artifacts" / "sbom")}
-
-
-def remove_images(client, references) -> None:
-    for reference in references:
-        try:
-            client.images.remove(reference)
-        except Exception:
-            pass
 
 
 def expected_names(prefix: str) -> set[str]:
