@@ -1,6 +1,6 @@
 """Programs that run inside build containers, kept as real files.
 
-They are sent into the builder container with the source tree
+The wheel container's are sent into it with the source tree
 (:meth:`pbrx_images.engine.Container.put_files`) and run there by the
 container's own ``python3``, which may be older than the client's Python:
 they use the standard library only, and nothing newer than Python 3.6.
@@ -10,7 +10,10 @@ rest of the code (ansible-builder keeps its own as ``_target_scripts/``).
 * ``build_wheel.py``: the project's wheel by its PEP 517 backend, in the
   kept build environment (:data:`pbrx_images.stages.builder.BUILD_HOOK`);
 * ``wheel_cache.py``: atomic updates of the wheel volume, safe with
-  concurrent builds (:data:`pbrx_images.stages.builder.CACHE_TOOL`).
+  concurrent builds (:data:`pbrx_images.stages.builder.CACHE_TOOL`);
+* ``python_distributions.py``: the interpreter and distributions of an
+  image's virtualenv, for its SBOM (given as ``python -c``, so nothing is
+  copied into the image: :data:`pbrx_images.stages.sbom.PYTHON_QUERY`).
 """
 from __future__ import annotations
 

@@ -24,14 +24,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
+from pbrx_images import container_tools
 from pbrx_images.cache.image_facts import ImageFacts
 from pbrx_images.cache.layers import write_whole
+from pbrx_images.container_tools import python_distributions
 from pbrx_images.engine import CommandFailed, Container, Engine
 from pbrx_images.errors import BuildError
 from pbrx_images.oci.image_archive import canonical_json
@@ -50,22 +53,12 @@ SUFFIX = ".cdx.json"
 #: Namespace of the serial numbers: uuid5(this, canonical document).
 _SERIAL_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:pbrx-images:sbom")
 #: Marks the line of the Python query's output that holds its JSON.
-_PYTHON_MARK = "pbrx-images-sbom:"
-_PYTHON_SCRIPT = """\
-import json, platform
-try:
-    from importlib import metadata
-    found = [(d.metadata["Name"], d.version) for d in metadata.distributions()]
-except ImportError:
-    import pkg_resources
-    found = [(d.project_name, d.version) for d in pkg_resources.working_set]
-print("%s" + json.dumps({
-    "interpreter": [platform.python_implementation(), platform.python_version()],
-    "distributions": sorted(set((n, v) for n, v in found if n and v))}))
-""" % _PYTHON_MARK
-#: ``-I -B``: no environment, no user site, and no bytecode written into the image.
+_PYTHON_MARK = python_distributions.MARK
+#: ``container_tools/python_distributions.py``, run with the image's virtualenv
+#: Python (``-I -B``: no environment, no user site, and no bytecode written into
+#: the image), its text given with ``-c`` so that nothing is copied into the image.
 PYTHON_QUERY = "if [ -x %s/bin/python ]; then %s/bin/python -I -B -c %s; fi" % (
-    VENV, VENV, "'%s'" % _PYTHON_SCRIPT.replace("'", "'\"'\"'"))
+    VENV, VENV, shlex.quote(container_tools.source("python_distributions.py").decode()))
 OS_RELEASE_QUERY = "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || true"
 
 

@@ -673,7 +673,8 @@ def test_build_requires_asked(exit_code, output, expected):
     assert builder._build_requires_asked(failure) == expected
 
 
-@pytest.mark.parametrize("name", ["build_wheel.py", "wheel_cache.py"])
+@pytest.mark.parametrize("name", ["build_wheel.py", "wheel_cache.py",
+                                  "python_distributions.py"])
 def test_container_tools_run_on_the_oldest_python3_of_a_base_image(name):
     """They run with the image's python3: Python 3.6 syntax at most, the standard library."""
     tree = ast.parse(container_tools.source(name), name, feature_version=(3, 6))
@@ -681,4 +682,7 @@ def test_container_tools_run_on_the_oldest_python3_of_a_base_image(name):
                 if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.partition(".")[0] for node in ast.walk(tree)
                  if isinstance(node, ast.ImportFrom) and node.module}
-    assert imported <= set(sys.stdlib_module_names) - {"__future__"}, imported
+    # pkg_resources: python_distributions' fallback where importlib.metadata is missing
+    # (Python < 3.8, whose virtualenvs carry setuptools)
+    assert imported <= set(sys.stdlib_module_names) - {"__future__"} | {"pkg_resources"}, \
+        imported
