@@ -20,9 +20,16 @@ def declared() -> dict[str, Requirement]:
 
 
 def imported_modules() -> set[str]:
-    """Top-level names of every module the package imports, at any depth of its code."""
+    """Top-level names of every module the package imports, at any depth of its code.
+
+    ``container_tools/`` is left out: its programs run in build containers, with
+    the image's Python, not with the package's requirements.
+    """
     found = set()
+    tools = ROOT / "pbrx_images" / "container_tools"
     for path in (ROOT / "pbrx_images").rglob("*.py"):
+        if tools in path.parents:
+            continue
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 found.update(alias.name.partition(".")[0] for alias in node.names)
