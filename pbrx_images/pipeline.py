@@ -25,21 +25,16 @@ from pbrx_images.cache import build_record
 from pbrx_images.cache.image_facts import ImageFacts, default_facts_dir
 from pbrx_images.cache.layers import LayerCache, default_layer_dir
 from pbrx_images.engine import Container, Engine, ImageInfo
-from pbrx_images.engine.registry import check_push_target
 from pbrx_images.engine.run import Run
 from pbrx_images.errors import BuildError
-from pbrx_images.oci.image_archive import rfc3339
-from pbrx_images.oci.layer import DEFAULT_EPOCH
-from pbrx_images.plan import (ImagePlan, Plan, check_prefix, check_tag, describe_plan, full_name,
-                              make_plan)
+from pbrx_images.plan import ImagePlan, Plan, describe_plan, make_plan
+from pbrx_images.plan.names import check_push_target
 from pbrx_images.plan.runtime_image import base_entrypoint
 from pbrx_images.plan.wheel_volume import WHEELS
-from pbrx_images.project import bindep_file
 from pbrx_images.project import labels as labels_module
-from pbrx_images.project.metadata import (LEGACY_BUILD_BACKEND, ProjectMetadata, build_backend,
-                                          build_requirements, image_name, read_project)
-from pbrx_images.project.pip_config import (PROXY_VARIABLES, ContainerPipConfig,
-                                            read_host_pip_config)
+from pbrx_images.project.inputs import read_inputs
+from pbrx_images.project.metadata import ProjectMetadata, image_name
+from pbrx_images.project.pip_config import PROXY_VARIABLES
 from pbrx_images.project.settings import Options
 from pbrx_images.project.source import archive_source
 from pbrx_images.stages import sbom as sbom_module
@@ -103,68 +98,12 @@ def build(options: Options, reporter: Reporter,
             raise
 
 
-@dataclass
-class _Checked:
-    """What is read and checked before the engine is contacted."""
-
-    static: ProjectMetadata
-    rules: bindep_file.BindepFile  #: the bindep file (or none) and bindep's answers about it
-    constraints: bytes
-    pip: ContainerPipConfig
-    work_name: str
-    dockerfiles: frozenset[str]
-    created: str  #: the images' creation time (SOURCE_DATE_EPOCH when set, else 1970)
-    epoch: int  #: the same in seconds: the mtime of every file of the Python layers
-    bindep: tuple[str, bytes] | None = None  #: the bindep file's name and content
-    #: the project's ``[build-system] requires`` (pip's default when it names none)
-    build_requires: tuple[str, ...] = ()
-    git: bool = True  #: the project is a git checkout (has .git): the builder gets git
-    #: the project's ``[build-system] build-backend`` and ``backend-path`` (or pip's default)
-    backend: tuple[str, tuple[str, ...]] = (LEGACY_BUILD_BACKEND, ())
-
-
-def _check(options: Options, reporter: Reporter, environ: Mapping[str, str],
-           home: Path) -> _Checked:
-    project_dir = options.project_dir
-    static = read_project(project_dir)
-    build_requires = build_requirements(project_dir)
-    backend = build_backend(project_dir)
-    check_tag(options.tag)
-    check_prefix(options.prefix)
-    if options.push:  # every image shares the prefix, so one name tells
-        check_push_target(full_name(check_prefix(options.prefix), "image", options.tag))
-    bindep_path = bindep_file.find_bindep_file(project_dir)
-    bindep = bindep_file.BindepFile(bindep_path, ImageFacts(default_facts_dir(),
-                                                            not options.no_cache))
-    constraints = options.constraints.read_bytes() if options.constraints else b""
-    pip = read_host_pip_config(environ, home).for_container()
-    work_name = image_name(static.name or project_dir.name)
-    if bindep_path is None:
-        reporter.note("no bindep.txt or other-requirements.txt: no distro packages are "
-                      "installed")
-    else:
-        unknown = bindep.unknown_profiles()
-        if unknown:
-            reporter.note("%s uses profiles build-images does not act on: %s"
-                          % (bindep_path.name, ", ".join(unknown)))
-    for note in pip.notes:
-        reporter.note(note)
-    dockerfiles = frozenset(path.name for path in project_dir.glob("Dockerfile.*")
-                            if path.is_file())
-    epoch = labels_module.source_date_epoch(environ, DEFAULT_EPOCH)
-    assert epoch is not None
-    return _Checked(static, bindep, constraints, pip, work_name, dockerfiles,
-                    rfc3339(epoch), epoch,
-                    (bindep_path.name, bindep_path.read_bytes()) if bindep_path else None,
-                    build_requires, (project_dir / ".git").exists(), backend)
-
-
 def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | None = None,
             home: Path | None = None) -> list[str]:
     """The plan of a build, as lines of text; the engine only reads the base image."""
     environ = os.environ if environ is None else environ
     home = Path.home() if home is None else home
-    checked = _check(options, reporter, environ, home)
+    checked = read_inputs(options, reporter, environ, home)
     engine = engine_module.connect(reporter, options.network, options.platform)
     run = Run(engine, checked.work_name)
     try:
@@ -249,7 +188,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
            home: Path) -> Result:
     project_dir = options.project_dir
     # Everything that can be checked without the engine comes first.
-    checked = _check(options, reporter, environ, home)
+    checked = read_inputs(options, reporter, environ, home)
     static, constraints = checked.static, checked.constraints
     pip, work_name, dockerfiles = checked.pip, checked.work_name, checked.dockerfiles
     source = archive_source(project_dir, prefix=".")

@@ -1,9 +1,9 @@
-"""Registries: where an image name says it lives, and what a push reported.
+"""What a push reported.
 
 Pure code: the engine pushes (:meth:`pbrx_images.engine.Engine.push`); this
-module reads image names the way Docker does and turns the engine's push
-stream into a digest, layer counts, or one sentence that says what went wrong
-and what to do.
+module turns the engine's push stream into a digest, layer counts, or one
+sentence that says what went wrong and what to do.  Which registry a name
+names is :func:`pbrx_images.plan.names.registry_of`.
 """
 from __future__ import annotations
 
@@ -11,45 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from pbrx_images.errors import BuildError
+from pbrx_images.plan.names import DOCKER_HUB, registry_of
 
-#: How Docker names Docker Hub when a name spells it out.
-DOCKER_HUB = "docker.io"
-_DOCKER_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 #: Where the local images stay when a push fails; every push error ends with it.
 STAY_TAGGED = "the images built stay tagged locally"
-
-
-def registry_of(name: str) -> str | None:
-    """The registry host (with its port) in an image name; None if the name has none.
-
-    Docker's rule (github.com/distribution/reference): the first component
-    of a name with a ``/`` is a registry host when it has a ``.`` or a
-    ``:``, or is ``localhost``; any other name is on Docker Hub without
-    saying so.  ``docker.io/...`` names Docker Hub explicitly.
-    """
-    first, slash, _ = name.partition("/")
-    if not slash:
-        return None
-    if "." in first or ":" in first or first == "localhost" or first != first.lower():
-        return DOCKER_HUB if first in _DOCKER_HUB_ALIASES else first
-    return None
-
-
-def check_push_target(name: str) -> str:
-    """The registry ``name`` would be pushed to; a BuildError if that is Docker Hub by default.
-
-    Pushing to Docker Hub only because a prefix was forgotten would publish
-    the images to the world, so a name must name its registry; Docker Hub is
-    fine when spelt out (``--prefix docker.io/NAMESPACE``).
-    """
-    registry = registry_of(name)
-    if registry is None:
-        raise BuildError(
-            "--push would send %s to Docker Hub, because its name has no registry host: give "
-            "a prefix that starts with your registry (e.g. --prefix "
-            "registry.example.com:5000/team), or --prefix docker.io/NAMESPACE to push to "
-            "Docker Hub on purpose." % name)
-    return registry
 
 
 @dataclass

@@ -13,11 +13,11 @@ the plan itself, what it is made of:
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Collection, Sequence
 
 from pbrx_images.errors import BuildError
+from pbrx_images.plan.names import check_prefix, check_tag, full_name
 from pbrx_images.plan.package_manager import INIT_PACKAGE
 from pbrx_images.project.bindep_file import DistroPackages
 from pbrx_images.project.metadata import ProjectMetadata, find_extra, image_name
@@ -27,16 +27,6 @@ VENV = "/opt/venv"
 #: What the builder of a git checkout needs beyond bindep's packages (pbr and
 #: setuptools-scm read versions from git); elsewhere git could read nothing.
 BUILDER_EXTRA_PACKAGES = ("git",)
-
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-# An image name prefix, as Docker's reference grammar has it (github.com/
-# distribution/reference), in lower case: a registry host (with an optional
-# port) or a path component, then more path components.  Path components
-# separate their letters and digits with one "." or "_", "__", or dashes.
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_HOST_COMPONENT = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-_PREFIX = re.compile(r"(?:%s(?:\.%s)*(?::[0-9]+)?|%s)(?:/%s)*" % (
-    _HOST_COMPONENT, _HOST_COMPONENT, _PATH_COMPONENT, _PATH_COMPONENT))
 
 
 @dataclass(frozen=True)
@@ -103,27 +93,6 @@ def runtime_packages(packages: DistroPackages) -> tuple[str, ...]:
 
 def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
-
-
-def check_tag(tag: str) -> str:
-    if not _TAG.fullmatch(tag):
-        raise BuildError("The tag %r is not a valid image tag: use letters, digits, '_', '.' "
-                         "and '-' (at most 128, not starting with '.' or '-')." % tag)
-    return tag
-
-
-def check_prefix(prefix: str | None) -> str | None:
-    if not prefix:
-        return None
-    prefix = prefix.rstrip("/")
-    if not _PREFIX.fullmatch(prefix):
-        raise BuildError("The prefix %r is not a valid image name prefix: use a lower-case "
-                         "registry and path such as 'registry.example.com:5000/team'." % prefix)
-    return prefix
-
-
-def full_name(prefix: str | None, name: str, tag: str) -> str:
-    return "%s%s:%s" % (prefix + "/" if prefix else "", name, tag)
 
 
 def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: str,

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from pbrx_images.engine.registry import (STAY_TAGGED, PushStream, check_push_target, push_failure,
-                                         registry_of)
+from pbrx_images.engine.registry import STAY_TAGGED, PushStream, push_failure
 from pbrx_images.errors import BuildError
+from pbrx_images.plan.names import check_push_target, registry_of
 
 
 @pytest.mark.parametrize("name, registry", [
