@@ -22,8 +22,8 @@ from typing import Any
 _API = {
     "build": ("pbrx_images.pipeline", "build"),
     "dry_run": ("pbrx_images.pipeline", "dry_run"),
-    "Result": ("pbrx_images.pipeline", "Result"),
-    "BuiltImage": ("pbrx_images.pipeline", "BuiltImage"),
+    "Result": ("pbrx_images.stages.record", "Result"),
+    "BuiltImage": ("pbrx_images.stages.record", "BuiltImage"),
     "Options": ("pbrx_images.project.settings", "Options"),
     "resolve_options": ("pbrx_images.project.settings", "resolve"),
     "BuildError": ("pbrx_images.errors", "BuildError"),

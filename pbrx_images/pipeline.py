@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping
 
 from pbrx_images import engine as engine_module
 from pbrx_images import interrupts
@@ -27,7 +25,7 @@ from pbrx_images.cache.layers import LayerCache, default_layer_dir
 from pbrx_images.engine import Container, Engine, ImageInfo
 from pbrx_images.engine.run import Run
 from pbrx_images.errors import BuildError
-from pbrx_images.plan import ImagePlan, Plan, describe_plan, make_plan
+from pbrx_images.plan import ImagePlan, describe_plan, make_plan
 from pbrx_images.plan.names import check_push_target
 from pbrx_images.plan.runtime_image import base_entrypoint
 from pbrx_images.plan.wheel_volume import WHEELS
@@ -42,46 +40,13 @@ from pbrx_images.stages.alongside import Alongside
 from pbrx_images.stages.base_image import inspect_base
 from pbrx_images.stages.builder import Builder
 from pbrx_images.stages.finish import push_all, remove_superseded, smoke_test, tag_all
+from pbrx_images.stages.record import Result, record_build, result_of, up_to_date
 from pbrx_images.stages.runtime import Runtime
-from pbrx_images.ui.output import Reporter, default_log_dir
-
-
-@dataclass(frozen=True)
-class BuiltImage:
-    name: str  #: full name with tag
-    id: str
-    size: int
-    layers: tuple[dict[str, object], ...] = ()  #: oldest first, from the image's history
-    digest: str | None = None  #: the registry's manifest digest, when pushed
-    sbom: str | None = None  #: path of the image's SBOM file
-    sbom_digest: str | None = None  #: its sha256, as in the image's label
-
-
-@dataclass(frozen=True)
-class Result:
-    plan: Plan
-    images: tuple[BuiltImage, ...]
+from pbrx_images.ui.output import Reporter, logged
 
 
 def _proxy_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {key: value for key, value in environ.items() if key in PROXY_VARIABLES}
-
-
-@contextlib.contextmanager
-def _logged(reporter: Reporter, project_dir: Path, debug: bool) -> Iterator[None]:
-    try:
-        stem = image_name(project_dir.name or "project")
-    except BuildError:  # a directory name with no letters or digits
-        stem = "project"
-    log_path = default_log_dir() / ("%s-%s.log" % (time.strftime("%Y%m%d-%H%M%S"), stem))
-    try:
-        reporter.open_log(log_path)
-    except OSError:
-        reporter.note("cannot write a log file under %s" % log_path.parent)
-    try:
-        yield
-    finally:
-        reporter.close()
 
 
 def build(options: Options, reporter: Reporter,
@@ -89,7 +54,11 @@ def build(options: Options, reporter: Reporter,
     """Build every image of the project in ``options.project_dir``."""
     environ = os.environ if environ is None else environ
     home = Path.home() if home is None else home
-    with _logged(reporter, options.project_dir, options.debug):
+    try:
+        stem = image_name(options.project_dir.name or "project")
+    except BuildError:  # a directory name with no letters or digits
+        stem = "project"
+    with logged(reporter, stem):
         try:
             return _build(options, reporter, environ, home)
         except BuildError as error:
@@ -126,64 +95,6 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     return lines
 
 
-def _up_to_date(engine: Engine, reporter: Reporter, options: Options,
-                records: build_record.RecordStore, key: str) -> Result | None:
-    """The images of the last build of the same inputs, if they are still as it left them.
-
-    Only inspects images and reads the SBOM files: no container runs.
-    """
-    record = records.get(key)
-    if record is None:
-        return None
-    infos = {image.name: engine.image(image.name) for image in record.images}
-    reason = build_record.stale(record, {name: info.id if info else None
-                                         for name, info in infos.items()},
-                                build_record.read_file)
-    if reason is not None:
-        reporter.say("Building again: the last build of the same inputs is no longer "
-                     "current (%s)." % reason)
-        return None
-    reporter.say("Up to date: nothing changed since the build of %s and its images are still "
-                 "there; nothing to build (--refresh builds anyway, picking up new releases of "
-                 "unpinned dependencies)."
-                 % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.built_at)))
-    for note in record.plan.notes:
-        reporter.note(note)
-    names = [image.name for image in record.images]
-    digests = push_all(engine, reporter, names) if options.push else {}
-    return _result(engine, record.plan, record.images, digests, infos)
-
-
-def _result(engine: Engine, plan: Plan, images: Sequence[build_record.RecordedImage],
-            digests: Mapping[str, str],
-            infos: Mapping[str, ImageInfo | None] | None = None) -> Result:
-    """The report of ``images``, with the engine's size and layers of each."""
-    results = []
-    for image in images:
-        info = infos[image.name] if infos is not None else engine.image(image.id)
-        results.append(BuiltImage(image.name, image.id, info.size if info else 0,
-                                  tuple(engine.layers(image.id)),
-                                  digest=digests.get(image.name), sbom=image.sbom,
-                                  sbom_digest=image.sbom_digest))
-    return Result(plan, tuple(results))
-
-
-def _record(records: build_record.RecordStore, reporter: Reporter, key: str, plan: Plan,
-            built: Mapping[str, str], sbom_paths: Mapping[str, Path],
-            sbom_documents: Mapping[str, bytes]) -> tuple[build_record.RecordedImage, ...]:
-    """Keep what the next build of the same inputs needs to do nothing; the images."""
-    images = tuple(build_record.RecordedImage(
-        image.name, built[image.name], str(sbom_paths[image.name]),
-        sbom_module.digest(sbom_documents[image.name])) for image in plan.images)
-    try:
-        records.put(build_record.Record(key, images, plan, time.time()))
-    except OSError as error:
-        reporter.note("cannot write the record of this build into %s (%s): the next build "
-                      "of the same inputs builds again" % (records.directory,
-                                                           error.strerror or error))
-    return images
-
-
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
            home: Path) -> Result:
     project_dir = options.project_dir
@@ -215,7 +126,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     # (A base image the engine does not have yet is pulled by a full build.)
     current_base = engine.image(options.base_image)
     if current_base is not None and not (options.no_cache or options.refresh):
-        current = _up_to_date(engine, reporter, options, records, inputs_key(current_base))
+        current = up_to_date(engine, reporter, options, records, inputs_key(current_base))
         if current is not None:
             return current
     run = Run(engine, work_name)
@@ -338,10 +249,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             with reporter.step("Tag images"):
                 tag_all(engine, built)
             succeeded = True
-        images = _record(records, reporter, inputs_key(base), plan, built, sbom_paths,
-                         sboms.documents)
+        images = record_build(records, reporter, inputs_key(base), plan, built, sbom_paths,
+                              sboms.documents)
         digests = push_all(engine, reporter, list(built)) if options.push else {}
-        return _result(engine, plan, images, digests)
+        return result_of(engine, plan, images, digests)
     finally:
         with interrupts.deferred():
             wheel_container = builder.wheel_container if builder is not None else None

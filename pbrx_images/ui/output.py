@@ -307,3 +307,21 @@ class Recorder(Reporter):
         told, self.told = self.told, []
         for method, arguments in told:
             getattr(reporter, method)(*arguments)
+
+
+@contextlib.contextmanager
+def logged(reporter: Reporter, stem: str) -> Iterator[None]:
+    """The reporter writes a log file of its own while the block runs.
+
+    ``$XDG_CACHE_HOME/pbrx-images/logs/{time}-{stem}.log``; one that cannot
+    be written is a note, not a failure.
+    """
+    log_path = default_log_dir() / ("%s-%s.log" % (time.strftime("%Y%m%d-%H%M%S"), stem))
+    try:
+        reporter.open_log(log_path)
+    except OSError:
+        reporter.note("cannot write a log file under %s" % log_path.parent)
+    try:
+        yield
+    finally:
+        reporter.close()

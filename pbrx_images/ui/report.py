@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping, Sequence
 
-from pbrx_images.pipeline import Result
 from pbrx_images.plan.runtime_image import LAYER_PREFIX
 from pbrx_images.stages import sbom as sbom_module
+from pbrx_images.stages.record import Result
 
 FORMAT_VERSION = 1
 

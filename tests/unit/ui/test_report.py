@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from pbrx_images.pipeline import BuiltImage, Result
 from pbrx_images.plan import make_plan
 from pbrx_images.project.bindep_file import DistroPackages
 from pbrx_images.project.metadata import ProjectMetadata
+from pbrx_images.stages.record import BuiltImage, Result
 from pbrx_images.ui.report import report, to_json
 
 
