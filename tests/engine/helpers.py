@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import secrets
 import socket
@@ -70,6 +71,26 @@ def build_report(*args: str, env: dict | None = None, timeout: int = 1800
     people) and the report on standard output ({} when the build failed)."""
     run = build_images("--format", "json", *args, env=env, timeout=timeout, separate=True)
     return run, run.report if run.exit_code == 0 else {}
+
+
+@contextlib.contextmanager
+def labelled_base(client, base_image: str, prefix: str, label: str) -> Iterator[tuple[str, str]]:
+    """A copy of ``base_image`` under a label of its own (a new ID): (its tag, the label's value).
+
+    The cached runtime and builder images a build makes on it inherit the
+    label (their keys hash the copy's ID), which is how a test finds them;
+    every image with the label is removed at the end.
+    """
+    run_label = secrets.token_hex(6)
+    tag = "%s/base:%s" % (prefix, run_label)
+    dockerfile = "FROM %s\nLABEL %s=%s\n" % (base_image, label, run_label)
+    client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    try:
+        yield tag, run_label
+    finally:
+        for image in client.images.list(filters={"label": "%s=%s" % (label, run_label)}):
+            for name in image.tags:
+                client.images.remove(name, force=True)
 
 
 def remove_images(client, names, force: bool = False) -> None:

@@ -13,18 +13,17 @@ source mtime in timestamp-based ``.pyc`` headers).
 from __future__ import annotations
 
 import hashlib
-import io
 import tarfile
-import uuid
 from typing import Iterator
 
 import pytest
 
 from pbrx_images.oci.changes_layer import is_noise, pyc_with_mtime
 from pbrx_images.oci.layer import pyc_source
-from pbrx_images.oci.tar import member_path, member_xattrs
+from pbrx_images.oci.tar import chunk_stream, member_path, member_xattrs
 from pbrx_images.plan.package_manager import PackageManager
-from tests.engine.helpers import build_images, remove_volume, run_image, write_python_project
+from tests.engine.helpers import (build_images, labelled_base, remove_volume, run_image,
+                                  write_python_project)
 
 pytestmark = pytest.mark.engine
 
@@ -44,17 +43,11 @@ CAPABILITY_CHECK = ("import os; print(os.getxattr('/usr/bin/ping', 'security.cap
 @pytest.fixture(scope="module")
 def own_base(docker_client, base_image) -> Iterator[str]:
     """The base image under a label of this module (a new ID), removed with what it made."""
-    run_label = uuid.uuid4().hex[:12]
-    tag = "%s/base:%s" % (PREFIX, run_label)
-    dockerfile = "FROM %s\nLABEL %s=%s\n" % (base_image, LABEL, run_label)
-    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
-    try:
-        yield tag
-    finally:
-        for image in docker_client.images.list(filters={"label": "%s=%s" % (LABEL, run_label)}):
-            for name in image.tags:
-                docker_client.images.remove(name, force=True)
-        remove_volume(docker_client, "pbrx-images-wheels-%s" % PROJECT)
+    with labelled_base(docker_client, base_image, PREFIX, LABEL) as (tag, _):
+        try:
+            yield tag
+        finally:
+            remove_volume(docker_client, "pbrx-images-wheels-%s" % PROJECT)
 
 
 @pytest.fixture(scope="module")
@@ -106,31 +99,13 @@ def exported(client, image: str) -> Iterator[tuple[tarfile.TarFile, tarfile.TarI
     """The members of the whole file system of a container of ``image`` (not started)."""
     container = client.containers.create(image, ["true"])
     try:
-        stream = ChunkFile(container.export(chunk_size=1 << 20))
+        stream = chunk_stream(container.export(chunk_size=1 << 20))
         with tarfile.open(fileobj=stream, mode="r|", encoding="utf-8",
                           errors="surrogateescape") as archive:
             for member in archive:
                 yield archive, member
     finally:
         container.remove(force=True)
-
-
-class ChunkFile(io.RawIOBase):
-    def __init__(self, chunks) -> None:
-        self._chunks, self._buffer = iter(chunks), b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target) -> int:
-        while not self._buffer:
-            self._buffer = next(self._chunks, None)
-            if self._buffer is None:
-                self._buffer = b""
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size], self._buffer = self._buffer[:size], self._buffer[size:]
-        return size
 
 
 def describe(client, image: str) -> tuple[dict[str, tuple], set[frozenset[str]]]:

@@ -9,14 +9,13 @@ and removes them without touching other tests' caches.
 """
 from __future__ import annotations
 
-import io
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import build_images, remove_volume, run_image, write_python_project
+from tests.engine.helpers import (build_images, labelled_base, remove_volume, run_image,
+                                  write_python_project)
 
 pytestmark = pytest.mark.engine
 
@@ -80,18 +79,11 @@ def remove_cached_images(client, run_label: str) -> list[str]:
 @pytest.fixture(scope="module")
 def own_base(docker_client, base_image):
     """The base image under a label of this test (a new ID), removed with what it made."""
-    run_label = uuid.uuid4().hex[:12]
-    tag = "%s/base:%s" % (PREFIX, run_label)
-    dockerfile = "FROM %s\nLABEL %s=%s\n" % (base_image, LABEL, run_label)
-    docker_client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
-    try:
-        yield tag, run_label
-    finally:
-        for image in docker_client.images.list(filters={"label": "%s=%s"
-                                                        % (LABEL, run_label)}):
-            for name in image.tags:
-                docker_client.images.remove(name, force=True)
-        remove_volume(docker_client, "pbrx-images-wheels-%s" % PROJECT)
+    with labelled_base(docker_client, base_image, PREFIX, LABEL) as (tag, run_label):
+        try:
+            yield tag, run_label
+        finally:
+            remove_volume(docker_client, "pbrx-images-wheels-%s" % PROJECT)
 
 
 @pytest.fixture(scope="module")
