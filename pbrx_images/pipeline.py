@@ -12,6 +12,7 @@ failed build.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from pathlib import Path
 from typing import Mapping
@@ -22,31 +23,27 @@ from pbrx_images import plan as plan_module
 from pbrx_images.cache import build_record
 from pbrx_images.cache.image_facts import ImageFacts, default_facts_dir
 from pbrx_images.cache.layers import LayerCache, default_layer_dir
-from pbrx_images.engine import Container, Engine, ImageInfo
+from pbrx_images.engine import Container
 from pbrx_images.engine.run import Run
 from pbrx_images.errors import BuildError
-from pbrx_images.plan import ImagePlan, describe_plan, make_plan
+from pbrx_images.plan import describe_plan, make_plan
 from pbrx_images.plan.names import check_push_target
 from pbrx_images.plan.runtime_image import base_entrypoint
-from pbrx_images.plan.wheel_volume import WHEELS
 from pbrx_images.project import labels as labels_module
 from pbrx_images.project.inputs import read_inputs
 from pbrx_images.project.metadata import ProjectMetadata, image_name
-from pbrx_images.project.pip_config import PROXY_VARIABLES
 from pbrx_images.project.settings import Options
 from pbrx_images.project.source import archive_source
+from pbrx_images.stages import record as record_module
 from pbrx_images.stages import sbom as sbom_module
 from pbrx_images.stages.alongside import Alongside
 from pbrx_images.stages.base_image import inspect_base
 from pbrx_images.stages.builder import Builder
-from pbrx_images.stages.finish import push_all, remove_superseded, smoke_test, tag_all
+from pbrx_images.stages.finish import push_all, remove_superseded, smoke_test_all, tag_all
+from pbrx_images.stages.images import ImageSettings, build_images, runtime_packages_alongside
 from pbrx_images.stages.record import Result, record_build, result_of, up_to_date
 from pbrx_images.stages.runtime import Runtime
 from pbrx_images.ui.output import Reporter, logged
-
-
-def _proxy_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    return {key: value for key, value in environ.items() if key in PROXY_VARIABLES}
 
 
 def build(options: Options, reporter: Reporter,
@@ -101,9 +98,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     # Everything that can be checked without the engine comes first.
     checked = read_inputs(options, reporter, environ, home)
     static, constraints = checked.static, checked.constraints
-    pip, work_name, dockerfiles = checked.pip, checked.work_name, checked.dockerfiles
     source = archive_source(project_dir, prefix=".")
-    revision, source_url = labels_module.git_origin(project_dir)
+    origin = labels_module.git_origin(project_dir)
     reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
     for directory, why in source.left_out:
         reporter.say("    left out of the source: %s/ (%s)" % (directory, why))
@@ -113,14 +109,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     for tag in engine.remove_dead_work_tags():
         reporter.say("    removed %s, left by a build that was killed" % tag)
     records = build_record.RecordStore(build_record.default_record_dir())
-    tool = build_record.tool_identity()
-
-    def inputs_key(base_image: ImageInfo) -> str:
-        return build_record.key(build_record.Inputs(
-            tool, source.digest, constraints, checked.bindep, options.base_image,
-            base_image.id, base_image.digest, build_record.option_values(options),
-            pip.files, pip.environment, _proxy_environment(environ),
-            environ.get("SOURCE_DATE_EPOCH"), revision, source_url))
+    inputs_key = functools.partial(record_module.inputs_key, build_record.tool_identity(),
+                                   checked, options, source.digest, origin)
 
     # Nothing to do when the last build of the same inputs left its images as they are.
     # (A base image the engine does not have yet is pulled by a full build.)
@@ -129,7 +119,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         current = up_to_date(engine, reporter, options, records, inputs_key(current_base))
         if current is not None:
             return current
-    run = Run(engine, work_name)
+    run = Run(engine, checked.work_name)
     facts = ImageFacts(default_facts_dir(), not options.no_cache)
     facts.prune()
     LayerCache(default_layer_dir()).prune()
@@ -150,33 +140,18 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 p.replace("platform:", "") for p in packages.platform)))
 
         builder_packages = plan_module.builder_packages(packages, checked.git)
-        runtime_packages = plan_module.runtime_packages(packages)
         sboms = sbom_module.Collection(engine, run.container_name, manager,
                                        sbom_module.timestamp(environ), facts)
-
-        def runtime_on(engine_: Engine, reporter_: Reporter) -> Runtime:
-            return Runtime(engine_, reporter_, work_name, _proxy_environment(environ),
-                           run.volume, run.id, options.no_cache, checked.epoch, facts,
-                           options.refresh)
-
-        runtime_container = run.container_name("runtime")
-        base_container = run.container_name("base")
-
-        def runtime_packages_image(engine_: Engine, reporter_: Reporter
-                                   ) -> tuple[str, Container]:
-            """The runtime-packages image, and a running container of it for the base
-            image's install: started while the wheels are built rather than after."""
-            name = runtime_on(engine_, reporter_).packages_image(
-                base, options.base_image, manager, runtime_packages, runtime_container)
-            sboms.read_runtime(name, engine_)
-            return name, kept_alongside.enter_context(engine_.container(
-                name, base_container, {WHEELS: (run.volume, True)}))
-
+        runtime = Runtime(engine, reporter, checked.work_name, checked.proxy_environment,
+                          run.volume, run.id, options.no_cache, checked.epoch, facts,
+                          options.refresh)
         # Needs only the base image and bindep: made while the builder works.
-        engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: work_name})
-        alongside = Alongside(engine, runtime_packages_image)
-        builder = Builder(engine, reporter, work_name, pip.files, pip.environment,
-                          options.no_cache, options.refresh, facts)
+        engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: checked.work_name})
+        alongside = runtime_packages_alongside(
+            runtime, sboms, run, base, options.base_image, manager,
+            plan_module.runtime_packages(packages), kept_alongside)
+        builder = Builder(engine, reporter, checked.work_name, checked.pip.files,
+                          checked.pip.environment, options.no_cache, options.refresh, facts)
         with reporter.step("Builder image (%s)" % " ".join(builder_packages)):
             builder_image = builder.image(base, options.base_image, manager, builder_packages,
                                           constraints, run.container_name("builder"))
@@ -187,7 +162,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 run.container_name("wheels"), kept, checked.build_requires, checked.backend)
             # The plan is made once, from the wheel's metadata: the source of truth.
             plan = make_plan(project_wheel.metadata, packages, options.base_image,
-                             options.prefix, options.tag, dockerfiles, checked.git)
+                             options.prefix, options.tag, checked.dockerfiles, checked.git)
             wheels = builder.dependency_wheels(project_wheel, plan.extras)
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),
@@ -200,45 +175,15 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             reporter.say("    made alongside the builder, in %.1fs" % alongside.seconds)
             remove_superseded(engine, reporter, options.base_image, base.id,
                               (builder_image, runtime_image))
-        runtime = runtime_on(engine, reporter)
 
-        def labels_of(image: ImagePlan) -> dict[str, str]:
-            return labels_module.oci_labels(
-                image.script or plan.project, plan.version, revision, source_url,
-                checked.created, options.base_image, base.digest)
-
-        built: dict[str, str] = {}  # final name -> image ID
-        work_tags: dict[str, str] = {}  # final name -> work tag
-        with reporter.step("Image %s" % plan.base.name):
-            base_work = work_tags[plan.base.name] = run.work_tag("base")
-            built[plan.base.name] = runtime.install(
-                runtime_image, base, plan.base, wheels, base_work, base_container,
-                base_entrypoint(), base.cmd or ("/bin/sh",), labels_of(plan.base),
-                options.user, options.uid, sboms.collector(plan.base.name),
-                ready=ready.on(engine))
-        for image in plan.scripts:
-            with reporter.step("Image %s" % image.name):
-                work = work_tags[image.name] = run.work_tag(image_name(image.script or ""))
-                if image.dockerfile:
-                    unlabelled = run.work_tag(image_name(image.script or "") + "-dockerfile")
-                    engine.build(str(project_dir), image.dockerfile, unlabelled,
-                                 {"BASE_IMAGE": base_work}, labels_of(image))
-                    built[image.name] = sboms.labelled(image.name, unlabelled, work)
-                elif image.extra:
-                    built[image.name] = runtime.install(
-                        base_work, base, image, wheels, work, run.container_name("script"),
-                        base_entrypoint(), image.cmd, labels_of(image), options.user,
-                        finished=sboms.collector(image.name))
-                else:  # the base image's files: its SBOM's contents, under this name
-                    built[image.name] = runtime.configure(
-                        base_work, image, work, image.cmd,
-                        {**labels_of(image),
-                         **sboms.label(image.name, sboms.contents[plan.base.name])})
-
+        labels = {image.name: labels_module.oci_labels(
+            image.script or plan.project, plan.version, *origin, checked.created,
+            options.base_image, base.digest) for image in plan.images}
+        images = build_images(engine, reporter, run, runtime, sboms, plan, base, wheels,
+                              runtime_image, ready, labels,
+                              ImageSettings(project_dir, options.user, options.uid))
         if options.smoke_test:
-            for image in plan.scripts:
-                with reporter.step("Smoke test: %s --help" % image.script):
-                    smoke_test(engine, run, image, work_tags[image.name])
+            smoke_test_all(engine, reporter, run, plan, images.work_tags)
 
         sbom_dir = options.sbom_dir or sbom_module.default_dir()
         with reporter.step("SBOMs (%s) into %s" % (sbom_module.FORMAT, sbom_dir)):
@@ -247,12 +192,12 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         # part-way puts the previous tags back.
         with interrupts.deferred():
             with reporter.step("Tag images"):
-                tag_all(engine, built)
+                tag_all(engine, images.ids)
             succeeded = True
-        images = record_build(records, reporter, inputs_key(base), plan, built, sbom_paths,
-                              sboms.documents)
-        digests = push_all(engine, reporter, list(built)) if options.push else {}
-        return result_of(engine, plan, images, digests)
+        recorded = record_build(records, reporter, inputs_key(base), plan, images.ids,
+                                sbom_paths, sboms.documents)
+        digests = push_all(engine, reporter, list(images.ids)) if options.push else {}
+        return result_of(engine, plan, recorded, digests)
     finally:
         with interrupts.deferred():
             wheel_container = builder.wheel_container if builder is not None else None

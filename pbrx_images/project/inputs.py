@@ -7,7 +7,7 @@ step of :func:`pbrx_images.build` and of ``--dry-run``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -19,7 +19,8 @@ from pbrx_images.project import bindep_file
 from pbrx_images.project import labels as labels_module
 from pbrx_images.project.metadata import (LEGACY_BUILD_BACKEND, ProjectMetadata, build_backend,
                                           build_requirements, image_name, read_project)
-from pbrx_images.project.pip_config import ContainerPipConfig, read_host_pip_config
+from pbrx_images.project.pip_config import (PROXY_VARIABLES, ContainerPipConfig,
+                                            read_host_pip_config)
 from pbrx_images.project.settings import Options
 from pbrx_images.ui.output import Reporter
 
@@ -42,6 +43,9 @@ class BuildInputs:
     git: bool = True  #: the project is a git checkout (has .git): the builder gets git
     #: the project's ``[build-system] build-backend`` and ``backend-path`` (or pip's default)
     backend: tuple[str, tuple[str, ...]] = (LEGACY_BUILD_BACKEND, ())
+    #: the host's proxy variables, given to the runtime containers
+    proxy_environment: Mapping[str, str] = field(default_factory=dict)
+    source_date_epoch: str | None = None  #: as set in the environment
 
 
 def read_inputs(options: Options, reporter: Reporter, environ: Mapping[str, str],
@@ -83,4 +87,6 @@ def read_inputs(options: Options, reporter: Reporter, environ: Mapping[str, str]
     return BuildInputs(static, bindep, constraints, pip, work_name, dockerfiles,
                        rfc3339(epoch), epoch,
                        (bindep_path.name, bindep_path.read_bytes()) if bindep_path else None,
-                       build_requires, (project_dir / ".git").exists(), backend)
+                       build_requires, (project_dir / ".git").exists(), backend,
+                       {key: value for key, value in environ.items() if key in PROXY_VARIABLES},
+                       environ.get("SOURCE_DATE_EPOCH"))

@@ -16,7 +16,7 @@ from pbrx_images.cache.cached_images import default_record_dir as default_cached
 from pbrx_images.engine import Engine
 from pbrx_images.engine.run import Run
 from pbrx_images.errors import BuildError
-from pbrx_images.plan import ImagePlan
+from pbrx_images.plan import ImagePlan, Plan
 from pbrx_images.ui.output import Reporter
 
 SMOKE_TIMEOUT = 60  # seconds a script may take to answer --help
@@ -35,6 +35,14 @@ def smoke_test(engine: Engine, run: Run, image: ImagePlan, work_tag: str) -> Non
                 "the console script's entry point, or build without --smoke-test."
                 % (image.name, image.script, failure.exit_code,
                    last[-1].strip() if last else "no output")) from failure
+
+
+def smoke_test_all(engine: Engine, reporter: Reporter, run: Run, plan: Plan,
+                   work_tags: Mapping[str, str]) -> None:
+    """``--smoke-test``: each script's image answers ``--help``, one step each."""
+    for image in plan.scripts:
+        with reporter.step("Smoke test: %s --help" % image.script):
+            smoke_test(engine, run, image, work_tags[image.name])
 
 
 def tag_all(engine: Engine, built: Mapping[str, str]) -> None:

@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 from pbrx_images.cache import build_record
 from pbrx_images.engine import Engine, ImageInfo
 from pbrx_images.plan import Plan
+from pbrx_images.project.inputs import BuildInputs
 from pbrx_images.project.settings import Options
 from pbrx_images.stages import sbom as sbom_module
 from pbrx_images.stages.finish import push_all
@@ -36,6 +37,19 @@ class BuiltImage:
 class Result:
     plan: Plan
     images: tuple[BuiltImage, ...]
+
+
+def inputs_key(tool: str, inputs: BuildInputs, options: Options, source_digest: str,
+               origin: tuple[str | None, str | None], base: ImageInfo) -> str:
+    """The build record's key of a build of ``inputs`` on ``base`` (:class:`build_record.Inputs`).
+
+    ``tool`` is :func:`build_record.tool_identity`; ``origin`` the git commit
+    and remote URL of the labels.
+    """
+    return build_record.key(build_record.Inputs(
+        tool, source_digest, inputs.constraints, inputs.bindep, options.base_image, base.id,
+        base.digest, build_record.option_values(options), inputs.pip.files,
+        inputs.pip.environment, inputs.proxy_environment, inputs.source_date_epoch, *origin))
 
 
 def up_to_date(engine: Engine, reporter: Reporter, options: Options,

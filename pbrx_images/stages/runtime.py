@@ -75,6 +75,11 @@ class Runtime:
         self.run_id = run_id
         self.no_cache = no_cache
 
+    def on(self, engine: Engine, reporter: Reporter) -> Runtime:
+        """A Runtime with the same settings that works through ``engine`` (another thread's)."""
+        return Runtime(engine, reporter, self.work_name, self.proxy_environment, self.volume,
+                       self.run_id, self.no_cache, self.epoch, self.facts, self.refresh)
+
     def packages_image(self, base: ImageInfo, base_name: str, manager: PackageManager,
                        packages: tuple[str, ...], container_name: str) -> str:
         """The runtime-packages image's name, made unless a cached one matches.
