@@ -1,6 +1,6 @@
 """Which cached builder and runtime-package images were made from which base image.
 
-Their names hash the base image's ID (:func:`pbrx_images.stages.builder.cached_image_name`),
+Their names hash the base image's ID (:func:`pbrx_images.plan.cache_keys.cached_image_name`),
 so once a base image name (``--base-image``) points at a new image, say after
 ``docker pull``, the ones made from the old image are never used again: they
 would stay for ever, hundreds of MB each, and keep the old base image's

@@ -21,9 +21,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
-
-from packaging.utils import canonicalize_name
+from typing import Mapping, Sequence
 
 from pbrx_images import container_tools
 from pbrx_images.cache.image_facts import ImageFacts
@@ -31,6 +29,8 @@ from pbrx_images.cache.layers import UNUSED_FOR
 from pbrx_images.container_tools.build_wheel import BUILD_REQUIRES_MARK
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError
+from pbrx_images.plan.cache_keys import (BUILD_TOOLS, build_env_key, build_tool_constraints,
+                                         cache_key, cached_image_name, lock_key, project_wheel_key)
 from pbrx_images.plan.lock import Lock, lock_from_report
 from pbrx_images.plan.package_manager import PackageManager
 from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run_dir
@@ -45,21 +45,12 @@ PROJECT_COPY = "/tmp/project"
 PIP_DIR = "/tmp/pbrx-images-pip"
 #: The builder's own virtualenv.
 BUILDER_VENV = "/opt/pbrx-images-builder"
-#: Bump when the builder image recipe changes, so cached ones are not reused.
-RECIPE = "2"
-BUILD_TOOLS = ("pip", "setuptools", "wheel")
 #: Compiled extensions are built without debug information: the compiler
 #: would record pip's randomly named build directory in it, so two builds of
 #: the same sdist would differ (and the debug information is most of an
 #: extension's size; Debian strips its own packages too).  Appended after the
 #: interpreter's own flags, so -g0 overrides its -g.
 COMPILE_ENVIRONMENT = {"CFLAGS": "-g0", "CXXFLAGS": "-g0"}
-#: Bump when what a lock record holds, or what its key hashes, changes.
-LOCK_RECIPE = "lock-2"
-#: Bump when how the project's own wheel is built changes (its kept wheel is not reused).
-PROJECT_WHEEL_RECIPE = "project-wheel-2"
-#: Bump when what goes into a kept build environment changes.
-BUILD_ENV_RECIPE = "build-env-1"
 #: Builds the project's wheel with its PEP 517 backend, in the kept build environment
 #: (``container_tools/build_wheel.py``; it says a missing build requirement with
 #: BUILD_REQUIRES_MARK).
@@ -69,35 +60,6 @@ STALE_AFTER = 24 * 3600
 #: The wheel cache's file operations, run by python3 in the builder
 #: (``container_tools/wheel_cache.py``).
 CACHE_TOOL = "/tmp/pbrx-images-tools/wheel_cache.py"
-
-
-def cache_key(*parts: str) -> str:
-    """A short hash of everything that determines what is cached under it."""
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
-def build_tool_constraints(constraints: bytes) -> bytes:
-    """The lines of a constraints file that can change the builder's own tools.
-
-    Those are the lines naming pip, setuptools or wheel, and option lines;
-    the rest pins the project's dependencies, which the builder image does
-    not hold, so bumping one of those does not make a new builder image.
-    """
-    kept = []
-    for line in constraints.decode("utf-8", "replace").splitlines():
-        text = line.split(" #", 1)[0].strip()
-        if not text or text.startswith("#"):
-            continue
-        name = re.match(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", text)
-        if text.startswith("-") or name is None or \
-                canonicalize_name(name.group(0)) in BUILD_TOOLS:
-            kept.append(text)
-    return "".join(line + "\n" for line in kept).encode()
-
-
-def cached_image_name(kind: str, *inputs: str) -> str:
-    """The name of a cached intermediate image, from everything that makes it."""
-    return "pbrx-images-cache/%s:%s" % (kind, cache_key(RECIPE, kind, *inputs))
 
 
 def reuse_cached_image(engine: Engine, name: str, no_cache: bool) -> bool:
@@ -427,48 +389,6 @@ def _requirement_list(value: object) -> list[str] | None:
                                        for item in value):
         return list(dict.fromkeys(value))
     return None
-
-
-def project_wheel_key(builder_image: str, source_digest: str, build_requires: Sequence[str],
-                      backend: tuple[str, Sequence[str]]) -> str:
-    """The name the project's wheel is kept under: what it is built from, and how."""
-    return cache_key(PROJECT_WHEEL_RECIPE, builder_image, source_digest, backend[0],
-                     *backend[1], "", *build_requires)
-
-
-def build_env_key(builder_image: str, requirements: Sequence[str],
-                  pip_files: Mapping[str, bytes], pip_environment: Mapping[str, str]) -> str:
-    """The name of the kept build environment of ``requirements``."""
-    digest = hashlib.sha256(BUILD_ENV_RECIPE.encode())
-    for part in [builder_image] + sorted(requirements):
-        digest.update(b"\0" + part.encode())
-    _hash_pip_settings(digest, pip_files, pip_environment)
-    return digest.hexdigest()[:32]
-
-
-def _hash_pip_settings(digest: Any, pip_files: Mapping[str, bytes],
-                       pip_environment: Mapping[str, str]) -> None:
-    for path, data in sorted(pip_files.items()):
-        digest.update(b"\0" + path.encode() + b"\0" + hashlib.sha256(data).digest())
-    for key, value in sorted(pip_environment.items()):
-        digest.update(b"\0" + key.encode() + b"=" + value.encode())
-
-
-def lock_key(builder_image: str, project: str, requirements: Sequence[str],
-             extras: Sequence[str], constraints: bytes, pip_files: Mapping[str, bytes],
-             pip_environment: Mapping[str, str]) -> str:
-    """The hash of everything a resolution depends on but the package index.
-
-    The project's version and code are not in it: a change to the code
-    alone keeps the lock, as the no-op fast path keeps the images.
-    """
-    digest = hashlib.sha256(LOCK_RECIPE.encode())
-    for part in ([builder_image, canonicalize_name(project)] + sorted(requirements)
-                 + ["extras"] + sorted(extras) + ["constraints"]):
-        digest.update(b"\0" + part.encode())
-    digest.update(b"\0" + hashlib.sha256(constraints).digest())
-    _hash_pip_settings(digest, pip_files, pip_environment)
-    return digest.hexdigest()
 
 
 def _lock_record(output: str) -> tuple[Lock, str, dict[str, str]] | None:

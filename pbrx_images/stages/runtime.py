@@ -36,12 +36,13 @@ from pbrx_images.oci.layer import (DEFAULT_EPOCH, LISTED_LAYERS, MAX_LAYERS, Lay
                                    layer_entries, layers_summary, split, stacked, without_noise)
 from pbrx_images.oci.tar import Signature, Tree, chunk_stream, read_tree, write_layer
 from pbrx_images.plan import VENV, ImagePlan, resolution
+from pbrx_images.plan.cache_keys import cached_image_name
 from pbrx_images.plan.package_manager import PackageManager
 from pbrx_images.plan.resolution import Wanted
 from pbrx_images.plan.runtime_image import (LAYER_PREFIX, create_user_command, image_requirement,
                                             parent_labels, search_path, with_env)
 from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run_dir
-from pbrx_images.stages.builder import cached_image_name, install_packages, reuse_cached_image
+from pbrx_images.stages.builder import install_packages, reuse_cached_image
 from pbrx_images.ui.output import Reporter
 
 CLEANUP = "rm -rf /root/.cache /tmp/* /var/tmp/*"
