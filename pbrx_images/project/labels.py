@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Mapping
 
 from pbrx_images.errors import BuildError
-from pbrx_images.project.pip_config import redact
+from pbrx_images.project.urls import redact
 
 PREFIX = "org.opencontainers.image."
 

@@ -16,7 +16,8 @@ variables for the container:
 * options that only make sense for an installation on the host (``target``,
   ``user``, ``cache-dir``, ...) are dropped.
 
-:func:`redact` hides credentials in URLs before text is logged, and
+:func:`pbrx_images.project.urls.redact` hides credentials in URLs before text is
+logged, and
 :meth:`ContainerPipConfig.secret_values` lists the strings that must never be
 written into an image.
 """
@@ -31,10 +32,11 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
-from urllib.parse import unquote, urlsplit
+from typing import Mapping
 
 from pbrx_images.errors import BuildError
+from pbrx_images.project.urls import (file_url_to_path, is_loopback_url, is_remote_url, redact,
+                                      secrets_in)
 
 __all__ = [
     "DEFAULT_DIRECTORY",
@@ -90,22 +92,6 @@ _PROXY_OPTIONS = frozenset({"proxy"})
 _PROXY_URL_VARIABLES = frozenset(
     name for name in PROXY_VARIABLES if name.lower() != "no_proxy"
 )
-
-_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-# The user information of a URL: from "scheme://" up to the last "@" before
-# the host ends (at "/", "?", "#" or whitespace).
-_URL_CREDENTIALS = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
-
-
-def redact(text: str) -> str:
-    """Hide the credentials of every URL in ``text``.
-
-    ``scheme://user:password@host`` and ``scheme://token@host`` both become
-    ``scheme://***@host``.  Proxy settings written without a scheme
-    (``user:password@host:port``) are not recognised.
-    """
-    return _URL_CREDENTIALS.sub(r"\1***@", text)
-
 
 # --------------------------------------------------------------------------
 # Reading the host's configuration
@@ -395,7 +381,7 @@ class _Translation:
         for item in items:
             if not item:
                 continue
-            if _is_remote_url(item):
+            if is_remote_url(item):
                 kept.append(item)  # e.g. constraint = https://releases.example.org/c.txt
                 continue
             container_path = self.copy_file(option, item, where)
@@ -405,7 +391,7 @@ class _Translation:
 
     def copy_file(self, option: str, item: str, where: str) -> str | None:
         """Copy one host file into ``files``; None (with a note) if unreadable."""
-        host_path = os.path.abspath(_expand_user(_file_url_to_path(item), self.host.home))
+        host_path = os.path.abspath(_expand_user(file_url_to_path(item), self.host.home))
         if host_path in self.copies:
             return self.copies[host_path]
         try:
@@ -437,7 +423,7 @@ class _Translation:
         """Return ``value`` without its host-local paths and ``file:`` URLs."""
         kept = []
         for item in value.split():
-            if _is_remote_url(item):
+            if is_remote_url(item):
                 kept.append(item)
             else:
                 self.local_locations.setdefault(item, []).append(where)
@@ -458,7 +444,7 @@ class _Translation:
     def note_loopback_proxies(self, environment: Mapping[str, str]) -> None:
         by_value: dict[str, list[str]] = {}
         for name, value in environment.items():
-            if name in _PROXY_URL_VARIABLES and _is_loopback_url(value):
+            if name in _PROXY_URL_VARIABLES and is_loopback_url(value):
                 by_value.setdefault(value, []).append(name)
         for value, names in by_value.items():
             self.notes.append(
@@ -468,7 +454,7 @@ class _Translation:
             )
 
     def collect_secrets(self, value: str, is_proxy: bool) -> None:
-        self.secrets.update(_secrets_in(value, is_proxy))
+        self.secrets.update(secrets_in(value, is_proxy))
 
     def render(self, sections: Mapping[str, Mapping[str, str]]) -> bytes:
         """Return the merged pip.conf for the container."""
@@ -491,61 +477,3 @@ def _printable(text: str) -> str:
     Keeps notes on one line whatever a configuration file contains.
     """
     return text if text.isprintable() else repr(text)[1:-1]
-
-
-def _is_remote_url(item: str) -> bool:
-    """True for a URL with a scheme other than ``file``."""
-    return bool(_URL_SCHEME.match(item)) and not item.lower().startswith("file:")
-
-
-def _file_url_to_path(item: str) -> str:
-    """Return the path of a ``file:`` URL, or ``item`` itself if it is a path."""
-    if not item.lower().startswith("file:"):
-        return item
-    try:
-        parts = urlsplit(item)
-    except ValueError:  # e.g. an unclosed "[": reading it fails with a note
-        return item
-    if parts.netloc not in ("", "localhost"):
-        return item  # a file on another machine: reading it fails with a note
-    return unquote(parts.path)
-
-
-def _is_loopback_url(value: str) -> bool:
-    url = value if _URL_SCHEME.match(value) else f"http://{value}"
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return False
-    return host == "localhost" or host == "::1" or host.startswith("127.")
-
-
-def _netloc(url: str) -> str:
-    """The ``user@host:port`` part of a URL with a scheme.
-
-    Unlike ``urlsplit(url).netloc`` this never raises ValueError (for an
-    unclosed "[", or characters that change under NFKC normalization), so
-    the credentials of a URL pip may still accept are found.
-    """
-    return re.split(r"[/?#]", url.split("://", 1)[1], maxsplit=1)[0]
-
-
-def _secrets_in(value: str, is_proxy: bool) -> Iterable[str]:
-    """Yield the secrets in an option value: URL credentials, proxy URLs."""
-    for item in value.split():
-        if is_proxy:
-            yield item
-            url = item if _URL_SCHEME.match(item) else f"http://{item}"
-        elif _URL_SCHEME.match(item):
-            url = item
-        else:
-            continue
-        netloc = _netloc(url)
-        if "@" not in netloc:
-            continue
-        user, colon, password = netloc.rpartition("@")[0].partition(":")
-        secret = password if colon else user
-        if secret:
-            yield item
-            yield secret
-            yield unquote(secret)

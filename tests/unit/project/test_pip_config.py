@@ -506,30 +506,6 @@ def test_unreadable_config_file_is_skipped_with_a_note(root: Path, home: Path) -
     assert host.for_container().notes == [note]
 
 
-# --------------------------------------------------------------------------
-# redact
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("https://user:pass@host/simple", "https://***@host/simple"),
-        ("http://token@host", "http://***@host"),
-        ("x https://u:p@ss@host:8080/a?b=c@d y", "x https://***@host:8080/a?b=c@d y"),
-        (
-            "PIP_INDEX_URL=https://a:b@h/s and http://c:d@i",
-            "PIP_INDEX_URL=https://***@h/s and http://***@i",
-        ),
-        ("socks5h://me:pw@proxy:1080", "socks5h://***@proxy:1080"),
-        ("https://host/path@v1", "https://host/path@v1"),
-        ("https://host?q=a@b", "https://host?q=a@b"),
-        ("no url user@example.org", "no url user@example.org"),
-    ],
-)
-def test_redact(text: str, expected: str) -> None:
-    assert redact(text) == expected
-
-
 def test_host_repr_is_redacted() -> None:
     host = HostPipConfig(environment={"PIP_INDEX_URL": "https://u:secret@h/simple"})
 
