@@ -3,7 +3,8 @@
 Pure code, used by :mod:`pbrx_images.stages.runtime`: the entrypoint (the
 init), ``PATH`` and ``Env`` inherited from the parent image, the command
 that creates ``--user``, the requirement pip installs for an image, and how
-``docker history`` names a layer of a distribution.
+``docker history`` names a layer of a distribution, and how that name is
+read back for the report.
 """
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ from pbrx_images.plan.package_manager import INIT_PATH
 from pbrx_images.plan.wheel_volume import WheelBuild, run_dir
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-#: How ``docker history`` shows a layer of a distribution.
+#: How ``docker history`` shows a layer of a distribution (:func:`layer_created_by`).
 LAYER_PREFIX = "pbrx-images: "
+#: The kinds of layer (:attr:`pbrx_images.oci.layer.LayerPlan.kind`, at the end of the
+#: history entry's comment) whose ``created_by`` names the distributions they hold.
+DISTRIBUTION_KINDS = ("dependency", "project", "group")
 
 
 def with_env(parent: Mapping[str, Any], values: Mapping[str, str]) -> list[str]:
@@ -64,3 +68,44 @@ def search_path(env: Sequence[str]) -> str:
 
 def base_entrypoint() -> tuple[str, ...]:
     return (INIT_PATH, "--")
+
+
+def layer_created_by(description: str) -> str:
+    """The history's ``created_by`` of a layer :mod:`pbrx_images.oci.layer` planned.
+
+    ``description`` is :attr:`~pbrx_images.oci.layer.LayerPlan.description`:
+    "NAME VERSION" for one distribution, "N smaller distributions: NAME
+    VERSION, ..." for a group (read back by :func:`layer_distributions`).
+    """
+    return LAYER_PREFIX + description
+
+
+def layer_distributions(layer: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The Python distributions (name, version) a layer of the history holds.
+
+    Per-distribution layers say so in their comment ("pbrx-images
+    dependency", "... project" or "... group") and name what they hold in
+    ``created_by``: "pbrx-images: NAME VERSION", or for a group "pbrx-images:
+    N smaller distributions: NAME VERSION, NAME VERSION".  Other layers
+    (the base image's, distro packages, a user, leftovers) hold none.
+
+    The image's own history is read, not a list the build kept: it is there
+    for an up-to-date build, which runs nothing, and for the base image's
+    layers under a script's Dockerfile image just the same.  This function
+    and :func:`layer_created_by` are the two ends of that text, tested as a
+    round trip.
+    """
+    kind = str(layer.get("comment") or "").rpartition(" ")[2]
+    created_by = str(layer.get("created_by") or "")
+    if kind not in DISTRIBUTION_KINDS or \
+            not created_by.startswith(LAYER_PREFIX):
+        return []
+    text = created_by[len(LAYER_PREFIX):]
+    if kind == "group":
+        text = text.partition(": ")[2]
+    found = []
+    for item in text.split(", "):
+        name, _, version = item.strip().partition(" ")
+        if name and version:
+            found.append({"name": name, "version": version})
+    return found

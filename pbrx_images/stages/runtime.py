@@ -40,7 +40,7 @@ from pbrx_images.plan.cache_keys import cached_image_name
 from pbrx_images.plan.package_manager import PackageManager
 from pbrx_images.plan.resolution import Wanted
 from pbrx_images.plan.runtime_image import (LAYER_PREFIX, create_user_command, image_requirement,
-                                            parent_labels, search_path, with_env)
+                                            layer_created_by, parent_labels, search_path, with_env)
 from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run_dir
 from pbrx_images.stages.builder import install_packages, reuse_cached_image
 from pbrx_images.ui.output import Reporter
@@ -195,7 +195,7 @@ class Runtime:
                     else None
                 if reused is not None:
                     new_layers.append((NewLayer(reused.diff_id,
-                                                LAYER_PREFIX + plan.description, plan.kind),
+                                                layer_created_by(plan.description), plan.kind),
                                        self.cache.tar_path(reused.diff_id)))
                 else:
                     if tree is None:
@@ -368,7 +368,7 @@ class Runtime:
                 raise
         final = self.cache.tar_path(diff_id)
         os.replace(out.name, final)
-        return NewLayer(diff_id, LAYER_PREFIX + plan.description, plan.kind), final
+        return NewLayer(diff_id, layer_created_by(plan.description), plan.kind), final
 
     def _user_layer(self, from_image: str, image: ImagePlan, user: str, uid: int | None,
                     container_name: str) -> tuple[NewLayer, Path]:

@@ -6,38 +6,13 @@ standard error.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
-from pbrx_images.plan.runtime_image import LAYER_PREFIX
+from pbrx_images.plan.runtime_image import layer_distributions
 from pbrx_images.stages import sbom as sbom_module
 from pbrx_images.stages.record import Result
 
 FORMAT_VERSION = 1
-
-
-def layer_distributions(layer: Mapping[str, Any]) -> list[dict[str, str]]:
-    """The Python distributions (name, version) a layer of the history holds.
-
-    Per-distribution layers say so in their comment ("pbrx-images
-    dependency", "... project" or "... group") and name what they hold in
-    ``created_by``: "pbrx-images: NAME VERSION", or for a group "pbrx-images:
-    N smaller distributions: NAME VERSION, NAME VERSION".  Other layers
-    (the base image's, distro packages, a user, leftovers) hold none.
-    """
-    kind = str(layer.get("comment") or "").rpartition(" ")[2]
-    created_by = str(layer.get("created_by") or "")
-    if kind not in ("dependency", "project", "group") or \
-            not created_by.startswith(LAYER_PREFIX):
-        return []
-    text = created_by[len(LAYER_PREFIX):]
-    if kind == "group":
-        text = text.partition(": ")[2]
-    found = []
-    for item in text.split(", "):
-        name, _, version = item.strip().partition(" ")
-        if name and version:
-            found.append({"name": name, "version": version})
-    return found
 
 
 def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, Any]:

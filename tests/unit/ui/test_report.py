@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from pbrx_images.plan import make_plan
 from pbrx_images.project.bindep_file import DistroPackages
@@ -55,22 +54,3 @@ def test_report_gives_the_digest_of_a_pushed_image():
 
 def test_to_json_round_trips():
     assert json.loads(to_json(_result(), []))["images"][1]["tag"] == "v1"
-
-
-@pytest.mark.parametrize("layer, expected", [
-    ({"created_by": "pbrx-images: psycopg2 2.9.9", "comment": "pbrx-images dependency"},
-     [{"name": "psycopg2", "version": "2.9.9"}]),
-    ({"created_by": "pbrx-images: pgtool 1.0.0", "comment": "pbrx-images project"},
-     [{"name": "pgtool", "version": "1.0.0"}]),
-    ({"created_by": "pbrx-images: 2 smaller distributions: a 1.0, b-c 2.0rc1",
-      "comment": "pbrx-images group"},
-     [{"name": "a", "version": "1.0"}, {"name": "b-c", "version": "2.0rc1"}]),
-    ({"created_by": "pbrx-images: user app", "comment": "pbrx-images user"}, []),
-    ({"created_by": "pbrx-images: files of no or of several distributions",
-      "comment": "pbrx-images leftovers"}, []),
-    ({"created_by": "/bin/sh -c apt-get install -y x", "comment": ""}, []),
-    ({"created_by": "pbrx-images: CMD [\"x\"]", "comment": "pbrx-images"}, []),
-])
-def test_layers_name_the_distributions_they_hold(layer, expected):
-    from pbrx_images.ui.report import layer_distributions
-    assert layer_distributions(layer) == expected
