@@ -12,6 +12,16 @@ environment of an exec (pip settings, proxies) is not part of the
 container's configuration, so it never reaches a committed image.  Every
 container is removed when its ``with`` block ends, however it ends.
 
+An image gets a name in one of four calls, each given the whole name
+(``repository:tag``): loaded (:func:`~pbrx_images.engine.load.load_archive`,
+the archive's ``RepoTags``), built (:meth:`Engine.build`), committed
+(:meth:`Container.commit`, the builder image only) and tagged
+(:meth:`Engine.tag`).  The first three name only cached images and a run's
+work tags (:meth:`~pbrx_images.engine.run.Run.work_tag`); an image's real
+name is set by :meth:`Engine.tag` alone, from
+:func:`pbrx_images.stages.finish.tag_all`, all or nothing, once every image
+of the build is there.
+
 The package's modules: :mod:`~pbrx_images.engine.calls` (the SDK's errors in
 words for people), :mod:`~pbrx_images.engine.containers` (build containers),
 :mod:`~pbrx_images.engine.run` (one build's names and clean-up),

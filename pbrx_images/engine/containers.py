@@ -207,9 +207,9 @@ class Container:
             found = self.engine.client.api.diff(self.id) or []
         return [(item["Path"], int(item["Kind"])) for item in found]
 
-    def commit(self, repository: str, tag: str, changes: Sequence[str],
-               message: str) -> str:
-        """Commit the container's file system as an image; return the image ID."""
+    def commit(self, name: str, changes: Sequence[str], message: str) -> str:
+        """Commit the container's file system as the image ``name``; return the image ID."""
+        repository, _, tag = name.rpartition(":")
         with engine_errors("commit container %s" % self.name):
             result = self.engine.client.api.commit(
                 self.id, repository=repository, tag=tag, message=message,

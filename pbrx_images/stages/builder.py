@@ -159,8 +159,7 @@ class Builder:
                    " ".join(BUILD_TOOLS)), self.pip_environment)
             container.run("rm -rf %s /root/.cache /tmp/* && if command -v git >/dev/null; "
                           "then git config --system --add safe.directory '*'; fi" % PIP_DIR)
-            repository, _, tag = name.rpartition(":")
-            container.commit(repository, tag, image_config_changes(base),
+            container.commit(name, image_config_changes(base),
                              "pbrx-images builder for %s" % self.work_name)
         return name
 
