@@ -80,6 +80,11 @@ def layer_created_by(description: str) -> str:
     return LAYER_PREFIX + description
 
 
+def layer_description(created_by: str) -> str:
+    """The description :func:`layer_created_by` was given (``created_by`` itself if not)."""
+    return created_by[len(LAYER_PREFIX):] if created_by.startswith(LAYER_PREFIX) else created_by
+
+
 def layer_distributions(layer: Mapping[str, Any]) -> list[dict[str, str]]:
     """The Python distributions (name, version) a layer of the history holds.
 
@@ -97,10 +102,9 @@ def layer_distributions(layer: Mapping[str, Any]) -> list[dict[str, str]]:
     """
     kind = str(layer.get("comment") or "").rpartition(" ")[2]
     created_by = str(layer.get("created_by") or "")
-    if kind not in DISTRIBUTION_KINDS or \
-            not created_by.startswith(LAYER_PREFIX):
+    if kind not in DISTRIBUTION_KINDS or not created_by.startswith(LAYER_PREFIX):
         return []
-    text = created_by[len(LAYER_PREFIX):]
+    text = layer_description(created_by)
     if kind == "group":
         text = text.partition(": ")[2]
     found = []

@@ -39,8 +39,9 @@ from pbrx_images.plan import VENV, ImagePlan, resolution
 from pbrx_images.plan.cache_keys import cached_image_name
 from pbrx_images.plan.package_manager import PackageManager
 from pbrx_images.plan.resolution import Wanted
-from pbrx_images.plan.runtime_image import (LAYER_PREFIX, create_user_command, image_requirement,
-                                            layer_created_by, parent_labels, search_path, with_env)
+from pbrx_images.plan.runtime_image import (create_user_command, image_requirement,
+                                            layer_created_by, layer_description, parent_labels,
+                                            search_path, with_env)
 from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run_dir
 from pbrx_images.stages.builder import install_packages, reuse_cached_image
 from pbrx_images.ui.output import Reporter
@@ -216,7 +217,7 @@ class Runtime:
             settings.pop("Cmd")
         if user:
             settings["User"] = user
-        line, whole = layers_summary([(layer.created_by.replace(LAYER_PREFIX, "", 1),
+        line, whole = layers_summary([(layer_description(layer.created_by),
                                        layer.kind, path.stat().st_size)
                                       for layer, path in new_layers])
         self.reporter.say("    " + line)

@@ -12,7 +12,7 @@ from pbrx_images.oci.layer import LayerPlan, group
 from pbrx_images.plan import ImagePlan
 from pbrx_images.plan.lock import Lock
 from pbrx_images.plan.runtime_image import (DEFAULT_PATH, base_entrypoint, create_user_command,
-                                            image_requirement, layer_created_by,
+                                            image_requirement, layer_created_by, layer_description,
                                             layer_distributions, parent_labels, search_path,
                                             with_env)
 from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild
@@ -112,6 +112,10 @@ def test_what_a_layer_is_called_is_read_back_for_every_kind():
          for number, layer in enumerate(grouped)], {}, "1970-01-01T00:00:00Z", "pbrx-images"))
     read = [layer_distributions({"created_by": entry["created_by"], "comment": entry["comment"]})
             for entry in config["history"]]
+    assert [layer_description(entry["created_by"]) for entry in config["history"]] == [
+        layer.description for layer in grouped]
+    assert layer_description("/bin/sh -c apt-get install -y x") == \
+        "/bin/sh -c apt-get install -y x"
     assert read == [[{"name": "big", "version": "1.0"}],
                     [{"name": "small-a", "version": "2.0"},
                      {"name": "small_b", "version": "3.0rc1"}],
