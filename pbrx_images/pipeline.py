@@ -20,9 +20,9 @@ from typing import Mapping
 from pbrx_images import engine as engine_module
 from pbrx_images import interrupts
 from pbrx_images import plan as plan_module
-from pbrx_images.cache import build_record
-from pbrx_images.cache.image_facts import ImageFacts, default_facts_dir
-from pbrx_images.cache.layers import LayerCache, default_layer_dir
+from pbrx_images.cache import build_record, files
+from pbrx_images.cache.image_facts import ImageFacts
+from pbrx_images.cache.layers import LayerCache
 from pbrx_images.engine import Container
 from pbrx_images.engine.run import Run
 from pbrx_images.errors import BuildError
@@ -74,7 +74,7 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     run = Run(engine, checked.work_name)
     try:
         base = inspect_base(engine, run, options.base_image, checked.rules,
-                            ImageFacts(default_facts_dir(), not options.no_cache))
+                            ImageFacts(files.facts_dir(), not options.no_cache))
     finally:
         run.remove_containers()
     static = checked.static
@@ -108,7 +108,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     engine.remove_dead_containers()
     for tag in engine.remove_dead_work_tags():
         reporter.say("    removed %s, left by a build that was killed" % tag)
-    records = build_record.RecordStore(build_record.default_record_dir())
+    records = build_record.RecordStore(files.builds_dir())
     inputs_key = functools.partial(record_module.inputs_key, build_record.tool_identity(),
                                    checked, options, source.digest, origin)
 
@@ -120,9 +120,9 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         if current is not None:
             return current
     run = Run(engine, checked.work_name)
-    facts = ImageFacts(default_facts_dir(), not options.no_cache)
+    facts = ImageFacts(files.facts_dir(), not options.no_cache)
     facts.prune()
-    LayerCache(default_layer_dir()).prune()
+    LayerCache(files.layers_dir()).prune()
     builder_image = None
     # The wheel container stays until the end, to remove the run's files from the volume;
     # so does the container started alongside for the base image's install.
@@ -185,7 +185,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         if options.smoke_test:
             smoke_test_all(engine, reporter, run, plan, images.work_tags)
 
-        sbom_dir = options.sbom_dir or sbom_module.default_dir()
+        sbom_dir = options.sbom_dir or files.sbom_dir()
         with reporter.step("SBOMs (%s) into %s" % (sbom_module.FORMAT, sbom_dir)):
             sbom_paths = sbom_module.write(sbom_dir, sboms.documents)
         # All or nothing: a signal waits until every tag is set, and a failure

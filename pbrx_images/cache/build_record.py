@@ -24,16 +24,14 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pbrx_images.cache.layers import UNUSED_FOR, prune_files, write_whole
+from pbrx_images.cache.files import UNUSED_FOR, mark_used, prune_files, write_whole
 from pbrx_images.plan import ImagePlan, Plan
 from pbrx_images.project.bindep_file import DistroPackages
 from pbrx_images.project.settings import Options
-from pbrx_images.ui.output import cache_dir
 
 #: Bump when what a record holds, or what the key covers, changes.
 RECIPE = "1"
@@ -49,11 +47,6 @@ NOT_IN_KEY = {
     "network": "where the build containers reach the network, not what they make",
     "constraints": "its path: the file's content is in the key instead",
 }
-
-
-def default_record_dir() -> Path:
-    """``$XDG_CACHE_HOME/pbrx-images/builds``."""
-    return cache_dir() / "builds"
 
 
 def _sha256(data: bytes) -> str:
@@ -274,10 +267,7 @@ class RecordStore:
             return None
         if record.key != key:
             return None
-        try:
-            os.utime(path)  # used: kept by prune()
-        except OSError:
-            pass
+        mark_used(path)
         return record
 
     def put(self, record: Record) -> None:

@@ -21,13 +21,7 @@ import json
 from pathlib import Path
 from typing import Iterable
 
-from pbrx_images.cache.layers import write_whole
-from pbrx_images.ui.output import cache_dir
-
-
-def default_record_dir() -> Path:
-    """``$XDG_CACHE_HOME/pbrx-images/cached-images``."""
-    return cache_dir() / "cached-images"
+from pbrx_images.cache.files import write_whole
 
 
 class CachedImages:

@@ -11,25 +11,18 @@ and bindep's version (parsing compiles bindep's grammar, a quarter second).
 Kept as ``~/.cache/pbrx-images/facts/{kind}-{recipe}-{id}.json``
 (``$XDG_CACHE_HOME``), so that a rebuild on the same images starts no
 container to learn them again.  Only what a successful probe found is kept;
-files are written whole and renamed into place.
+files are written, used and pruned by the rules of :mod:`pbrx_images.cache.files`.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from pbrx_images.cache.layers import UNUSED_FOR, prune_files, write_whole
-from pbrx_images.ui.output import cache_dir
+from pbrx_images.cache.files import UNUSED_FOR, mark_used, prune_files, write_whole
 
 #: Bump when what a probe records changes.
 RECIPE = "1"
-
-
-def default_facts_dir() -> Path:
-    """``$XDG_CACHE_HOME/pbrx-images/facts``."""
-    return cache_dir() / "facts"
 
 
 class ImageFacts:
@@ -50,9 +43,9 @@ class ImageFacts:
         try:
             with open(path, encoding="utf-8") as handle:
                 data = json.load(handle)
-            os.utime(path)  # used: kept by prune()
         except (OSError, ValueError):
             return None
+        mark_used(path)
         return data
 
     def put(self, kind: str, image_id: str, data: Any) -> None:

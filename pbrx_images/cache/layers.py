@@ -5,33 +5,22 @@ into (the image that made it: path and Python) and the pip that installs it,
 and on the fixed mtime.  Each layer is kept under
 ``~/.cache/pbrx-images/layers`` (``$XDG_CACHE_HOME``) as ``{digest}.tar``,
 and an index entry ``index/{key}.json`` names it by the hash of those inputs,
-with what the layer holds.  Files are written whole and renamed into place,
-so concurrent builds never read half of one.
+with what the layer holds.  Files are written, used and pruned by the rules
+of :mod:`pbrx_images.cache.files`.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
+from pbrx_images.cache.files import UNUSED_FOR, mark_used, prune_files, write_whole
 from pbrx_images.oci.tar import Signature
-from pbrx_images.ui.output import cache_dir
 
 #: Bump when what goes into a distribution's layer changes.
 RECIPE = "1"
-#: Layers and index entries unused for this long (seconds) are removed.
-UNUSED_FOR = 30 * 24 * 3600
-
-
-def default_layer_dir() -> Path:
-    """``$XDG_CACHE_HOME/pbrx-images/layers``."""
-    return cache_dir() / "layers"
 
 
 def layer_key(wheel_sha256: str, venv_image: str, venv: str, pip: str, epoch: int) -> str:
@@ -62,11 +51,7 @@ class LayerCache:
     def existing_tar(self, diff_id: str) -> Path | None:
         """The cached tar of the layer ``diff_id``, marked used, or None."""
         tar = self.tar_path(diff_id)
-        try:
-            os.utime(tar)  # used: kept by prune()
-        except OSError:
-            return None
-        return tar
+        return tar if mark_used(tar) else None
 
     def get(self, key: str) -> CachedLayer | None:
         """The layer cached under ``key`` when its index entry and tar are both there."""
@@ -81,9 +66,7 @@ class LayerCache:
             return None
         if self.existing_tar(layer.diff_id) is None:
             return None
-        try:
-            os.utime(self.directory / "index" / (key + ".json"))  # used: kept by prune()
-        except OSError:
+        if not mark_used(self.directory / "index" / (key + ".json")):
             return None
         return layer
 
@@ -96,44 +79,3 @@ class LayerCache:
                 "size": layer.size, "kind": layer.kind,
                 "files": {path: list(signature) for path, signature in layer.files.items()}}
         write_whole(self.directory / "index" / (key + ".json"), json.dumps(data).encode())
-
-
-def write_whole(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all: a temporary file, renamed into place.
-
-    Concurrent builds never read half a file; a temporary file left by a
-    failure is removed (one left by a killed build, by :func:`prune_files`).
-    OSError if it cannot be written.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def prune_files(directories: Iterable[Path], max_age: float, now: float | None = None) -> None:
-    """Remove the files of ``directories`` not touched for ``max_age`` seconds.
-
-    Temporary files (``.tmp-*``, left by a killed build) go after an hour.
-    A directory that cannot be read, or a file that cannot be removed, is
-    left as it is: pruning never fails a build.
-    """
-    now = time.time() if now is None else now
-    for directory in directories:
-        try:
-            paths = list(directory.iterdir())
-        except OSError:
-            continue
-        for path in paths:
-            try:
-                if path.is_file() and now - path.stat().st_mtime > (
-                        3600 if path.name.startswith(".tmp-") else max_age):
-                    path.unlink()
-            except OSError:
-                pass

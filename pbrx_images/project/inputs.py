@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from pbrx_images.cache.image_facts import ImageFacts, default_facts_dir
+from pbrx_images.cache.files import facts_dir
+from pbrx_images.cache.image_facts import ImageFacts
 from pbrx_images.oci.image_archive import rfc3339
 from pbrx_images.oci.layer import DEFAULT_EPOCH
 from pbrx_images.plan.names import check_prefix, check_push_target, check_tag, full_name
@@ -65,7 +66,7 @@ def read_inputs(options: Options, reporter: Reporter, environ: Mapping[str, str]
     if options.push:  # every image shares the prefix, so one name tells
         check_push_target(full_name(check_prefix(options.prefix), "image", options.tag))
     bindep_path = bindep_file.find_bindep_file(project_dir)
-    bindep = bindep_file.BindepFile(bindep_path, ImageFacts(default_facts_dir(),
+    bindep = bindep_file.BindepFile(bindep_path, ImageFacts(facts_dir(),
                                                             not options.no_cache))
     constraints = options.constraints.read_bytes() if options.constraints else b""
     pip = read_host_pip_config(environ, home).for_container()

@@ -44,7 +44,7 @@ class Options:
     user: str | None = None  #: the images' user, created in the base image; None = root
     uid: int | None = None  #: that user's UID; None = the distribution picks one
     push: bool = False  #: push every image to the registry in its name once all are tagged
-    sbom_dir: Path | None = None  #: where the SBOMs go; None = sbom.default_dir()
+    sbom_dir: Path | None = None  #: where the SBOMs go; None = cache.files.sbom_dir()
     platform: str | None = None  #: normalised ``os/arch[/variant]``; None = the engine's
     #: build even if the last build of the same inputs left its images as they were
     refresh: bool = False

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from pbrx_images import container_tools
+from pbrx_images.cache.files import UNUSED_FOR
 from pbrx_images.cache.image_facts import ImageFacts
-from pbrx_images.cache.layers import UNUSED_FOR
 from pbrx_images.container_tools.build_wheel import BUILD_REQUIRES_MARK
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.errors import BuildError

@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 from pbrx_images import engine as engine_module
 from pbrx_images.cache.cached_images import CachedImages
-from pbrx_images.cache.cached_images import default_record_dir as default_cached_images_dir
+from pbrx_images.cache.files import cached_images_dir
 from pbrx_images.engine import Engine
 from pbrx_images.engine.run import Run
 from pbrx_images.errors import BuildError
@@ -86,7 +86,7 @@ def remove_superseded(engine: Engine, reporter: Reporter, base_name: str, base_i
     One the engine keeps (a container uses it) stays in the record, to be
     removed the next time the name moves.
     """
-    records = CachedImages(default_cached_images_dir())
+    records = CachedImages(cached_images_dir())
     kept = []
     for name in records.superseded(base_name, base_id):
         if engine.image(name) is None:

@@ -24,8 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from pbrx_images.cache.files import layers_dir
 from pbrx_images.cache.image_facts import ImageFacts
-from pbrx_images.cache.layers import CachedLayer, LayerCache, default_layer_dir, layer_key
+from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_key
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.engine.load import load_archive
 from pbrx_images.errors import BuildError, EngineError
@@ -68,7 +69,7 @@ class Runtime:
         #: mtime of every file in a layer, and the images' creation time
         self.epoch = epoch
         self.created = rfc3339(epoch)
-        self.cache = LayerCache(default_layer_dir())  # (pruned once per build, by pipeline)
+        self.cache = LayerCache(layers_dir())  # (pruned once per build, by pipeline)
         self._built: dict[str, _Built] = {}  # image ID -> what this build loaded
         self.reporter = reporter
         self.work_name = work_name

@@ -32,8 +32,8 @@ from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import quote
 
 from pbrx_images import container_tools
+from pbrx_images.cache.files import write_whole
 from pbrx_images.cache.image_facts import ImageFacts
-from pbrx_images.cache.layers import write_whole
 from pbrx_images.container_tools import python_distributions
 from pbrx_images.engine import CommandFailed, Container, Engine
 from pbrx_images.errors import BuildError
@@ -42,7 +42,6 @@ from pbrx_images.plan import VENV
 from pbrx_images.plan.os_release import parse_os_release
 from pbrx_images.plan.package_manager import DETECT_SCRIPT, PackageManager, from_detect_output
 from pbrx_images.project import labels as labels_module
-from pbrx_images.ui.output import cache_dir
 
 #: The image label holding ``sha256:HEX`` of the image's SBOM file.  Not under
 #: ``org.pbrx-images.``: that prefix marks build-time objects (volumes), never images.
@@ -397,11 +396,6 @@ def tool_version() -> str:
             return "unknown"
     except ImportError:  # pragma: no cover
         return "unknown"
-
-
-def default_dir() -> Path:
-    """``$XDG_CACHE_HOME/pbrx-images/sbom`` (never inside the project)."""
-    return cache_dir() / "sbom"
 
 
 def file_name(image: str) -> str:

@@ -29,22 +29,12 @@ from pathlib import Path
 from typing import IO, Callable, Iterator, Mapping, Sequence
 
 from pbrx_images import interrupts
+from pbrx_images.cache.files import logs_dir
 from pbrx_images.ui import live
 
 TAIL_LINES = 25
 #: The live line is redrawn for new output at most this often (seconds).
 REDRAW = 0.1
-
-
-def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/pbrx-images``: the client's logs and caches (never the project)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "pbrx-images"
-
-
-def default_log_dir() -> Path:
-    """``$XDG_CACHE_HOME/pbrx-images/logs`` (never inside the project)."""
-    return cache_dir() / "logs"
 
 
 @dataclass
@@ -316,7 +306,7 @@ def logged(reporter: Reporter, stem: str) -> Iterator[None]:
     ``$XDG_CACHE_HOME/pbrx-images/logs/{time}-{stem}.log``; one that cannot
     be written is a note, not a failure.
     """
-    log_path = default_log_dir() / ("%s-%s.log" % (time.strftime("%Y%m%d-%H%M%S"), stem))
+    log_path = logs_dir() / ("%s-%s.log" % (time.strftime("%Y%m%d-%H%M%S"), stem))
     try:
         reporter.open_log(log_path)
     except OSError:

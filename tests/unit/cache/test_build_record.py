@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pbrx_images.cache import build_record
+from pbrx_images.cache import build_record, files
 from pbrx_images.cache.build_record import (NOT_IN_KEY, Inputs, Record, RecordedImage, RecordStore,
                                             key, option_values, plan_data, plan_from_data, stale)
 from pbrx_images.plan import ImagePlan, Plan
@@ -160,7 +160,7 @@ def test_a_failed_write_leaves_no_file_and_keeps_the_old_record(tmp_path, monkey
     def fail(source, target):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(build_record.os, "replace", fail)
+    monkeypatch.setattr(files.os, "replace", fail)
     with pytest.raises(OSError):
         store.put(newer)
     assert [path.name for path in tmp_path.iterdir()] == ["k1.json"]
@@ -245,8 +245,3 @@ def test_tool_identity_digests_the_whole_package():
 
     whole = Path(pbrx_images.__file__).resolve().parent
     assert build_record.tool_identity() == build_record.tool_identity(whole)
-
-
-def test_records_live_in_the_cache_directory(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert build_record.default_record_dir() == tmp_path / "pbrx-images" / "builds"

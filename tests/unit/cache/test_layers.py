@@ -1,9 +1,8 @@
 """The client's cache of distribution layers."""
 from __future__ import annotations
 
-import pytest
 
-from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_key, write_whole
+from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_key
 
 LAYER = CachedLayer("sha256:" + "a" * 64, "foo", "foo 1.0", 12, "dependency",
                     {"opt/venv/x.py": ("file", 0o644, "", "abc")})
@@ -63,18 +62,3 @@ def test_get_marks_the_layer_as_used(tmp_path):
     assert cache.get("k") == LAYER
     cache.prune(max_age=3600)
     assert cache.get("k") == LAYER
-
-
-def test_write_whole_replaces_the_file_and_leaves_no_temporary(tmp_path):
-    target = tmp_path / "sub" / "file.json"
-    write_whole(target, b"one")
-    write_whole(target, b"two")
-    assert target.read_bytes() == b"two"
-    assert [path.name for path in target.parent.iterdir()] == ["file.json"]
-
-
-def test_write_whole_removes_its_temporary_when_it_fails(tmp_path):
-    (tmp_path / "target").mkdir()  # a directory: the rename fails
-    with pytest.raises(OSError):
-        write_whole(tmp_path / "target", b"data")
-    assert [path.name for path in tmp_path.iterdir()] == ["target"]

@@ -289,7 +289,7 @@ def test_parse_user_rejects(value):
 
 def test_sbom_dir_resolved_from_the_current_directory(project, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert resolve(project).sbom_dir is None  # the default, sbom.default_dir()
+    assert resolve(project).sbom_dir is None  # the default, cache.files.sbom_dir()
     assert resolve(project, sbom_dir="out/sboms").sbom_dir == tmp_path.resolve() / "out/sboms"
 
 

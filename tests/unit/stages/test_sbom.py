@@ -256,11 +256,6 @@ def test_write_into_a_file_fails_clearly(tmp_path):
         sbom.write(tmp_path / "file", {"app:latest": b"x"})
 
 
-def test_default_dir_is_in_the_cache(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert sbom.default_dir() == tmp_path / "pbrx-images" / "sbom"
-
-
 class _Container:
     """Answers the queries with canned output (the engine test runs real ones)."""
 

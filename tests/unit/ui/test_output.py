@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pbrx_images.ui import output
-from pbrx_images.ui.output import TAIL_LINES, Reporter, default_log_dir
+from pbrx_images.ui.output import TAIL_LINES, Reporter
 
 
 class Clock:
@@ -218,14 +218,6 @@ def test_no_log_file_by_default(reporter):
     reporter.command("true")
     reporter.output(b"x\n")
     assert reporter.log_path is None
-
-
-def test_default_log_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert default_log_dir() == tmp_path / "cache" / "pbrx-images" / "logs"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_log_dir() == tmp_path / "home" / ".cache" / "pbrx-images" / "logs"
 
 
 # --------------------------------------------------------------------------
