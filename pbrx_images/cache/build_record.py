@@ -46,6 +46,7 @@ NOT_IN_KEY = {
     "push": "done after the build, on the fast path too",
     "network": "where the build containers reach the network, not what they make",
     "constraints": "its path: the file's content is in the key instead",
+    "pyproject": "the file as read: it is in the source tree's hash",
 }
 
 

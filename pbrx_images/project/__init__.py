@@ -1,5 +1,7 @@
 """What the project is (pure code, no Docker): its metadata, settings, source.
 
+* ``pyproject``: pyproject.toml, parsed once for all its readers, and what
+  pip builds the project with (``[build-system]``);
 * ``metadata``: name, version, scripts and extras, from setup.cfg and
   pyproject.toml; ``wheel_metadata``: the same from a built wheel, and the
   one reader of METADATA;

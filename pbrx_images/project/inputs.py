@@ -18,10 +18,10 @@ from pbrx_images.oci.layer import DEFAULT_EPOCH
 from pbrx_images.plan.names import check_prefix, check_push_target, check_tag, full_name
 from pbrx_images.project import bindep_file
 from pbrx_images.project import labels as labels_module
-from pbrx_images.project.metadata import (LEGACY_BUILD_BACKEND, ProjectMetadata, build_backend,
-                                          build_requirements, image_name, read_project)
+from pbrx_images.project.metadata import ProjectMetadata, image_name, read_project
 from pbrx_images.project.pip_config import (PROXY_VARIABLES, ContainerPipConfig,
                                             read_host_pip_config)
+from pbrx_images.project.pyproject import LEGACY_BUILD_BACKEND, read_pyproject
 from pbrx_images.project.settings import Options
 from pbrx_images.ui.output import Reporter
 
@@ -53,14 +53,18 @@ def read_inputs(options: Options, reporter: Reporter, environ: Mapping[str, str]
                 home: Path) -> BuildInputs:
     """Read and check everything of the build that needs no engine; say what to know.
 
+    pyproject.toml is the one :func:`~pbrx_images.project.settings.resolve`
+    read into ``options`` (read here only for options made without it).
+
     A bad tag or prefix, a push that would go to Docker Hub by accident, an
     unreadable pyproject.toml or bindep.txt: each is an error here, before
     any container runs.
     """
     project_dir = options.project_dir
-    static = read_project(project_dir)
-    build_requires = build_requirements(project_dir)
-    backend = build_backend(project_dir)
+    pyproject = options.pyproject or read_pyproject(project_dir)
+    static = read_project(project_dir, pyproject)
+    build_requires = pyproject.build_requirements()
+    backend = pyproject.build_backend()
     check_tag(options.tag)
     check_prefix(options.prefix)
     if options.push:  # every image shares the prefix, so one name tells

@@ -16,17 +16,14 @@ from __future__ import annotations
 
 import configparser
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from pbrx_images.errors import ProjectError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
+from pbrx_images.project.pyproject import PyProject
+from pbrx_images.project.pyproject import read_pyproject as _read_pyproject_file
+from pbrx_images.project.pyproject import read_text as _read_text
 
 __all__ = [
     "ProjectMetadata",
@@ -66,10 +63,6 @@ _PEP621_FIELDS = {
     "scripts": "console_scripts",
     "optional-dependencies": "extras",
 }
-
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-_TOML_END_OF_DOCUMENT = re.compile(r"\s*\(at end of document\)\s*$")
-
 
 # --------------------------------------------------------------------------
 # Names
@@ -112,7 +105,7 @@ def image_name(name: str) -> str:
 # Source trees
 
 
-def read_project(project_dir: Path) -> ProjectMetadata:
+def read_project(project_dir: Path, pyproject: PyProject | None = None) -> ProjectMetadata:
     """Read the static metadata of the project in ``project_dir``.
 
     ``setup.cfg`` (pbr's ``[metadata]``/``[entry_points]``/``[extras]`` or
@@ -121,8 +114,9 @@ def read_project(project_dir: Path) -> ProjectMetadata:
     merged; ``[project]`` wins for every field it declares statically, and a
     field it lists in ``dynamic`` comes from ``setup.cfg`` if that has it.
 
-    Raises :class:`ProjectError` if the directory is not a Python project or
-    one of its metadata files cannot be read or parsed.
+    ``pyproject`` is its pyproject.toml when already read.  Raises
+    :class:`ProjectError` if the directory is not a Python project or one of
+    its metadata files cannot be read or parsed.
     """
     project_dir = Path(project_dir)
     if not project_dir.exists():
@@ -147,7 +141,10 @@ def read_project(project_dir: Path) -> ProjectMetadata:
     from_cfg = (
         _read_setup_cfg(setup_cfg_path, has_setup_py) if setup_cfg_path.is_file() else None
     )
-    from_toml = _read_pyproject(pyproject_path) if pyproject_path.is_file() else None
+    if pyproject_path.is_file():
+        from_toml = _read_pyproject(pyproject or _read_pyproject_file(project_dir))
+    else:
+        from_toml = None
 
     if from_toml is None:
         if from_cfg is not None:
@@ -168,22 +165,6 @@ def read_project(project_dir: Path) -> ProjectMetadata:
             if "setup.cfg" not in sources:
                 sources.append("setup.cfg")
     return ProjectMetadata(source=", ".join(sources), **fields)
-
-
-def _read_text(path: Path) -> str:
-    """Return the UTF-8 text of a project file, or raise ProjectError."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ProjectError(
-            f"{path} is not UTF-8 text (byte {error.start} cannot be decoded);"
-            f" save it as UTF-8."
-        ) from error
-    except OSError as error:
-        raise ProjectError(
-            f"{path} cannot be read ({error.strerror or error}); check that it is a"
-            f" readable file."
-        ) from error
 
 
 def _parse_ini(path: Path, text: str) -> configparser.RawConfigParser:
@@ -313,18 +294,17 @@ def _parse_console_scripts(value: str, where: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _read_pyproject(path: Path) -> tuple[dict[str, Any], set[str]] | None:
+def _read_pyproject(pyproject: PyProject) -> tuple[dict[str, Any], set[str]] | None:
     """Read ``[project]`` from ``pyproject.toml``.
 
     Returns the ProjectMetadata fields it declares (``None`` for dynamic
     ones) and the set of dynamic field names, or ``None`` if the file has no
     ``[project]`` table.
     """
-    project = _load_toml(path).get("project")
+    path = pyproject.path
+    project = pyproject.table("project")
     if project is None:
         return None
-    if not isinstance(project, dict):
-        raise ProjectError(f"{path}: 'project' must be a table ([project]); fix it.")
 
     dynamic = project.get("dynamic", [])
     if not isinstance(dynamic, list) or not all(isinstance(item, str) for item in dynamic):
@@ -343,20 +323,8 @@ def _read_pyproject(path: Path) -> tuple[dict[str, Any], set[str]] | None:
     return fields, dynamic_fields
 
 
-def _load_toml(path: Path) -> dict[str, Any]:
-    text = _read_text(path)
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise ProjectError(_toml_error_message(path, error)) from error
-    except RecursionError as error:  # tomllib recurses once per nested array or table
-        raise ProjectError(
-            f"{path} nests arrays or inline tables too deeply to be read; flatten them."
-        ) from error
-
-
 def _table_keys(
-    path: Path, project: dict[str, Any], key: str, dynamic: set[str]
+    path: Path, project: Mapping[str, Any], key: str, dynamic: set[str]
 ) -> tuple[str, ...] | None:
     """Return the keys of the ``[project.<key>]`` table; None if it is dynamic."""
     if key in dynamic:
@@ -365,76 +333,6 @@ def _table_keys(
     if not isinstance(table, dict):
         raise ProjectError(f"{path}: [project] {key} must be a table; fix it.")
     return tuple(table)
-
-
-def _toml_error_message(path: Path, error: Exception) -> str:
-    """Phrase a TOMLDecodeError as one sentence naming the file and line."""
-    reason = str(error)
-    match = _TOML_POSITION.search(reason)
-    if match:
-        reason = reason[: match.start()]
-        where = f"line {match.group(1)}, column {match.group(2)}"
-    elif _TOML_END_OF_DOCUMENT.search(reason):
-        reason = _TOML_END_OF_DOCUMENT.sub("", reason)
-        where = "the end of the file"
-    else:
-        where = "an unknown position"
-    return f"{path} is not valid TOML ({reason.rstrip('.')} at {where}); fix the syntax."
-
-
-def _build_system(project_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """The path of the project's pyproject.toml and its ``[build-system]`` table ({} if none)."""
-    path = Path(project_dir) / "pyproject.toml"
-    system = _load_toml(path).get("build-system") if path.is_file() else None
-    return path, system if isinstance(system, dict) else {}
-
-
-#: What pip builds a project with that names no build requirements (PEP 518).
-DEFAULT_BUILD_REQUIREMENTS = ("setuptools>=40.8.0",)
-
-
-def build_requirements(project_dir: Path) -> tuple[str, ...]:
-    """``[build-system] requires`` of the project's pyproject.toml, or pip's default.
-
-    Raises :class:`ProjectError` if pyproject.toml cannot be read or its
-    ``requires`` is not a list of strings.
-    """
-    path, system = _build_system(project_dir)
-    if "requires" not in system:
-        return DEFAULT_BUILD_REQUIREMENTS
-    requires = system["requires"]
-    if not isinstance(requires, list) or not all(isinstance(item, str) for item in requires):
-        raise ProjectError(f"{path}: [build-system] requires must be a list of strings; "
-                           f"fix it.")
-    return tuple(requires)
-
-
-#: The backend pip builds a project with that names none (PEP 517).
-LEGACY_BUILD_BACKEND = "setuptools.build_meta:__legacy__"
-
-
-def build_backend(project_dir: Path) -> tuple[str, tuple[str, ...]]:
-    """``[build-system] build-backend`` and ``backend-path`` of the project, or pip's default.
-
-    Raises :class:`ProjectError` if pyproject.toml cannot be read, the
-    backend is not a ``module:object`` string or ``backend-path`` is not a
-    list of relative paths inside the project.
-    """
-    path, system = _build_system(project_dir)
-    if "build-backend" not in system:
-        return LEGACY_BUILD_BACKEND, ()
-    backend = system["build-backend"]
-    if not isinstance(backend, str) or not re.fullmatch(
-            r"[A-Za-z_][\w.]*(:[A-Za-z_][\w.]*)?", backend):
-        raise ProjectError(f"{path}: [build-system] build-backend must name a module, "
-                           f"as in \"module.name:object\"; fix it.")
-    paths = system.get("backend-path", [])
-    if not isinstance(paths, list) or not all(
-            isinstance(item, str) and item and not Path(item).is_absolute()
-            and ".." not in Path(item).parts for item in paths):
-        raise ProjectError(f"{path}: [build-system] backend-path must be a list of paths "
-                           f"inside the project, relative to it; fix it.")
-    return backend, tuple(paths)
 
 
 # --------------------------------------------------------------------------

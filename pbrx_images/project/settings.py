@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import configparser
 import re
-import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.plan import check_prefix, check_tag, target_platform
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from pbrx_images.project.pyproject import PyProject, read_pyproject
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 DEFAULT_TAG = "latest"
@@ -48,9 +43,11 @@ class Options:
     platform: str | None = None  #: normalised ``os/arch[/variant]``; None = the engine's
     #: build even if the last build of the same inputs left its images as they were
     refresh: bool = False
+    #: the project's pyproject.toml as :func:`resolve` read it; None = read it when needed
+    pyproject: PyProject | None = field(default=None, compare=False, repr=False)
 
 
-def project_settings(project_dir: Path) -> dict[str, str]:
+def project_settings(project_dir: Path, pyproject: PyProject) -> dict[str, str]:
     """Settings from ``pyproject.toml`` and ``setup.cfg``; pyproject wins."""
     settings: dict[str, str] = {}
     setup_cfg = project_dir / "setup.cfg"
@@ -63,20 +60,14 @@ def project_settings(project_dir: Path) -> dict[str, str]:
         if parser.has_section("build_images"):
             settings.update(_checked(dict(parser.items("build_images")),
                                      "[build_images] in %s" % setup_cfg))
-    pyproject = project_dir / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            with open(pyproject, "rb") as handle:
-                data = tomllib.load(handle)
-        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
-            data = {}  # metadata reading reports it
-        tool = data.get("tool", {})
+    if pyproject.present:
+        tool = pyproject.data.get("tool", {})
         if not isinstance(tool, dict):
             raise ProjectError("%s: 'tool' must be a table (such as [tool.build-images]); "
-                               "fix it." % pyproject)
+                               "fix it." % pyproject.path)
         table = tool.get("build-images")
         if table is not None:
-            where = "[tool.build-images] in %s" % pyproject
+            where = "[tool.build-images] in %s" % pyproject.path
             if not isinstance(table, dict):
                 raise ProjectError("%s must be a table." % where)
             settings.update(_checked(table, where))
@@ -118,7 +109,8 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
     if not project_dir.is_dir():
         raise ProjectError("%s is not a directory: give the path of a Python project."
                            % project_dir)
-    settings = project_settings(project_dir)
+    pyproject = read_pyproject(project_dir)
+    settings = project_settings(project_dir, pyproject)
     constraints_path = None
     if constraints is not None:
         constraints_path = Path(constraints).resolve()
@@ -148,6 +140,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         sbom_dir=_sbom_dir(sbom_dir),
         platform=str(target_platform.parse(platform)) if platform is not None else None,
         refresh=refresh,
+        pyproject=pyproject,
         **parse_user(user),
     )
 

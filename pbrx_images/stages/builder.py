@@ -34,8 +34,8 @@ from pbrx_images.plan.cache_keys import (BUILD_TOOLS, build_env_key, build_tool_
 from pbrx_images.plan.lock import Lock, lock_from_report
 from pbrx_images.plan.package_manager import PackageManager
 from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run_dir
-from pbrx_images.project.metadata import (DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND,
-                                          ProjectMetadata)
+from pbrx_images.project.metadata import ProjectMetadata
+from pbrx_images.project.pyproject import DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND
 from pbrx_images.project.wheel_metadata import read_wheel
 from pbrx_images.ui.output import Reporter
 

@@ -13,9 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pbrx_images.errors import BuildError, ProjectError
-from pbrx_images.project.metadata import (DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND,
-                                          ProjectMetadata, build_backend, build_requirements,
-                                          find_extra, image_name, normalize_extra, read_project)
+from pbrx_images.project.metadata import (ProjectMetadata, find_extra, image_name,
+                                          normalize_extra, read_project)
 from pbrx_images.project.wheel_metadata import CoreMetadata, core_metadata, read_wheel
 
 PBR_SETUP_CFG = """\
@@ -662,61 +661,6 @@ def test_image_name_is_a_docker_path_component(name: str) -> None:
     except ProjectError:
         return
     assert re.fullmatch(DOCKER_COMPONENT, result)
-
-
-# --------------------------------------------------------------------------
-# Build requirements
-
-
-@pytest.mark.parametrize("pyproject, expected", [
-    (None, DEFAULT_BUILD_REQUIREMENTS),
-    ('[project]\nname = "x"\n', DEFAULT_BUILD_REQUIREMENTS),
-    ('[build-system]\nbuild-backend = "setuptools.build_meta"\n', DEFAULT_BUILD_REQUIREMENTS),
-    ('[build-system]\nrequires = ["pbr>=6", "setuptools>=64"]\n', ("pbr>=6", "setuptools>=64")),
-    ('[build-system]\nrequires = []\n', ()),
-])
-def test_build_requirements(tmp_path: Path, pyproject, expected) -> None:
-    (tmp_path / "setup.py").write_text("")
-    if pyproject is not None:
-        (tmp_path / "pyproject.toml").write_text(pyproject)
-    assert build_requirements(tmp_path) == expected
-
-
-@pytest.mark.parametrize("pyproject, expected", [
-    (None, (LEGACY_BUILD_BACKEND, ())),
-    ('[project]\nname = "x"\n', (LEGACY_BUILD_BACKEND, ())),
-    ('[build-system]\nrequires = ["setuptools"]\n', (LEGACY_BUILD_BACKEND, ())),
-    ('[build-system]\nbuild-backend = "setuptools.build_meta"\n',
-     ("setuptools.build_meta", ())),
-    ('[build-system]\nbuild-backend = "backend:hooks.inner"\nbackend-path = ["_b", "."]\n',
-     ("backend:hooks.inner", ("_b", "."))),
-])
-def test_build_backend(tmp_path: Path, pyproject, expected) -> None:
-    if pyproject is not None:
-        (tmp_path / "pyproject.toml").write_text(pyproject)
-    assert build_backend(tmp_path) == expected
-
-
-@pytest.mark.parametrize("pyproject, problem", [
-    ('[build-system]\nbuild-backend = 1\n', "build-backend must name a module"),
-    ('[build-system]\nbuild-backend = "a b"\n', "build-backend must name a module"),
-    ('[build-system]\nbuild-backend = "x"\nbackend-path = "."\n', "backend-path"),
-    ('[build-system]\nbuild-backend = "x"\nbackend-path = ["/opt"]\n', "backend-path"),
-    ('[build-system]\nbuild-backend = "x"\nbackend-path = ["../up"]\n', "backend-path"),
-])
-def test_unusable_build_backend_is_a_project_error(tmp_path: Path, pyproject, problem) -> None:
-    (tmp_path / "pyproject.toml").write_text(pyproject)
-    with pytest.raises(ProjectError, match=problem):
-        build_backend(tmp_path)
-
-
-@pytest.mark.parametrize("pyproject", ['[build-system]\nrequires = "setuptools"\n',
-                                       '[build-system]\nrequires = [1]\n',
-                                       '[build-system\n'])
-def test_unusable_build_requirements_are_a_project_error(tmp_path: Path, pyproject) -> None:
-    (tmp_path / "pyproject.toml").write_text(pyproject)
-    with pytest.raises(ProjectError, match="pyproject.toml"):
-        build_requirements(tmp_path)
 
 
 def test_core_metadata_reads_the_fields_used_here() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pbrx_images.errors import ProjectError
+from pbrx_images.project.pyproject import read_pyproject
 from pbrx_images.project.settings import (DEFAULT_BASE_IMAGE, DEFAULT_TAG, Options,
                                           project_settings, resolve)
 
@@ -92,7 +93,7 @@ def test_underscore_keys_in_setup_cfg(project):
         [build_images]
         base_image = debian:bookworm
         """)
-    assert project_settings(project) == {"base-image": "debian:bookworm"}
+    assert project_settings(project, read_pyproject(project)) == {"base-image": "debian:bookworm"}
     assert resolve(project).base_image == "debian:bookworm"
 
 
@@ -101,7 +102,7 @@ def test_underscore_keys_in_pyproject(project):
         [tool.build-images]
         base_image = "debian:bookworm"
         """)
-    assert project_settings(project) == {"base-image": "debian:bookworm"}
+    assert project_settings(project, read_pyproject(project)) == {"base-image": "debian:bookworm"}
     assert resolve(project).base_image == "debian:bookworm"
 
 
@@ -247,14 +248,19 @@ def test_other_tool_tables_and_sections_ignored(project):
         [tool.black]
         line-length = 99
         """)
-    assert project_settings(project) == {}
+    assert project_settings(project, read_pyproject(project)) == {}
     assert resolve(project).tag == "latest"
 
 
-def test_unparsable_project_files_ignored_here(project):
+def test_an_unparsable_setup_cfg_is_left_to_the_metadata_reader(project):
     (project / "setup.cfg").write_text("not an ini file\n")
+    assert project_settings(project, read_pyproject(project)) == {}
+
+
+def test_an_unparsable_pyproject_toml_is_an_error_naming_its_line(project):
     (project / "pyproject.toml").write_text("= not toml\n")
-    assert project_settings(project) == {}
+    with pytest.raises(ProjectError, match=r"pyproject.toml is not valid TOML \(.* at line 1"):
+        resolve(project)
 
 
 def test_nonexistent_project_dir(tmp_path):
