@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -57,12 +58,8 @@ class LayerCache:
         """The layer cached under ``key`` when its index entry and tar are both there."""
         try:
             with open(self.directory / "index" / (key + ".json"), encoding="utf-8") as handle:
-                data: Any = json.load(handle)
-            layer = CachedLayer(data["diff_id"], data["name"], data["description"],
-                                int(data["size"]), data["kind"],
-                                {path: tuple(signature)  # type: ignore[misc]
-                                 for path, signature in data["files"].items()})
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                layer = layer_from_json(json.load(handle))
+        except (OSError, ValueError):
             return None
         if self.existing_tar(layer.diff_id) is None:
             return None
@@ -75,7 +72,26 @@ class LayerCache:
         prune_files((self.directory, self.directory / "index"), max_age, now)
 
     def put(self, key: str, layer: CachedLayer) -> None:
-        data = {"diff_id": layer.diff_id, "name": layer.name, "description": layer.description,
-                "size": layer.size, "kind": layer.kind,
-                "files": {path: list(signature) for path, signature in layer.files.items()}}
-        write_whole(self.directory / "index" / (key + ".json"), json.dumps(data).encode())
+        write_whole(self.directory / "index" / (key + ".json"),
+                    json.dumps(layer_to_json(layer)).encode())
+
+
+def layer_to_json(layer: CachedLayer) -> dict[str, Any]:
+    """What an index entry holds (and a shared cache entry's configuration)."""
+    return {"diff_id": layer.diff_id, "name": layer.name, "description": layer.description,
+            "size": layer.size, "kind": layer.kind,
+            "files": {path: list(signature) for path, signature in layer.files.items()}}
+
+
+def layer_from_json(data: Any) -> CachedLayer:
+    """The layer an index entry describes; ValueError if it is not one."""
+    try:
+        diff_id = data["diff_id"]
+        if not (isinstance(diff_id, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", diff_id)):
+            raise ValueError("not a diff ID: %r" % (diff_id,))
+        return CachedLayer(diff_id, str(data["name"]), str(data["description"]),
+                           int(data["size"]), str(data["kind"]),
+                           {str(path): tuple(signature)  # type: ignore[misc]
+                            for path, signature in data["files"].items()})
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError("not a layer's index entry (%s)" % error) from None

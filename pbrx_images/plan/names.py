@@ -77,3 +77,22 @@ def check_prefix(prefix: str | None) -> str | None:
 
 def full_name(prefix: str | None, name: str, tag: str) -> str:
     return "%s%s:%s" % (prefix + "/" if prefix else "", name, tag)
+
+
+def check_cache_reference(reference: str, option: str) -> str:
+    """``reference`` if it names a repository of a named registry; a BuildError if not.
+
+    ``option`` (``--cache-from``, ``cache-to``) is how the message names it.
+    """
+    example = "give a registry repository such as registry.example.com/team/app-cache"
+    if "/" in reference and ("@" in reference or ":" in reference.rpartition("/")[2]):
+        raise BuildError("%s %r names a tag or digest: %s, without one (the entries are "
+                         "tagged by their keys)." % (option, reference, example))
+    try:
+        checked = check_prefix(reference)
+    except BuildError:
+        checked = None
+    if not checked or registry_of(checked) is None:
+        raise BuildError("%s %r is not a registry repository: %s." % (
+            option, reference, example))
+    return checked

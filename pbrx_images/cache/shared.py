@@ -1,0 +1,239 @@
+"""The build cache shared through a registry repository (``--cache-from``, ``--cache-to``).
+
+Every CI job starts on a fresh machine, where all the client's caches are
+empty.  A registry is the store every CI already has (BuildKit's
+``type=registry`` cache and buildpacks' ``--cache-image`` use it the same
+way).  Each entry is an OCI artifact in one repository, tagged
+``{kind}-{key}``: ``key`` is the hash the local cache keeps the same work
+under, so an entry is found exactly when a local cache would have it.  Its
+manifest names a configuration blob (what the local cache's index holds,
+as JSON) and the blobs of the work itself.
+
+What the cache holds so far (``KINDS``):
+
+* ``layer``: a distribution's layer tar, keyed as :mod:`pbrx_images.cache.layers`
+  keys it (the wheel's digest, the image below, the virtualenv, pip, the
+  files' time).  The layers are reproducible, so the tar's digest is the
+  layer's diff ID, checked when it is read.
+
+Safety.  Every blob is checked against its digest as it is read, and a layer
+against the diff ID its configuration names: an entry that fails is
+ignored, with a note, and the work is done as if there were none.  A
+registry that cannot be reached is one note, and the build goes on without
+it.  ``--cache-from`` alone never writes (pipelines of untrusted changes
+read; gate and post pipelines write).  Writers of one repository may run
+at once: blobs are addressed by digest, and an entry's manifest is written
+last, after its blobs, so a reader never finds an entry whose blobs are
+not there yet; two writers of one key write the same bytes, the work being
+reproducible.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_from_json, layer_to_json
+from pbrx_images.plan.names import DOCKER_HUB
+from pbrx_images.registry.client import (Credentials, Descriptor, Refused, RegistryError,
+                                         Repository, Unreachable, Unverifiable, sha256_digest)
+
+#: The kinds of entry, with what each holds.
+KINDS = {"layer": "a distribution's layer"}
+#: Bump when what an entry holds changes: older entries are then not read.
+RECIPE = "1"
+ARTIFACT_TYPE = "application/vnd.pbrx-images.cache.v%s" % RECIPE
+CONFIG_TYPE = "application/vnd.pbrx-images.cache.%s.v" + RECIPE + "+json"
+LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
+#: Why an entry was not used, as the report says it.
+NO_ENTRY = "no entry for this key"
+
+
+@dataclass
+class Tally:
+    """What the shared cache gave, missed and took during one build, for the report."""
+
+    hits: dict[str, int] = field(default_factory=dict)  #: kind -> entries used
+    #: (kind, key, why) of each entry that was looked for and not used
+    misses: list[tuple[str, str, str]] = field(default_factory=list)
+    stored: dict[str, int] = field(default_factory=dict)  #: kind -> entries written
+    notes: list[str] = field(default_factory=list)  #: what went wrong, once each
+
+    def summary(self) -> str:
+        """``2 layer entries used, 1 missed (no entry for this key), 3 written``."""
+        parts = []
+        for kind in KINDS:
+            used, stored = self.hits.get(kind, 0), self.stored.get(kind, 0)
+            missed = [why for missed_kind, _, why in self.misses if missed_kind == kind]
+            if not (used or stored or missed):
+                continue
+            part = "%d %s entries used" % (used, kind)
+            if missed:
+                reasons = sorted(set(why.partition(":")[0] for why in missed))
+                part += ", %d missed (%s)" % (len(missed), "; ".join(reasons))
+            if stored:
+                part += ", %d written" % stored
+            parts.append(part)
+        return "; ".join(parts) or "nothing used or written"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hits": dict(self.hits), "stored": dict(self.stored), "notes": list(self.notes),
+                "misses": [{"kind": kind, "key": key, "why": why}
+                           for kind, key, why in self.misses]}
+
+
+class SharedCache:
+    """Entries of one registry repository: read (``--cache-from``), written (``--cache-to``)."""
+
+    def __init__(self, read_from: str | None, write_to: str | None,
+                 credentials: Credentials | None,
+                 note: Callable[[str], None] = lambda message: None) -> None:
+        self.read_from = read_from
+        self.write_to = write_to
+        self._note = note
+        self.tally = Tally()
+        self._reader = _repository(read_from, credentials) if read_from else None
+        self._writer = _repository(write_to, credentials) if write_to else None
+        self._unreachable: set[str] = set()  # references not tried again this build
+        #: (kind, key) -> what to write after the build
+        self._pending: dict[tuple[str, str], tuple[dict[str, Any], list[tuple[
+            Descriptor, Callable[[], Any]]]]] = {}
+
+    # ------------------------------------------------------------------
+    # Reading
+
+    def _entry(self, kind: str, key: str) -> tuple[dict[str, Any], list[Descriptor]] | None:
+        """The configuration and blob descriptors of the entry ``kind``-``key``, verified."""
+        if self._reader is None or self.read_from in self._unreachable:
+            return None
+        try:
+            manifest = self._reader.manifest(tag(kind, key))
+            if manifest is None:
+                self.tally.misses.append((kind, key, NO_ENTRY))
+                return None
+            config, blobs = _parse_manifest(manifest, kind)
+            configuration = json.loads(self._reader.blob(config))
+            if not isinstance(configuration, dict):
+                raise Unverifiable("its configuration is not a JSON object")
+            return configuration, blobs
+        except (Unreachable, Refused) as error:
+            self._gone(self.read_from, error)
+        except (RegistryError, ValueError) as error:
+            self._unverifiable(kind, key, error)
+        return None
+
+    def fetch_layer(self, key: str, local: LayerCache) -> CachedLayer | None:
+        """The layer kept under ``key``, put into the local cache; None if it is not usable."""
+        entry = self._entry("layer", key)
+        if entry is None:
+            return None
+        configuration, blobs = entry
+        assert self._reader is not None
+        try:
+            layer = layer_from_json(configuration)
+            if len(blobs) != 1 or blobs[0].digest != layer.diff_id:
+                raise Unverifiable("its blob is not the layer %s" % layer.diff_id)
+            if local.existing_tar(layer.diff_id) is None:
+                self._reader.blob_to_file(blobs[0], local.tar_path(layer.diff_id))
+            local.put(key, layer)
+        except (Unreachable, Refused) as error:
+            self._gone(self.read_from, error)
+            return None
+        except (RegistryError, ValueError, OSError) as error:
+            self._unverifiable("layer", key, error)
+            return None
+        self.tally.hits["layer"] = self.tally.hits.get("layer", 0) + 1
+        return layer
+
+    # ------------------------------------------------------------------
+    # Writing: collected during the build, written after its images are tagged
+
+    def keep_layer(self, key: str, layer: CachedLayer, tar: Path) -> None:
+        """Write this layer's entry after the build (with ``--cache-to``)."""
+        if self._writer is None:
+            return
+        blob = Descriptor(LAYER_TYPE, layer.diff_id, tar.stat().st_size)
+        self._pending[("layer", key)] = (layer_to_json(layer), [(blob, lambda: open(tar, "rb"))])
+
+    def write(self) -> None:
+        """Write every entry kept, those the repository lacks; a warning note if it fails.
+
+        Never raises: the images are tagged by then, and a cache that could not
+        be written costs the next build time, not correctness.
+        """
+        if self._writer is None or not self._pending:
+            return
+        for (kind, key), (configuration, blobs) in sorted(self._pending.items()):
+            try:
+                if self._writer.manifest(tag(kind, key)) is not None:
+                    continue  # entries of one key are the same work: written once
+                config_bytes = json.dumps(configuration, sort_keys=True,
+                                          separators=(",", ":")).encode()
+                config = Descriptor(CONFIG_TYPE % kind, sha256_digest(config_bytes),
+                                    len(config_bytes))
+                self._writer.put_blob(config.digest, config.size, lambda: config_bytes)
+                for blob, opener in blobs:
+                    self._writer.put_blob(blob.digest, blob.size, opener)
+                self._writer.put_manifest(tag(kind, key), manifest_bytes(kind, key, config,
+                                                                         [b for b, _ in blobs]))
+            except (RegistryError, OSError) as error:
+                self._warn("the shared cache %s was not written (%s); the images are built and "
+                           "tagged, the next build does the work again" % (self.write_to, error))
+                return
+            self.tally.stored[kind] = self.tally.stored.get(kind, 0) + 1
+
+    # ------------------------------------------------------------------
+
+    def _gone(self, reference: str | None, error: Exception) -> None:
+        assert reference is not None
+        self._unreachable.add(reference)
+        self._warn("the shared cache %s cannot be used (%s): the build goes on without it"
+                   % (reference, error))
+
+    def _unverifiable(self, kind: str, key: str, error: Exception) -> None:
+        self.tally.misses.append((kind, key, "unverifiable: %s" % error))
+        self._warn("the shared cache's %s entry %s is ignored: %s" % (kind, key[:16], error))
+
+    def _warn(self, message: str) -> None:
+        self.tally.notes.append(message)
+        self._note(message)
+
+
+def tag(kind: str, key: str) -> str:
+    """The tag of an entry: ``layer-{key}`` (at most 128 characters, as tags must be)."""
+    return ("%s-%s" % (kind, key))[:128]
+
+
+def manifest_bytes(kind: str, key: str, config: Descriptor, blobs: list[Descriptor]) -> bytes:
+    """An entry's OCI image manifest, the same bytes for the same entry on any machine."""
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": ARTIFACT_TYPE, "config": config.to_json(),
+                "layers": [blob.to_json() for blob in blobs],
+                "annotations": {"org.opendev.pbrx-images.cache.kind": kind,
+                                "org.opendev.pbrx-images.cache.key": key}}
+    return json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _parse_manifest(data: bytes, kind: str) -> tuple[Descriptor, list[Descriptor]]:
+    try:
+        manifest = json.loads(data)
+    except ValueError:
+        raise Unverifiable("its manifest is not JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("artifactType") != ARTIFACT_TYPE:
+        raise Unverifiable("its manifest is not a pbrx-images cache entry of this version")
+    config = Descriptor.from_json(manifest.get("config"))
+    if config.media_type != CONFIG_TYPE % kind:
+        raise Unverifiable("it is not a %s entry" % kind)
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        raise Unverifiable("its manifest lists no blobs")
+    return config, [Descriptor.from_json(layer) for layer in layers]
+
+
+def _repository(reference: str, credentials: Credentials | None) -> Repository:
+    host, _, name = reference.partition("/")
+    if host == DOCKER_HUB:  # (its API has a host of its own)
+        return Repository("registry-1.docker.io", name, lambda _: credentials(
+            "https://index.docker.io/v1/") if credentials else None)
+    return Repository(host, name, credentials)
