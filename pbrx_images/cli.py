@@ -63,6 +63,16 @@ def parser() -> argparse.ArgumentParser:
                              "registry its name starts with (from --prefix), with the "
                              "credentials of 'docker login'; a name without a registry "
                              "host is refused (spell out docker.io/ for Docker Hub)")
+    result.add_argument("--cache-from", metavar="REPOSITORY",
+                        help="read earlier work (so far: the distributions' layers) from "
+                             "this registry repository, e.g. registry.example.com/team/"
+                             "app-cache, with the credentials of 'docker login'; every "
+                             "entry is checked by digest, and an unusable entry or registry "
+                             "is a note, never a failure")
+    result.add_argument("--cache-to", metavar="REPOSITORY",
+                        help="after the images are tagged, write this build's work to this "
+                             "registry repository for --cache-from of later builds (often "
+                             "the same repository); a failed write is a warning")
     result.add_argument("--sbom-dir", metavar="DIR",
                         help="write each image's SBOM (CycloneDX 1.5 JSON, "
                              "NAME_TAG.cdx.json) into DIR; its sha256 is the image's "
@@ -114,7 +124,8 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
             tag=args.tag, constraints=args.constraints, no_cache=args.no_cache,
             debug=args.debug, network=args.network, smoke_test=args.smoke_test,
             dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir,
-            platform=args.platform, refresh=args.refresh)
+            platform=args.platform, refresh=args.refresh, cache_from=args.cache_from,
+            cache_to=args.cache_to)
         if options.dry_run:
             print("\n".join(pbrx_images.dry_run(options, reporter)))
             return 0

@@ -123,6 +123,12 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     facts = ImageFacts(files.facts_dir(), not options.no_cache)
     facts.prune()
     LayerCache(files.layers_dir()).prune()
+    shared = None
+    if options.cache_from or options.cache_to:  # (imports requests: only when used)
+        from pbrx_images.cache.shared import SharedCache
+        from pbrx_images.engine.credentials import registry_credentials
+        shared = SharedCache(options.cache_from, options.cache_to, registry_credentials,
+                             reporter.note)
     builder_image = None
     # The wheel container stays until the end, to remove the run's files from the volume;
     # so does the container started alongside for the base image's install.
@@ -144,7 +150,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                                        sbom_module.timestamp(environ), facts)
         runtime = Runtime(engine, reporter, checked.work_name, checked.proxy_environment,
                           run.volume, run.id, options.no_cache, checked.epoch, facts,
-                          options.refresh)
+                          options.refresh, shared)
         # Needs only the base image and bindep: made while the builder works.
         engine.ensure_volume(run.volume, {engine_module.LABEL_PROJECT: checked.work_name})
         alongside = runtime_packages_alongside(
@@ -196,8 +202,14 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             succeeded = True
         recorded = record_build(records, reporter, inputs_key(base), plan, images.ids,
                                 sbom_paths, sboms.documents)
+        if shared is not None and options.cache_to:
+            with reporter.step("Write the shared cache %s" % options.cache_to):
+                shared.write()
+        if shared is not None:
+            reporter.say("    shared cache: %s" % shared.tally.summary())
         digests = push_all(engine, reporter, list(images.ids)) if options.push else {}
-        return result_of(engine, plan, recorded, digests)
+        return result_of(engine, plan, recorded, digests,
+                         shared_cache=shared.tally.to_json() if shared is not None else None)
     finally:
         with interrupts.deferred():
             wheel_container = builder.wheel_container if builder is not None else None

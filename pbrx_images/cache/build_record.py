@@ -47,6 +47,8 @@ NOT_IN_KEY = {
     "network": "where the build containers reach the network, not what they make",
     "constraints": "its path: the file's content is in the key instead",
     "pyproject": "the file as read: it is in the source tree's hash",
+    "cache_from": "where earlier work may come from: the same images either way",
+    "cache_to": "where the work goes after the build, not what it makes",
 }
 
 

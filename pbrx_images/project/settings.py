@@ -14,12 +14,13 @@ from typing import Any, Mapping
 
 from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.plan import check_prefix, check_tag, target_platform
+from pbrx_images.plan.names import check_cache_reference
 from pbrx_images.project.pyproject import PyProject, read_pyproject
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 DEFAULT_TAG = "latest"
 #: Settings a project may keep in its files, with their meaning.
-PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints")
+PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints", "cache-from", "cache-to")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class Options:
     platform: str | None = None  #: normalised ``os/arch[/variant]``; None = the engine's
     #: build even if the last build of the same inputs left its images as they were
     refresh: bool = False
+    #: registry repository the shared build cache is read from (``--cache-from``)
+    cache_from: str | None = None
+    #: registry repository the shared build cache is written to after a build (``--cache-to``)
+    cache_to: str | None = None
     #: the project's pyproject.toml as :func:`resolve` read it; None = read it when needed
     pyproject: PyProject | None = field(default=None, compare=False, repr=False)
 
@@ -83,9 +88,11 @@ def _checked(table: Mapping[str, Any], where: str) -> dict[str, str]:
                                % (where, key, ", ".join(PROJECT_SETTINGS)))
         if not isinstance(value, str) or not value.strip():
             raise ProjectError("%s: %r must be a non-empty string." % (where, key))
-        if name in ("tag", "prefix"):
+        if name in ("tag", "prefix", "cache-from", "cache-to"):
+            check = {"tag": check_tag, "prefix": check_prefix}.get(
+                name, lambda value, name=name: check_cache_reference(value, name))
             try:
-                (check_tag if name == "tag" else check_prefix)(value.strip())
+                check(value.strip())
             except BuildError as error:
                 message = str(error)
                 raise ProjectError("%s: %s" % (where, message[:1].lower() + message[1:])
@@ -100,7 +107,8 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             smoke_test: bool = False, dry_run: bool = False,
             user: str | None = None, push: bool = False,
             sbom_dir: str | None = None, platform: str | None = None,
-            refresh: bool = False) -> Options:
+            refresh: bool = False, cache_from: str | None = None,
+            cache_to: str | None = None) -> Options:
     """Options from the command line (None = not given) over the project's settings."""
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -140,9 +148,22 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         sbom_dir=_sbom_dir(sbom_dir),
         platform=str(target_platform.parse(platform)) if platform is not None else None,
         refresh=refresh,
+        cache_from=_cache_reference(cache_from, settings.get("cache-from"), "--cache-from"),
+        cache_to=_cache_reference(cache_to, settings.get("cache-to"), "--cache-to"),
         pyproject=pyproject,
         **parse_user(user),
     )
+
+
+def _cache_reference(given: str | None, setting: str | None, option: str) -> str | None:
+    """The repository of ``--cache-from``/``--cache-to`` (or its setting); "" turns it off."""
+    value = given if given is not None else setting
+    if value is None or not value.strip():
+        return None
+    try:
+        return check_cache_reference(value.strip(), option)
+    except BuildError as error:
+        raise ProjectError(str(error)) from None
 
 
 def _sbom_dir(value: str | None) -> Path | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from pbrx_images.cache import build_record
 from pbrx_images.engine import Engine, ImageInfo
@@ -37,6 +37,9 @@ class BuiltImage:
 class Result:
     plan: Plan
     images: tuple[BuiltImage, ...]
+    #: what the shared build cache gave, missed and took (:meth:`Tally.to_json
+    #: <pbrx_images.cache.shared.Tally.to_json>`); None for a build without one
+    shared_cache: Mapping[str, Any] | None = None
 
 
 def inputs_key(tool: str, inputs: BuildInputs, options: Options, source_digest: str,
@@ -82,7 +85,8 @@ def up_to_date(engine: Engine, reporter: Reporter, options: Options,
 
 def result_of(engine: Engine, plan: Plan, images: Sequence[build_record.RecordedImage],
               digests: Mapping[str, str],
-              infos: Mapping[str, ImageInfo | None] | None = None) -> Result:
+              infos: Mapping[str, ImageInfo | None] | None = None,
+              shared_cache: Mapping[str, Any] | None = None) -> Result:
     """The report of ``images``, with the engine's size and layers of each."""
     results = []
     for image in images:
@@ -91,7 +95,7 @@ def result_of(engine: Engine, plan: Plan, images: Sequence[build_record.Recorded
                                   tuple(engine.layers(image.id)),
                                   digest=digests.get(image.name), sbom=image.sbom,
                                   sbom_digest=image.sbom_digest))
-    return Result(plan, tuple(results))
+    return Result(plan, tuple(results), shared_cache)
 
 
 def record_build(records: build_record.RecordStore, reporter: Reporter, key: str, plan: Plan,

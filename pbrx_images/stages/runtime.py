@@ -22,11 +22,12 @@ import os
 import shlex
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from pbrx_images.cache.files import layers_dir
 from pbrx_images.cache.image_facts import ImageFacts
 from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_key
+
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.engine.load import load_archive
 from pbrx_images.errors import BuildError, EngineError
@@ -47,6 +48,9 @@ from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run
 from pbrx_images.stages.builder import install_packages, reuse_cached_image
 from pbrx_images.ui.output import Reporter
 
+if TYPE_CHECKING:  # (imported only by builds that have one: it imports requests)
+    from pbrx_images.cache.shared import SharedCache
+
 CLEANUP = "rm -rf /root/.cache /tmp/* /var/tmp/*"
 #: Layers the base image leaves free for the distributions of script images' extras.
 RESERVED_LAYERS = 10
@@ -60,8 +64,11 @@ class Runtime:
     def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
                  proxy_environment: Mapping[str, str],
                  volume: str, run_id: str, no_cache: bool, epoch: int = DEFAULT_EPOCH,
-                 facts: ImageFacts | None = None, refresh: bool = False) -> None:
+                 facts: ImageFacts | None = None, refresh: bool = False,
+                 shared: SharedCache | None = None) -> None:
         self.engine = engine
+        #: the shared build cache (``--cache-from``/``--cache-to``), if the build has one
+        self.shared = shared
         #: what is known of images by ID, and pip's answers by what decides them
         self.facts = facts
         #: ask pip again rather than reuse an earlier build's answer (``--refresh``)
@@ -81,7 +88,8 @@ class Runtime:
     def on(self, engine: Engine, reporter: Reporter) -> Runtime:
         """A Runtime with the same settings that works through ``engine`` (another thread's)."""
         return Runtime(engine, reporter, self.work_name, self.proxy_environment, self.volume,
-                       self.run_id, self.no_cache, self.epoch, self.facts, self.refresh)
+                       self.run_id, self.no_cache, self.epoch, self.facts, self.refresh,
+                       self.shared)
 
     def packages_image(self, base: ImageInfo, base_name: str, manager: PackageManager,
                        packages: tuple[str, ...], container_name: str) -> str:
@@ -242,16 +250,24 @@ class Runtime:
         """
         layers: dict[str, CachedLayer] = {}
         missing: dict[str, tuple[str, str]] = {}  # name -> (wheel path, cache key)
+        keys: dict[str, str] = {}  # name -> cache key
+        shared = 0
         for name, found in wanted.items():
-            key = layer_key(found.sha256, venv_image, VENV, wheels.pip_wheel, self.epoch)
+            key = keys[name] = layer_key(found.sha256, venv_image, VENV, wheels.pip_wheel,
+                                         self.epoch)
             cached = None if self.no_cache else self.cache.get(key)
+            if cached is None and self.shared is not None and not self.no_cache:
+                cached = self.shared.fetch_layer(key, self.cache)
+                shared += cached is not None
             if cached is not None:
                 layers[name] = cached
             else:
                 missing[name] = (found.path, key)
         if layers:
-            self.reporter.say("    %d of %d distribution layers from the cache"
-                              % (len(layers), len(wanted)))
+            self.reporter.say("    %d of %d distribution layers from the cache%s" % (
+                len(layers), len(wanted),
+                " (%d from the shared cache %s)" % (shared, self.shared.read_from)
+                if shared and self.shared is not None else ""))
         if missing:
             self._pip(container(), wheels, [path for path, _ in missing.values()], deps=False)
             tree = self._export(container(), stack)
@@ -271,6 +287,9 @@ class Runtime:
             if claimed.intersection(layer.files):
                 return None
             claimed.update(layer.files)
+        if self.shared is not None:
+            for name, layer in layers.items():
+                self.shared.keep_layer(keys[name], layer, self.cache.tar_path(layer.diff_id))
         return [layers[name] for name in sorted(layers)]
 
     def _resolve(self, container: Callable[[], Container], wheels: WheelBuild,

@@ -45,6 +45,7 @@ def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, An
                      "builder": list(plan.builder_packages),
                      "runtime_image": list(plan.runtime_packages)},
         "images": images,
+        "shared_cache": dict(result.shared_cache) if result.shared_cache is not None else None,
         "timings": [{"step": step, "seconds": round(seconds, 3)} for step, seconds in timings],
     }
 

@@ -305,3 +305,30 @@ def test_sbom_dir_rejects(project, tmp_path, monkeypatch, value, message):
     (tmp_path / "file").write_text("")
     with pytest.raises(ProjectError, match=message):
         resolve(project, sbom_dir=value)
+
+
+def test_the_shared_cache_from_the_project_or_the_command_line(project):
+    write_pyproject(project, """\
+        [tool.build-images]
+        cache-from = "registry.example.com/team/foo-cache"
+        cache_to = "registry.example.com/team/foo-cache"
+        """)
+    options = resolve(project)
+    assert (options.cache_from, options.cache_to) == ("registry.example.com/team/foo-cache",) * 2
+    options = resolve(project, cache_from="127.0.0.1:5000/other", cache_to="")
+    assert (options.cache_from, options.cache_to) == ("127.0.0.1:5000/other", None)
+    write_setup_cfg(project, "[build_images]\ncache-from = 127.0.0.1:5000/from-cfg\n")
+    (project / "pyproject.toml").unlink()
+    assert resolve(project).cache_from == "127.0.0.1:5000/from-cfg"
+
+
+@pytest.mark.parametrize("where", ["command line", "pyproject"])
+def test_a_shared_cache_that_is_not_a_registry_repository_is_refused(project, where):
+    if where == "pyproject":
+        write_pyproject(project, '[tool.build-images]\ncache-to = "team/cache"\n')
+        with pytest.raises(ProjectError, match=r"\[tool.build-images\] in .*: cache-to "
+                                               "'team/cache' is not a registry repository"):
+            resolve(project)
+    else:
+        with pytest.raises(ProjectError, match="--cache-to 'team/cache' is not a registry"):
+            resolve(project, cache_to="team/cache")
