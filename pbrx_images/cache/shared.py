@@ -30,6 +30,7 @@ reproducible.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -46,6 +47,8 @@ RECIPE = "1"
 ARTIFACT_TYPE = "application/vnd.pbrx-images.cache.v%s" % RECIPE
 CONFIG_TYPE = "application/vnd.pbrx-images.cache.%s.v" + RECIPE + "+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
+#: Seconds before each new attempt at writing an entry that failed.
+WRITE_RETRY_AFTER = (0.3, 1.0)
 #: Why an entry was not used, as the report says it.
 NO_ENTRY = "no entry for this key"
 
@@ -165,23 +168,37 @@ class SharedCache:
         if self._writer is None or not self._pending:
             return
         for (kind, key), (configuration, blobs) in sorted(self._pending.items()):
-            try:
-                if self._writer.manifest(tag(kind, key)) is not None:
-                    continue  # entries of one key are the same work: written once
-                config_bytes = json.dumps(configuration, sort_keys=True,
-                                          separators=(",", ":")).encode()
-                config = Descriptor(CONFIG_TYPE % kind, sha256_digest(config_bytes),
-                                    len(config_bytes))
-                self._writer.put_blob(config.digest, config.size, lambda: config_bytes)
-                for blob, opener in blobs:
-                    self._writer.put_blob(blob.digest, blob.size, opener)
-                self._writer.put_manifest(tag(kind, key), manifest_bytes(kind, key, config,
-                                                                         [b for b, _ in blobs]))
-            except (RegistryError, OSError) as error:
-                self._warn("the shared cache %s was not written (%s); the images are built and "
-                           "tagged, the next build does the work again" % (self.write_to, error))
-                return
-            self.tally.stored[kind] = self.tally.stored.get(kind, 0) + 1
+            for attempt in range(len(WRITE_RETRY_AFTER) + 1):
+                try:
+                    written = self._write_entry(kind, key, configuration, blobs)
+                    break
+                except (RegistryError, OSError) as error:
+                    # Writers of the same blob or manifest at once can make docker-registry
+                    # answer 500 or DIGEST_INVALID (measured: 3 of 15 rounds of 4 writers):
+                    # the entry is tried again, and is then often there already.
+                    if attempt == len(WRITE_RETRY_AFTER) or isinstance(error, Refused):
+                        self._warn("the shared cache %s was not written (%s); the images are "
+                                   "built and tagged, the next build does the work again"
+                                   % (self.write_to, error))
+                        return
+                    time.sleep(WRITE_RETRY_AFTER[attempt])
+            if written:
+                self.tally.stored[kind] = self.tally.stored.get(kind, 0) + 1
+
+    def _write_entry(self, kind: str, key: str, configuration: dict[str, Any],
+                     blobs: list[tuple[Descriptor, Callable[[], Any]]]) -> bool:
+        """Write one entry, blobs first; False if the repository has it already."""
+        assert self._writer is not None
+        if self._writer.manifest(tag(kind, key)) is not None:
+            return False  # entries of one key are the same work: written once
+        config_bytes = json.dumps(configuration, sort_keys=True, separators=(",", ":")).encode()
+        config = Descriptor(CONFIG_TYPE % kind, sha256_digest(config_bytes), len(config_bytes))
+        self._writer.put_blob(config.digest, config.size, lambda: config_bytes)
+        for blob, opener in blobs:
+            self._writer.put_blob(blob.digest, blob.size, opener)
+        self._writer.put_manifest(tag(kind, key), manifest_bytes(kind, key, config,
+                                                                 [b for b, _ in blobs]))
+        return True
 
     # ------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import ipaddress
 import os
 import re
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping
@@ -34,6 +35,8 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 TIMEOUT = 30
 #: Bytes read at a time from a blob.
 CHUNK = 1 << 20
+#: Seconds before each retry of a read the registry answered with a server error.
+RETRY_AFTER = (0.2, 0.5)
 
 #: (username, password) for a registry host, or None for anonymous access.
 Credentials = Callable[[str], "tuple[str, str] | None"]
@@ -225,7 +228,8 @@ class Repository:
                  absolute: bool = False, headers: Mapping[str, str] | None = None,
                  **arguments: Any) -> Any:
         url = path if absolute else "%s/v2/%s%s" % (self.base, self.name, path)
-        for attempt in range(2):
+        authorized = retried = 0
+        while True:
             sent = dict(headers or {})
             if scope in self._authorization:
                 sent["Authorization"] = self._authorization[scope]
@@ -235,11 +239,19 @@ class Repository:
             except requests.RequestException as error:
                 raise Unreachable("%s cannot be reached (%s)" % (self.host, _reason(error))
                                   ) from None
-            if response.status_code == 401 and attempt == 0 and \
+            if response.status_code == 401 and not authorized and \
                     self._authorize(response, scope):
+                authorized += 1
                 response.close()
                 if hasattr(arguments.get("data"), "seek"):
                     arguments["data"].seek(0)
+                continue
+            if response.status_code >= 500 and method in ("GET", "HEAD") and \
+                    retried < len(RETRY_AFTER):
+                # (docker-registry answers 500 while another writer commits the same blob)
+                response.close()
+                time.sleep(RETRY_AFTER[retried])
+                retried += 1
                 continue
             break
         if missing_ok and response.status_code == 404:
