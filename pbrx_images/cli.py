@@ -64,11 +64,11 @@ def parser() -> argparse.ArgumentParser:
                              "credentials of 'docker login'; a name without a registry "
                              "host is refused (spell out docker.io/ for Docker Hub)")
     result.add_argument("--cache-from", metavar="REPOSITORY",
-                        help="read earlier work (so far: the distributions' layers) from "
-                             "this registry repository, e.g. registry.example.com/team/"
-                             "app-cache, with the credentials of 'docker login'; every "
-                             "entry is checked by digest, and an unusable entry or registry "
-                             "is a note, never a failure")
+                        help="read earlier work (wheels, locks, the distributions' "
+                             "layers) from this registry repository, e.g. "
+                             "registry.example.com/team/app-cache, with the credentials of "
+                             "'docker login'; every entry is checked by digest, and an "
+                             "unusable entry or registry is a note, never a failure")
     result.add_argument("--cache-to", metavar="REPOSITORY",
                         help="after the images are tagged, write this build's work to this "
                              "registry repository for --cache-from of later builds (often "

@@ -38,7 +38,7 @@ from pbrx_images.stages import record as record_module
 from pbrx_images.stages import sbom as sbom_module
 from pbrx_images.stages.alongside import Alongside
 from pbrx_images.stages.base_image import inspect_base
-from pbrx_images.stages.builder import Builder
+from pbrx_images.stages.builder import Builder, describe_shared_wheels
 from pbrx_images.stages.finish import push_all, remove_superseded, smoke_test_all, tag_all
 from pbrx_images.stages.images import ImageSettings, build_images, runtime_packages_alongside
 from pbrx_images.stages.record import Result, record_build, result_of, up_to_date
@@ -129,7 +129,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         from pbrx_images.engine.credentials import registry_credentials
         shared = SharedCache(options.cache_from, options.cache_to, registry_credentials,
                              reporter.note)
-    builder_image = None
+    wheel_image = None  # the image of the wheel container: the builder's, or the base image
     # The wheel container stays until the end, to remove the run's files from the volume;
     # so does the container started alongside for the base image's install.
     kept = contextlib.ExitStack()
@@ -157,19 +157,40 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             runtime, sboms, run, base, options.base_image, manager,
             plan_module.runtime_packages(packages), kept_alongside)
         builder = Builder(engine, reporter, checked.work_name, checked.pip.files,
-                          checked.pip.environment, options.no_cache, options.refresh, facts)
-        with reporter.step("Builder image (%s)" % " ".join(builder_packages)):
-            builder_image = builder.image(base, options.base_image, manager, builder_packages,
-                                          constraints, run.container_name("builder"))
+                          checked.pip.environment, options.no_cache, options.refresh, facts,
+                          shared if options.cache_to else None)
+        # The plan is made once, from the wheel's metadata: the source of truth.
+        plan = shared_wheel = shared_lock = None
+        builder_name = builder.image_name(base, manager, builder_packages, constraints)
+        if shared is not None and shared.read_from and not options.no_cache:
+            with reporter.step("Wheels from the shared cache %s" % shared.read_from):
+                shared_wheel = builder.shared_project_wheel(
+                    shared, builder_name, source.digest, checked.build_requires, checked.backend)
+                if shared_wheel is not None:
+                    plan = make_plan(shared_wheel[2], packages, options.base_image,
+                                     options.prefix, options.tag, checked.dockerfiles,
+                                     checked.git)
+                    shared_lock = None if options.refresh else shared.fetch_lock(
+                        builder.lock_key((builder_name, shared_wheel[2]), plan.extras,
+                                         constraints))
+                reporter.say("    " + describe_shared_wheels(shared_wheel, shared_lock))
+        if shared_lock is not None:  # every wheel is there: no builder image is needed
+            builder_image, wheel_image = builder_name, base.id
+        else:
+            with reporter.step("Builder image (%s)" % " ".join(builder_packages)):
+                builder_image = wheel_image = builder.image(
+                    base, options.base_image, manager, builder_packages, constraints,
+                    run.container_name("builder"))
 
         with reporter.step("Wheels of the project and its dependencies"):
             project_wheel = builder.project_wheel(
                 builder_image, run.volume, run.id, source.data, source.digest, constraints,
-                run.container_name("wheels"), kept, checked.build_requires, checked.backend)
-            # The plan is made once, from the wheel's metadata: the source of truth.
-            plan = make_plan(project_wheel.metadata, packages, options.base_image,
-                             options.prefix, options.tag, checked.dockerfiles, checked.git)
-            wheels = builder.dependency_wheels(project_wheel, plan.extras)
+                run.container_name("wheels"), kept, checked.build_requires, checked.backend,
+                shared_wheel[:2] if shared_wheel else None, wheel_image)
+            plan = plan or make_plan(project_wheel.metadata, packages, options.base_image,
+                                     options.prefix, options.tag, checked.dockerfiles,
+                                     checked.git)
+            wheels = builder.dependency_wheels(project_wheel, plan.extras, shared_lock)
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),
                 ", ".join(plan.extras) or "none"))
@@ -180,7 +201,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             runtime_image, ready = alongside.result(reporter)
             reporter.say("    made alongside the builder, in %.1fs" % alongside.seconds)
             remove_superseded(engine, reporter, options.base_image, base.id,
-                              (builder_image, runtime_image))
+                              (builder_image, runtime_image) if wheel_image == builder_image
+                              else (runtime_image,))
 
         labels = {image.name: labels_module.oci_labels(
             image.script or plan.project, plan.version, *origin, checked.created,
@@ -213,9 +235,9 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     finally:
         with interrupts.deferred():
             wheel_container = builder.wheel_container if builder is not None else None
-            if builder_image is not None and wheel_container is not None:
+            if wheel_image is not None and wheel_container is not None:
                 # idle since the wheel step ended: it removes the run's files at once
-                run.remove_run_files(builder_image, wheel_container)
+                run.remove_run_files(wheel_image, wheel_container)
             run.remove_containers()
             if alongside is not None:  # (what it runs is gone: it ends soon)
                 alongside.stop()
@@ -223,8 +245,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                     kept_alongside.close()
                 run.remove_containers()
             run.drop_work_tags()
-            if builder_image is not None and wheel_container is None:
-                run.remove_run_files(builder_image)
+            if wheel_image is not None and wheel_container is None:
+                run.remove_run_files(wheel_image)
             kept.close()
         if not succeeded:
             reporter.say("Build failed; no image was tagged.")

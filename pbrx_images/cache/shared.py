@@ -9,12 +9,19 @@ under, so an entry is found exactly when a local cache would have it.  Its
 manifest names a configuration blob (what the local cache's index holds,
 as JSON) and the blobs of the work itself.
 
-What the cache holds so far (``KINDS``):
+What the cache holds (``KINDS``):
 
 * ``layer``: a distribution's layer tar, keyed as :mod:`pbrx_images.cache.layers`
   keys it (the wheel's digest, the image below, the virtualenv, pip, the
   files' time).  The layers are reproducible, so the tar's digest is the
   layer's diff ID, checked when it is read.
+* ``project-wheel``: the project's wheel, keyed as the wheel volume keeps it
+  (:func:`~pbrx_images.plan.cache_keys.project_wheel_key`: the builder, the
+  source's digest, the build backend and its requirements).
+* ``lock``: a lock record as the wheel volume keeps it (the lock, its
+  wheels' names and digests, pip's wheel) with every wheel it names, keyed
+  by :func:`~pbrx_images.plan.cache_keys.lock_key`.  With both, a build
+  needs no builder image at all (:mod:`pbrx_images.stages.builder`).
 
 Safety.  Every blob is checked against its digest as it is read, and a layer
 against the diff ID its configuration names: an entry that fails is
@@ -30,6 +37,7 @@ reproducible.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +49,18 @@ from pbrx_images.registry.client import (Credentials, Descriptor, Refused, Regis
                                          Repository, Unreachable, Unverifiable, sha256_digest)
 
 #: The kinds of entry, with what each holds.
-KINDS = {"layer": "a distribution's layer"}
+KINDS = {"layer": "a distribution's layer",
+         "project-wheel": "the project's wheel, by what it is built from",
+         "lock": "a lock and every wheel it names (pip's too), by what it is resolved from"}
 #: Bump when what an entry holds changes: older entries are then not read.
 RECIPE = "1"
 ARTIFACT_TYPE = "application/vnd.pbrx-images.cache.v%s" % RECIPE
 CONFIG_TYPE = "application/vnd.pbrx-images.cache.%s.v" + RECIPE + "+json"
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
+WHEEL_TYPE = "application/vnd.pbrx-images.wheel"
+#: The annotation that names a wheel blob's file.
+TITLE = "org.opencontainers.image.title"
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9_.+!-]+\.whl")
 #: Seconds before each new attempt at writing an entry that failed.
 WRITE_RETRY_AFTER = (0.3, 1.0)
 #: Why an entry was not used, as the report says it.
@@ -146,8 +160,60 @@ class SharedCache:
         except (RegistryError, ValueError, OSError) as error:
             self._unverifiable("layer", key, error)
             return None
-        self.tally.hits["layer"] = self.tally.hits.get("layer", 0) + 1
+        self._hit("layer")
         return layer
+
+    def fetch_project_wheel(self, key: str) -> tuple[str, bytes] | None:
+        """(file name, bytes) of the project's wheel kept under ``key``, or None."""
+        entry = self._entry("project-wheel", key)
+        if entry is None:
+            return None
+        configuration, blobs = entry
+        try:
+            (name,) = _wheel_names(configuration, blobs, [configuration.get("wheel")])
+            assert self._reader is not None
+            data = self._reader.blob(blobs[0])
+        except (Unreachable, Refused) as error:
+            self._gone(self.read_from, error)
+            return None
+        except (RegistryError, ValueError) as error:
+            self._unverifiable("project-wheel", key, error)
+            return None
+        self._hit("project-wheel")
+        return name, data
+
+    def fetch_lock(self, key: str) -> tuple[dict[str, Any], dict[str, bytes]] | None:
+        """The lock record kept under ``key`` and its wheels by file name (pip's too), or None.
+
+        Each wheel is also checked against the digest the record names for it.
+        """
+        entry = self._entry("lock", key)
+        if entry is None:
+            return None
+        record, blobs = entry
+        try:
+            wheels, pip, digests = record.get("wheels"), record.get("pip"), record.get("sha256")
+            if not (isinstance(wheels, list) and isinstance(digests, dict)
+                    and isinstance(record.get("lock"), list)):
+                raise Unverifiable("its lock record is not one")
+            names = _wheel_names(record, blobs, list(wheels) + [pip])
+            assert self._reader is not None
+            data = {}
+            for name, blob in zip(names, blobs):
+                if name != pip and blob.digest != "sha256:%s" % digests.get(name):
+                    raise Unverifiable("the wheel %s is not the one its lock names" % name)
+                data[name] = self._reader.blob(blob)
+        except (Unreachable, Refused) as error:
+            self._gone(self.read_from, error)
+            return None
+        except (RegistryError, ValueError) as error:
+            self._unverifiable("lock", key, error)
+            return None
+        self._hit("lock")
+        return record, data
+
+    def _hit(self, kind: str) -> None:
+        self.tally.hits[kind] = self.tally.hits.get(kind, 0) + 1
 
     # ------------------------------------------------------------------
     # Writing: collected during the build, written after its images are tagged
@@ -158,6 +224,29 @@ class SharedCache:
             return
         blob = Descriptor(LAYER_TYPE, layer.diff_id, tar.stat().st_size)
         self._pending[("layer", key)] = (layer_to_json(layer), [(blob, lambda: open(tar, "rb"))])
+
+    def keep_project_wheel(self, key: str, name: str, data: bytes) -> None:
+        """Write the project's wheel's entry after the build (with ``--cache-to``)."""
+        if self._writer is None:
+            return
+        blob = Descriptor(WHEEL_TYPE, sha256_digest(data), len(data), {TITLE: name})
+        self._pending[("project-wheel", key)] = ({"wheel": name}, [(blob, lambda: data)])
+
+    def keep_lock(self, key: str, record: dict[str, Any], sizes: dict[str, tuple[str, int]],
+                  read: Callable[[str], bytes]) -> None:
+        """Write a lock's entry after the build: ``record`` as the wheel volume keeps it.
+
+        ``sizes`` gives each wheel's (digest, size); ``read(name)`` its bytes,
+        called only for a wheel the repository lacks.
+        """
+        if self._writer is None:
+            return
+        blobs = []
+        for name in list(record["wheels"]) + [record["pip"]]:
+            digest, size = sizes[name]
+            blobs.append((Descriptor(WHEEL_TYPE, digest, size, {TITLE: name}),
+                          lambda name=name: read(name)))
+        self._pending[("lock", key)] = (dict(record), blobs)
 
     def write(self) -> None:
         """Write every entry kept, those the repository lacks; a warning note if it fails.
@@ -246,6 +335,18 @@ def _parse_manifest(data: bytes, kind: str) -> tuple[Descriptor, list[Descriptor
     if not isinstance(layers, list):
         raise Unverifiable("its manifest lists no blobs")
     return config, [Descriptor.from_json(layer) for layer in layers]
+
+
+def _wheel_names(configuration: dict[str, Any], blobs: list[Descriptor],
+                 names: list[Any]) -> list[str]:
+    """The file names of an entry's wheel blobs, as its configuration lists them, checked."""
+    if len(blobs) != len(names):
+        raise Unverifiable("it has %d blobs for %d wheels" % (len(blobs), len(names)))
+    for name, blob in zip(names, blobs):
+        if not (isinstance(name, str) and _WHEEL_NAME.fullmatch(name)
+                and blob.annotations.get(TITLE) == name):
+            raise Unverifiable("it names a wheel %r that is not one" % (name,))
+    return names
 
 
 def _repository(reference: str, credentials: Credentials | None) -> Repository:

@@ -21,7 +21,7 @@ import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from pbrx_images import container_tools
 from pbrx_images.cache.files import UNUSED_FOR
@@ -38,6 +38,9 @@ from pbrx_images.project.metadata import ProjectMetadata
 from pbrx_images.project.pyproject import DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND
 from pbrx_images.project.wheel_metadata import read_wheel
 from pbrx_images.ui.output import Reporter
+
+if TYPE_CHECKING:  # (imported only by builds that have one: it imports requests)
+    from pbrx_images.cache.shared import SharedCache
 
 #: Where the project's source is unpacked in the wheel container (fresh for each attempt).
 PROJECT_COPY = "/tmp/project"
@@ -126,8 +129,11 @@ class Builder:
     def __init__(self, engine: Engine, reporter: Reporter, work_name: str,
                  pip_files: Mapping[str, bytes],
                  pip_environment: Mapping[str, str], no_cache: bool,
-                 refresh: bool = False, facts: ImageFacts | None = None) -> None:
+                 refresh: bool = False, facts: ImageFacts | None = None,
+                 shared: SharedCache | None = None) -> None:
         self.engine = engine
+        #: the shared build cache, which gets the wheels and the lock (``--cache-to``)
+        self.shared = shared
         #: where what a project's build backend asked for beyond its requires is remembered
         self.facts = facts
         #: resolve again rather than reuse the lock of the same requirements
@@ -140,12 +146,22 @@ class Builder:
         #: the wheel container, idle and kept (see :meth:`wheels`' ``keep``) once its step is done
         self.wheel_container: Container | None = None
 
+    @staticmethod
+    def image_name(base: ImageInfo, manager: PackageManager, packages: tuple[str, ...],
+                   constraints: bytes) -> str:
+        """The name of the builder image of these inputs, whether it exists or not.
+
+        The wheel volume's keys (and the shared cache's) hash it: a build
+        that finds every wheel it needs needs no builder image.
+        """
+        return cached_image_name("builder", base.id, manager.name, " ".join(packages),
+                                 hashlib.sha256(build_tool_constraints(constraints)).hexdigest())
+
     def image(self, base: ImageInfo, base_name: str, manager: PackageManager,
               packages: tuple[str, ...], constraints: bytes, container_name: str) -> str:
         """The builder image's name, made unless a cached one has the same inputs."""
+        name = self.image_name(base, manager, packages, constraints)
         constraints = build_tool_constraints(constraints)
-        name = cached_image_name("builder", base.id, manager.name, " ".join(packages),
-                                 hashlib.sha256(constraints).hexdigest())
         if reuse_cached_image(self.engine, name, self.no_cache):
             return name
         with self.engine.container(base.id, container_name) as container:
@@ -168,6 +184,7 @@ class Builder:
                       container_name: str, keep: contextlib.ExitStack,
                       build_requires: Sequence[str] = DEFAULT_BUILD_REQUIREMENTS,
                       backend: tuple[str, Sequence[str]] = (LEGACY_BUILD_BACKEND, ()),
+                      seed: tuple[str, bytes] | None = None, image: str | None = None,
                       ) -> ProjectWheel:
         """Start the wheel container and build the project's wheel into ``runs/{run_id}``.
 
@@ -182,13 +199,19 @@ class Builder:
         are built (:meth:`dependency_wheels`), and the caller can run
         commands in it later (it mounts the volume read-write).  The wheel's
         metadata is what the plan is made from.
+
+        ``seed`` is the (file name, bytes) of the same wheel from the shared
+        cache, taken when the volume lacks it.  The container is of
+        ``image`` when given: the base image, when the wheels all come from
+        the shared cache and no builder image is made (``builder_image``
+        still names the builder those wheels were made by, for the keys).
         """
         run = run_dir(run_id)
         env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
-        project_cache = "%s/projects/%s" % (WHEELS, project_wheel_key(
-            builder_image, source_digest, build_requires, backend))
-        container = keep.enter_context(
-            self.engine.container(builder_image, container_name, {WHEELS: (volume, False)}))
+        key = project_wheel_key(builder_image, source_digest, build_requires, backend)
+        project_cache = "%s/projects/%s" % (WHEELS, key)
+        container = keep.enter_context(self.engine.container(
+            image or builder_image, container_name, {WHEELS: (volume, False)}))
         container.put_files({CACHE_TOOL: container_tools.source("wheel_cache.py"),
                              BUILD_HOOK: container_tools.source("build_wheel.py"),
                              run + "/constraints.txt": constraints, **self.pip_files},
@@ -197,34 +220,84 @@ class Builder:
         built_here = not container.run("python3 %s start %s %d %d %s" % (
             CACHE_TOOL, WHEELS, STALE_AFTER, UNUSED_FOR, project_cache)
         ).strip() or self.no_cache
-        if built_here:
+        if built_here and seed is not None:
+            container.put_files({"/tmp/project-wheel/" + seed[0]: seed[1]})
+            self.reporter.say("    the project's wheel, from the shared cache")
+        elif built_here:
             self._project_wheel(container, builder_image, run_id, source, build_requires,
                                 backend, env)
         wheel_name = container.run("python3 %s project %s" % (CACHE_TOOL, (
             "/tmp/project-wheel %s %s %s" % (run, project_cache, run_id)) if built_here
             else "%s %s" % (project_cache, run))).strip()
         wheel_data = container.read_file(run + "/" + wheel_name)
+        if self.shared is not None:
+            self.shared.keep_project_wheel(key, wheel_name, wheel_data)
         return ProjectWheel(container, builder_image, run_id, wheel_name, wheel_data,
                             read_wheel(Path(wheel_name), wheel_data), constraints)
 
-    def dependency_wheels(self, project: ProjectWheel, extras: Sequence[str]) -> WheelBuild:
+    def shared_project_wheel(self, shared: SharedCache, builder_image: str, source_digest: str,
+                             build_requires: Sequence[str], backend: tuple[str, Sequence[str]]
+                             ) -> tuple[str, bytes, ProjectMetadata] | None:
+        """The project's wheel of this source from the shared cache: name, bytes, metadata."""
+        found = shared.fetch_project_wheel(project_wheel_key(builder_image, source_digest,
+                                                             build_requires, backend))
+        if found is None:
+            return None
+        try:
+            return found[0], found[1], read_wheel(Path(found[0]), found[1])
+        except BuildError as error:  # (its digest was right: a bad wheel was written)
+            self.reporter.note("the shared cache's project wheel %s is ignored: %s"
+                               % (found[0], error))
+            return None
+
+    def lock_key(self, project: ProjectWheel | tuple[str, ProjectMetadata], extras: Sequence[str],
+                 constraints: bytes) -> str:
+        """The key of the lock of ``project`` (or (builder image, metadata)) with ``extras``."""
+        builder_image, metadata = (project.builder_image, project.metadata) if isinstance(
+            project, ProjectWheel) else project
+        return lock_key(builder_image, metadata.name or "", metadata.requires, extras,
+                        constraints, self.pip_files, self.pip_environment)
+
+    def dependency_wheels(self, project: ProjectWheel, extras: Sequence[str],
+                          seed: tuple[dict[str, Any], dict[str, bytes]] | None = None
+                          ) -> WheelBuild:
         """Every wheel the project's wheel with ``extras`` needs, and the lock, into its run.
 
         The same requirements, constraints, pip settings and builder resolved
         before (a lock record in the volume): that lock and its wheels,
         unless they must be resolved again (``--refresh``, ``--no-cache``).
+        ``seed``, the same lock record and its wheels from the shared cache,
+        is taken when the volume lacks them; it needs no pip, so the wheel
+        container may be of the base image.
         """
         container, metadata, wheel_name = project.container, project.metadata, project.wheel
         run = run_dir(project.run_id)
         env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
         find_links = "" if self.no_cache else "--find-links %s " % WHEELS
         requirement = "%s/%s%s" % (run, wheel_name, "[%s]" % ",".join(extras) if extras else "")
-        key = lock_key(project.builder_image, metadata.name or "", metadata.requires, extras,
-                       project.constraints, self.pip_files, self.pip_environment)
+        key = self.lock_key(project, extras, project.constraints)
         record = "%s/locks/%s.json" % (WHEELS, key)
         reused = None if self.no_cache or self.refresh else _lock_record(container.run(
             "python3 %s reuse %s %s %s" % (CACHE_TOOL, record, WHEELS, run)))
-        if reused is not None:  # its wheels came from the cache: nothing to publish
+        if reused is None and seed is not None:
+            # the shared cache's: into the run, then into the volume's cache as if resolved
+            shared_record, wheels = seed
+            pip = str(shared_record["pip"])
+            container.put_files({"%s/%s" % (run + "/tools" if name == pip else run, name): data
+                                 for name, data in wheels.items()})
+            container.put_files({run + "/lock-record.json": json.dumps(shared_record).encode()})
+            container.run("python3 %s publish %s %s %s %s" % (
+                CACHE_TOOL, run, WHEELS, project.run_id, shlex.quote(wheel_name)))
+            reused = _lock_record(container.run(
+                "python3 %s remember %s/lock-record.json %s && python3 %s reuse %s %s %s"
+                % (CACHE_TOOL, run, record, CACHE_TOOL, record, WHEELS, run)))
+            if reused is None:
+                raise BuildError("The lock and wheels from the shared cache could not be put "
+                                 "into the wheel volume: run again with --no-cache.")
+            self.reporter.say("    the lock and wheels of the same requirements, from the "
+                              "shared cache")
+            lock, pip_wheel, digests = reused
+        elif reused is not None:  # its wheels came from the cache: nothing to publish
             lock, pip_wheel, digests = reused
             self.reporter.say("    the lock and wheels of the same requirements, "
                               "reused (--refresh resolves again)")
@@ -242,9 +315,30 @@ class Builder:
                  "pip": pip_wheel, "sha256": digests}).encode()})
             container.run("python3 %s remember %s/lock-record.json %s"
                           % (CACHE_TOOL, run, record))
+        if self.shared is not None:
+            self._keep_lock(container, run, key, lock, pip_wheel, digests)
         digests = dict(digests, **{wheel_name: hashlib.sha256(project.data).hexdigest()})
         self.wheel_container = container
         return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
+
+    def _keep_lock(self, container: Container, run: str, key: str, lock: Lock, pip_wheel: str,
+                   digests: Mapping[str, str]) -> None:
+        """Give the shared cache this lock and its wheels, to write after the build."""
+        assert self.shared is not None
+        sizes = {}
+        for line in container.run(
+                "cd %s && for f in *.whl tools/*.whl; do [ -f \"$f\" ] && echo \"$(sha256sum < "
+                "\"$f\" | cut -d' ' -f1) $(stat -c %%s \"$f\") ${f##*/}\"; done; true" % run
+        ).splitlines():
+            digest, size, name = (line.split(" ", 2) + ["", ""])[:3]
+            if digest and size.isdigit():
+                sizes[name] = ("sha256:" + digest, int(size))
+        if not set(digests) | {pip_wheel} <= set(sizes):
+            return  # (a wheel went missing: nothing half is kept)
+        record = {"lock": list(lock.requirements), "wheels": sorted(digests), "pip": pip_wheel,
+                  "sha256": dict(digests)}
+        self.shared.keep_lock(key, record, sizes, lambda name: container.read_file(
+            "%s/%s%s" % (run, "tools/" if name == pip_wheel else "", name)))
 
     def _project_wheel(self, container: Container, builder_image: str, run_id: str,
                        source: bytes, build_requires: Sequence[str],
@@ -368,6 +462,16 @@ class Builder:
                     "file and the package index settings."
                     % (match.group(1) if match else what)) from failure
             raise
+
+
+def describe_shared_wheels(project: object | None, lock: object | None) -> str:
+    """What the shared cache gave the wheel step, and so whether a builder image is needed."""
+    if project is None:
+        return "the project's wheel: no entry for this source; the wheels are built"
+    if lock is None:
+        return ("the project's wheel, but not the lock of its requirements: the dependencies "
+                "are resolved and built")
+    return "the project's wheel, the lock and every wheel: no builder image is needed"
 
 
 def _build_requires_asked(failure: CommandFailed) -> list[str] | None:

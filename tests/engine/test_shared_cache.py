@@ -156,7 +156,8 @@ def build(tmp_path_factory, docker_client, base_image, registry, project):
 
     yield build
     remove_images(docker_client, ["%s/%s:%s" % (PREFIX, name, image_tag) for name in IMAGES
-                                  for image_tag in ("first", "second", "corrupt", "down")])
+                                  for image_tag in ("first", "second", "corrupt", "down",
+                                                    "corrupt-lock")])
 
 
 def ids(report: dict) -> dict[str, str]:
@@ -174,24 +175,34 @@ def cached(build, registry):
             "after_reading": tags_of(registry, "pbrx-cache/" + PROJECT)}
 
 
-def test_a_build_writes_its_layers_to_the_shared_cache(cached):
+EVERYTHING = {"layer": 2, "project-wheel": 1, "lock": 1}  # six's and the project's layers
+
+
+def steps(report: dict) -> list[str]:
+    return [timing["step"] for timing in report["timings"]]
+
+
+def test_a_build_writes_its_layers_and_wheels_to_the_shared_cache(cached):
     run, report = cached["first"]
     shared = report["shared_cache"]
-    assert shared["stored"] == {"layer": 2}  # six and the project
+    assert shared["stored"] == EVERYTHING
     assert shared["hits"] == {} and shared["misses"] == [] and shared["notes"] == []
-    assert len(cached["written"]) == 2 and all(t.startswith("layer-") for t in cached["written"])
+    assert sorted(entry.partition("-")[0] for entry in cached["written"]) == [
+        "layer", "layer", "lock", "project"]
     assert "Write the shared cache %s" % cached["reference"] in run.output
 
 
 def test_a_fresh_machine_takes_the_layers_from_it_and_makes_the_same_images(
         cached, docker_client):
-    """six's layer comes from the registry.  The project's wheel is built again on the
-    fresh machine, and its bytes differ (zip times), so its layer has another key."""
+    """Every wheel and layer comes from the registry: no builder image, no wheel built."""
     run, report = cached["second"]
-    assert report["shared_cache"]["hits"] == {"layer": 1}
-    (miss,) = report["shared_cache"]["misses"]
-    assert miss["why"] == "no entry for this key"
-    assert "1 of 2 distribution layers from the cache (1 from the shared cache %s)" % (
+    assert report["shared_cache"]["hits"] == EVERYTHING
+    assert report["shared_cache"]["misses"] == []
+    assert not [step for step in steps(report) if step.startswith("Builder image")]
+    assert "no builder image is needed" in run.output
+    assert "the project's wheel, from the shared cache" in run.output
+    assert "the lock and wheels of the same requirements, from the shared cache" in run.output
+    assert "2 of 2 distribution layers from the cache (2 from the shared cache %s)" % (
         cached["reference"]) in run.output
     assert ids(report) == ids(cached["first"][1])
     assert run_image(docker_client, "%s/%s:second" % (PREFIX, SCRIPT))[1].strip() == \
@@ -207,7 +218,7 @@ def test_cache_from_alone_writes_nothing(cached):
 def test_a_corrupt_entry_is_ignored_with_a_note_and_the_build_is_the_same(
         cached, build, registry):
     corrupted = 0
-    for entry in cached["written"]:
+    for entry in (entry for entry in cached["written"] if entry.startswith("layer-")):
         request = urllib.request.Request("http://%s/v2/pbrx-cache/%s/manifests/%s" % (
             registry["address"], PROJECT, entry), headers={
                 "Accept": "application/vnd.oci.image.manifest.v1+json",
@@ -226,9 +237,8 @@ def test_a_corrupt_entry_is_ignored_with_a_note_and_the_build_is_the_same(
     run, report = build("corrupt", "--cache-from", cached["reference"])
     assert "note: the shared cache's layer entry" in run.output and "is ignored" in run.output
     misses = report["shared_cache"]["misses"]
-    assert sorted(miss["why"].partition(":")[0] for miss in misses) == [
-        "no entry for this key", "unverifiable"]  # the project's layer, six's
-    assert report["shared_cache"]["hits"] == {}
+    assert [miss["why"].partition(":")[0] for miss in misses] == ["unverifiable"]  # six's
+    assert report["shared_cache"]["hits"] == dict(EVERYTHING, layer=1)
     assert ids(report) == ids(cached["first"][1])
 
 
@@ -238,6 +248,28 @@ def test_a_registry_that_is_down_is_a_note_and_a_normal_build(cached, build):
     assert "note: the shared cache %s cannot be used" % reference in run.output
     assert "Connection refused" in run.output
     assert "was not written" in run.output  # after the images are tagged
+    assert ids(report) == ids(cached["first"][1])
+
+
+def test_a_corrupt_wheel_of_the_lock_has_the_builder_make_the_wheels(cached, build,
+                                                                     registry):
+    lock = next(entry for entry in cached["written"] if entry.startswith("lock-"))
+    request = urllib.request.Request("http://%s/v2/pbrx-cache/%s/manifests/%s" % (
+        registry["address"], PROJECT, lock), headers={
+            "Accept": "application/vnd.oci.image.manifest.v1+json",
+            "Authorization": "Basic " + b64encode(("%s:%s" % (
+                registry["username"], registry["password"])).encode()).decode()})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        manifest = json.load(response)
+    six = next(blob for blob in manifest["layers"]
+               if blob["annotations"]["org.opencontainers.image.title"].startswith("six-"))
+    path = blob_file(registry, six["digest"])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xff
+    path.write_bytes(bytes(data))
+    run, report = build("corrupt-lock", "--cache-from", cached["reference"])
+    assert "note: the shared cache's lock entry" in run.output
+    assert [step for step in steps(report) if step.startswith("Builder image")]
     assert ids(report) == ids(cached["first"][1])
 
 
