@@ -203,3 +203,36 @@ def test_upload_job_without_a_secret_says_what_is_missing(job_dir, project, inst
     assert run.exit_code != 0
     assert "build_images_registry_credentials must be a secret" in run.output
     assert "Build the images of" not in run.output
+
+
+def test_build_job_reads_the_shared_cache_in_check_and_writes_it_in_gate(
+        job_dir, project, installed, base_image, registry, docker_client, tmp_path):
+    """build_images_cache: --cache-from in every pipeline, --cache-to only in gate."""
+    import urllib.error
+
+    from tests.engine.helpers import docker_config
+
+    repository = "pbrx-zuul-cache/pgtool"
+    config = docker_config(tmp_path / "docker", registry)
+    runs, tags = {}, {}
+    for pipeline in ("check", "gate"):
+        runs[pipeline] = job_dir.run(
+            "build-images/run.yaml", "build-images",
+            job_dir.zuul_vars(project, "build-images", change="4242", pipeline=pipeline),
+            dict(installed, build_images_base_image=base_image,
+                 build_images_prefix="pbrx-zuul-cache", build_images_tag="cache-" + pipeline,
+                 build_images_cache="%s/%s" % (registry["address"], repository),
+                 build_images_docker_config=str(config)), verbosity=1)
+        assert runs[pipeline].exit_code == 0
+        try:
+            tags[pipeline] = registry_get(registry, "/v2/%s/tags/list" % repository)["tags"]
+        except urllib.error.HTTPError as error:
+            assert error.code == 404  # no such repository: nothing was written
+            tags[pipeline] = []
+    remove_images(docker_client, ["%s:cache-%s" % (name, pipeline)
+                                  for name in expected_names("pbrx-zuul-cache")
+                                  for pipeline in runs])
+    assert "--cache-from" in runs["check"].output
+    assert "--cache-to" not in runs["check"].output and tags["check"] == []
+    assert "--cache-to" in runs["gate"].output
+    assert {tag.partition("-")[0] for tag in tags["gate"]} == {"layer", "project", "lock"}
