@@ -48,7 +48,8 @@ NOT_IN_KEY = {
     "constraints": "its path: the file's content is in the key instead",
     "pyproject": "the file as read: it is in the source tree's hash",
     "cache_from": "where earlier work may come from: the same images either way",
-    "cache_to": "where the work goes after the build, not what it makes",
+    # (cache_to is in the key: a build is up to date when it wrote the same shared cache,
+    # so adding --cache-to to a build that was up to date builds, and writes the cache)
 }
 
 

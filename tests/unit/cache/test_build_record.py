@@ -73,7 +73,9 @@ def test_key_is_stable_and_independent_of_dict_order():
 def test_options_that_shape_the_images_change_the_key():
     changes = {"project_dir": Path("/src/other"), "base_image": "debian:trixie",
                "prefix": "reg/other", "tag": "t2", "user": "app", "uid": 10001,
-               "smoke_test": True, "sbom_dir": Path("/sboms")}
+               "smoke_test": True, "sbom_dir": Path("/sboms"),
+               # a build is up to date only if it wrote the same shared cache
+               "cache_to": "registry.example.com/team/cache"}
     for name, value in changes.items():
         options = dataclasses.replace(OPTIONS, **{name: value})
         assert key(dataclasses.replace(INPUTS, options=option_values(options))) != key(INPUTS), \
@@ -83,7 +85,8 @@ def test_options_that_shape_the_images_change_the_key():
 def test_options_that_do_not_shape_the_images_leave_the_key():
     for name, value in {"no_cache": True, "refresh": True, "debug": True, "dry_run": True,
                         "push": True, "network": "host",
-                        "constraints": Path("/elsewhere.txt")}.items():
+                        "constraints": Path("/elsewhere.txt"),
+                        "cache_from": "registry.example.com/team/cache"}.items():
         options = dataclasses.replace(OPTIONS, **{name: value})
         assert option_values(options) == option_values(OPTIONS), name
 
