@@ -22,6 +22,12 @@ What the cache holds (``KINDS``):
   wheels' names and digests, pip's wheel) with every wheel it names, keyed
   by :func:`~pbrx_images.plan.cache_keys.lock_key`.  With both, a build
   needs no builder image at all (:mod:`pbrx_images.stages.builder`).
+* ``packages-layer``: the runtime-packages image's one layer (its tar, and
+  the history line it has), keyed by the hash of that cached image's name,
+  which hashes its inputs (the base image's ID, the packages, the
+  virtualenv, the layer's recipe, the files' time).  It is reproducible:
+  the tar's digest is the diff ID, checked when read, and the image loaded
+  from it on the base image is the one the packages' install makes.
 
 Safety.  Every blob is checked against its digest as it is read, and a layer
 against the diff ID its configuration names: an entry that fails is
@@ -36,8 +42,10 @@ reproducible.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +59,8 @@ from pbrx_images.registry.client import (Credentials, Descriptor, Refused, Regis
 #: The kinds of entry, with what each holds.
 KINDS = {"layer": "a distribution's layer",
          "project-wheel": "the project's wheel, by what it is built from",
-         "lock": "a lock and every wheel it names (pip's too), by what it is resolved from"}
+         "lock": "a lock and every wheel it names (pip's too), by what it is resolved from",
+         "packages-layer": "the runtime-packages image's layer, by what it is made from"}
 #: Bump when what an entry holds changes: older entries are then not read.
 RECIPE = "1"
 ARTIFACT_TYPE = "application/vnd.pbrx-images.cache.v%s" % RECIPE
@@ -100,6 +109,15 @@ class Tally:
                            for kind, key, why in self.misses]}
 
 
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Under the cache's lock: one thread at a time uses its session and its tally."""
+    @functools.wraps(method)
+    def locked(self: SharedCache, *arguments: Any, **keywords: Any) -> Any:
+        with self._lock:
+            return method(self, *arguments, **keywords)
+    return locked
+
+
 class SharedCache:
     """Entries of one registry repository: read (``--cache-from``), written (``--cache-to``)."""
 
@@ -113,6 +131,8 @@ class SharedCache:
         self._reader = _repository(read_from, credentials) if read_from else None
         self._writer = _repository(write_to, credentials) if write_to else None
         self._unreachable: set[str] = set()  # references not tried again this build
+        #: the runtime-packages image is made in a thread of its own (one session, one tally)
+        self._lock = threading.RLock()
         #: (kind, key) -> what to write after the build
         self._pending: dict[tuple[str, str], tuple[dict[str, Any], list[tuple[
             Descriptor, Callable[[], Any]]]]] = {}
@@ -140,6 +160,7 @@ class SharedCache:
             self._unverifiable(kind, key, error)
         return None
 
+    @_locked
     def fetch_layer(self, key: str, local: LayerCache) -> CachedLayer | None:
         """The layer kept under ``key``, put into the local cache; None if it is not usable."""
         entry = self._entry("layer", key)
@@ -163,6 +184,7 @@ class SharedCache:
         self._hit("layer")
         return layer
 
+    @_locked
     def fetch_project_wheel(self, key: str) -> tuple[str, bytes] | None:
         """(file name, bytes) of the project's wheel kept under ``key``, or None."""
         entry = self._entry("project-wheel", key)
@@ -182,6 +204,7 @@ class SharedCache:
         self._hit("project-wheel")
         return name, data
 
+    @_locked
     def fetch_lock(self, key: str) -> tuple[dict[str, Any], dict[str, bytes]] | None:
         """The lock record kept under ``key`` and its wheels by file name (pip's too), or None.
 
@@ -212,12 +235,51 @@ class SharedCache:
         self._hit("lock")
         return record, data
 
+    def fetch_packages_layer(self, key: str, local: LayerCache) -> tuple[str, str] | None:
+        """(diff ID, history line) of the runtime-packages layer under ``key``, its tar put
+        into the local layer cache; None if the entry is not usable."""
+        with self._lock:
+            entry = self._entry("packages-layer", key)
+            if entry is None:
+                return None
+            configuration, blobs = entry
+            assert self._reader is not None
+            try:
+                diff_id, created_by = configuration.get("diff_id"), configuration.get(
+                    "created_by")
+                if not (isinstance(diff_id, str) and isinstance(created_by, str)
+                        and re.fullmatch(r"sha256:[0-9a-f]{64}", diff_id)):
+                    raise Unverifiable("it names no layer")
+                if len(blobs) != 1 or blobs[0].digest != diff_id:
+                    raise Unverifiable("its blob is not the layer %s" % diff_id)
+                if local.existing_tar(diff_id) is None:
+                    self._reader.blob_to_file(blobs[0], local.tar_path(diff_id))
+            except (Unreachable, Refused) as error:
+                self._gone(self.read_from, error)
+                return None
+            except (RegistryError, OSError) as error:
+                self._unverifiable("packages-layer", key, error)
+                return None
+            self._hit("packages-layer")
+            return diff_id, created_by
+
+    def keep_packages_layer(self, key: str, diff_id: str, created_by: str, tar: Path) -> None:
+        """Write the runtime-packages layer's entry after the build (with ``--cache-to``)."""
+        if self._writer is None:
+            return
+        with self._lock:
+            blob = Descriptor(LAYER_TYPE, diff_id, tar.stat().st_size)
+            self._pending[("packages-layer", key)] = (
+                {"diff_id": diff_id, "created_by": created_by},
+                [(blob, lambda: open(tar, "rb"))])
+
     def _hit(self, kind: str) -> None:
         self.tally.hits[kind] = self.tally.hits.get(kind, 0) + 1
 
     # ------------------------------------------------------------------
     # Writing: collected during the build, written after its images are tagged
 
+    @_locked
     def keep_layer(self, key: str, layer: CachedLayer, tar: Path) -> None:
         """Write this layer's entry after the build (with ``--cache-to``)."""
         if self._writer is None:
@@ -225,6 +287,7 @@ class SharedCache:
         blob = Descriptor(LAYER_TYPE, layer.diff_id, tar.stat().st_size)
         self._pending[("layer", key)] = (layer_to_json(layer), [(blob, lambda: open(tar, "rb"))])
 
+    @_locked
     def keep_project_wheel(self, key: str, name: str, data: bytes) -> None:
         """Write the project's wheel's entry after the build (with ``--cache-to``)."""
         if self._writer is None:
@@ -232,6 +295,7 @@ class SharedCache:
         blob = Descriptor(WHEEL_TYPE, sha256_digest(data), len(data), {TITLE: name})
         self._pending[("project-wheel", key)] = ({"wheel": name}, [(blob, lambda: data)])
 
+    @_locked
     def keep_lock(self, key: str, record: dict[str, Any], sizes: dict[str, tuple[str, int]],
                   read: Callable[[str], bytes]) -> None:
         """Write a lock's entry after the build: ``record`` as the wheel volume keeps it.
@@ -248,6 +312,7 @@ class SharedCache:
                           lambda name=name: read(name)))
         self._pending[("lock", key)] = (dict(record), blobs)
 
+    @_locked
     def write(self) -> None:
         """Write every entry kept, those the repository lacks; a warning note if it fails.
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -103,16 +104,33 @@ class Runtime:
         """
         name = cached_image_name("runtime", base.id, manager.name, " ".join(packages), VENV,
                                  PACKAGES_LAYER_RECIPE, str(self.epoch))
+        key = hashlib.sha256(name.encode()).hexdigest()  # (of the shared cache's entry)
         if reuse_cached_image(self.engine, name, self.no_cache):
+            if self.shared is not None and self.shared.write_to:
+                top = self._inspect(name)["RootFS"]["Layers"][-1]
+                tar = self.cache.existing_tar(top)
+                if tar is not None:  # (the tar is pruned after 30 days unused)
+                    self.shared.keep_packages_layer(
+                        key, top, str(self.engine.layers(name)[-1]["created_by"]), tar)
             return name
         parent = self._inspect(base.id)
-        epoch = {"SOURCE_DATE_EPOCH": str(self.epoch)}
-        with self.engine.container(base.id, container_name) as container:
-            install_packages(container, manager, packages, base_name,
-                             dict(self.proxy_environment, **epoch))
-            container.run("python3 -m venv --without-pip %s && %s" % (VENV, CLEANUP), epoch)
-            layer = self._changes_layer(container, "runtime packages %s" % " ".join(packages),
-                                        "packages")
+        found = self.shared.fetch_packages_layer(key, self.cache) if (
+            self.shared is not None and not self.no_cache) else None
+        if found is not None:
+            self.reporter.say("    the packages' layer, from the shared cache")
+            layer = (NewLayer(found[0], found[1], "packages"), self.cache.tar_path(found[0]))
+        else:
+            epoch = {"SOURCE_DATE_EPOCH": str(self.epoch)}
+            with self.engine.container(base.id, container_name) as container:
+                install_packages(container, manager, packages, base_name,
+                                 dict(self.proxy_environment, **epoch))
+                container.run("python3 -m venv --without-pip %s && %s" % (VENV, CLEANUP),
+                              epoch)
+                layer = self._changes_layer(container, "runtime packages %s"
+                                            % " ".join(packages), "packages")
+        if self.shared is not None:
+            self.shared.keep_packages_layer(key, layer[0].diff_id, layer[0].created_by,
+                                            layer[1])
         image_id = self._load(parent, name, name, [layer], {}, {}, parent["Id"])
         # read back like any image this build did not make, cached or not
         self._built.pop(image_id, None)

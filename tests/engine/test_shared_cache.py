@@ -147,6 +147,13 @@ def build(tmp_path_factory, docker_client, base_image, registry, project):
 
     def build(image_tag: str, *args: str):
         remove_volume(docker_client, "pbrx-images-wheels-" + PROJECT)
+        # A fresh engine has no runtime-packages image either (untagged: its layers stay
+        # under the images made on it, and one loaded again has the same ID).  The
+        # builder images stay, for the other tests; the builds that should not use one
+        # are checked not to.
+        for image in docker_client.images.list(name="pbrx-images-cache/runtime"):
+            for name in image.tags:
+                docker_client.images.remove(name)
         env = dict(os.environ, DOCKER_CONFIG=str(config),
                    XDG_CACHE_HOME=str(tmp_path_factory.mktemp("cache-" + image_tag)))
         run, report = build_report(str(project), "--base-image", base_image, "--prefix", PREFIX,
@@ -175,7 +182,8 @@ def cached(build, registry):
             "after_reading": tags_of(registry, "pbrx-cache/" + PROJECT)}
 
 
-EVERYTHING = {"layer": 2, "project-wheel": 1, "lock": 1}  # six's and the project's layers
+#: six's and the project's layers, their wheels and lock, the runtime-packages layer
+EVERYTHING = {"layer": 2, "project-wheel": 1, "lock": 1, "packages-layer": 1}
 
 
 def steps(report: dict) -> list[str]:
@@ -188,7 +196,7 @@ def test_a_build_writes_its_layers_and_wheels_to_the_shared_cache(cached):
     assert shared["stored"] == EVERYTHING
     assert shared["hits"] == {} and shared["misses"] == [] and shared["notes"] == []
     assert sorted(entry.partition("-")[0] for entry in cached["written"]) == [
-        "layer", "layer", "lock", "project"]
+        "layer", "layer", "lock", "packages", "project"]
     assert "Write the shared cache %s" % cached["reference"] in run.output
 
 
@@ -202,6 +210,7 @@ def test_a_fresh_machine_takes_the_layers_from_it_and_makes_the_same_images(
     assert "no builder image is needed" in run.output
     assert "the project's wheel, from the shared cache" in run.output
     assert "the lock and wheels of the same requirements, from the shared cache" in run.output
+    assert "the packages' layer, from the shared cache" in run.output
     assert "2 of 2 distribution layers from the cache (2 from the shared cache %s)" % (
         cached["reference"]) in run.output
     assert ids(report) == ids(cached["first"][1])
