@@ -284,3 +284,91 @@ def test_a_corrupt_wheel_of_the_lock_has_the_builder_make_the_wheels(cached, bui
 
 def test_the_tag_of_an_entry_is_its_kind_and_key():
     assert tag("layer", "f" * 64) == "layer-" + "f" * 64
+
+
+# --------------------------------------------------------------------------
+# The psycopg2 fixture: what a fresh machine does not do with a warm cache
+
+
+def test_the_psycopg2_fixture_compiles_nothing_on_a_fresh_machine(
+        tmp_path_factory, docker_client, base_image, registry):
+    """examples/pgtool, renamed: a build writes the cache; a build on a fresh client,
+    without the wheel volume or the runtime-packages image, installs no compile package,
+    builds no wheel, and makes the same images."""
+    import shutil
+
+    from tests.conftest import ROOT
+
+    name = "pgtoolshared"
+    project = tmp_path_factory.mktemp("pgtool") / name
+    shutil.copytree(ROOT / "examples" / "pgtool", project,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('name = "pgtool"', 'name = "%s"' % name))
+    config = docker_config(tmp_path_factory.mktemp("docker"), registry)
+    reference = "%s/pbrx-cache/%s" % (registry["address"], name)
+    reports = {}
+    try:
+        for image_tag, args in (("write", ("--cache-to", reference)),
+                                ("read", ("--cache-from", reference))):
+            remove_volume(docker_client, "pbrx-images-wheels-" + name)
+            for image in docker_client.images.list(name="pbrx-images-cache/runtime"):
+                for tag_name in image.tags:
+                    docker_client.images.remove(tag_name)
+            env = dict(os.environ, DOCKER_CONFIG=str(config),
+                       XDG_CACHE_HOME=str(tmp_path_factory.mktemp("cache-" + image_tag)))
+            run, reports[image_tag] = build_report(
+                str(project), "--base-image", base_image, "--prefix", PREFIX, "--tag",
+                image_tag, "-v", *args, env=env)
+            assert run.exit_code == 0, run.output
+        output = run.output  # the reading build's, every command and its output (-v)
+        assert not [step for step in steps(reports["read"]) if step.startswith("Builder")]
+        # no package installed (neither gcc nor libpq5), no wheel built, no compiler run
+        assert "apt-get install" not in output and "apt-get update" not in output
+        assert "Building wheel" not in output and " wheel --no-deps" not in output
+        assert "x86_64-linux-gnu-gcc" not in output and "\ngcc " not in output
+        assert reports["read"]["shared_cache"]["misses"] == []
+        assert ids(reports["read"]) == ids(reports["write"])
+        code, printed = run_image(docker_client, "%s/pgtool-version:read" % PREFIX)
+        assert code == 0 and "psycopg2 2." in printed, printed
+    finally:
+        remove_images(docker_client, ["%s/%s:%s" % (PREFIX, image, image_tag)
+                                      for image in (name + "-base", "pgtool-version",
+                                                    "pgtool-report")
+                                      for image_tag in ("write", "read")])
+        remove_volume(docker_client, "pbrx-images-wheels-" + name)
+
+
+def test_two_builds_writing_one_repository_at_once_then_a_build_reading_it(
+        tmp_path_factory, docker_client, base_image, registry, project):
+    import subprocess
+    import sys
+
+    config = docker_config(tmp_path_factory.mktemp("docker"), registry)
+    reference = "%s/pbrx-cache/concurrent-%s" % (registry["address"], PROJECT)
+    remove_volume(docker_client, "pbrx-images-wheels-" + PROJECT)
+    processes = []
+    for number in range(2):
+        env = dict(os.environ, DOCKER_CONFIG=str(config),
+                   XDG_CACHE_HOME=str(tmp_path_factory.mktemp("cache-writer%d" % number)))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "pbrx_images.cli", str(project), "--base-image", base_image,
+             "--prefix", PREFIX, "--tag", "writer%d" % number, "--cache-to", reference,
+             "--format", "json"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT))
+    outputs = [process.communicate(timeout=1200)[0].decode() for process in processes]
+    try:
+        assert [process.returncode for process in processes] == [0, 0], outputs
+        assert not [output for output in outputs if "was not written" in output], outputs
+        env = dict(os.environ, DOCKER_CONFIG=str(config),
+                   XDG_CACHE_HOME=str(tmp_path_factory.mktemp("cache-reader")))
+        remove_volume(docker_client, "pbrx-images-wheels-" + PROJECT)
+        run, report = build_report(str(project), "--base-image", base_image, "--prefix",
+                                   PREFIX, "--tag", "reader", "--cache-from", reference, env=env)
+        assert run.exit_code == 0, run.output
+        hits = report["shared_cache"]["hits"]
+        assert (hits["project-wheel"], hits["lock"]) == (1, 1) and hits["layer"] >= 1
+        assert not [step for step in steps(report) if step.startswith("Builder")]
+    finally:
+        remove_images(docker_client, ["%s/%s:%s" % (PREFIX, name, image_tag) for name in IMAGES
+                                      for image_tag in ("writer0", "writer1", "reader")])
