@@ -49,12 +49,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_from_json, layer_to_json
 from pbrx_images.plan.names import DOCKER_HUB
 from pbrx_images.registry.client import (Credentials, Descriptor, Refused, RegistryError,
                                          Repository, Unreachable, Unverifiable, sha256_digest)
+
+T = TypeVar("T")
 
 #: The kinds of entry, with what each holds.
 KINDS = {"layer": "a distribution's layer",
@@ -140,8 +142,17 @@ class SharedCache:
     # ------------------------------------------------------------------
     # Reading
 
-    def _entry(self, kind: str, key: str) -> tuple[dict[str, Any], list[Descriptor]] | None:
-        """The configuration and blob descriptors of the entry ``kind``-``key``, verified."""
+    @_locked
+    def _fetch(self, kind: str, key: str,
+               read: Callable[[dict[str, Any], list[Descriptor], Repository], T]) -> T | None:
+        """What ``read`` makes of the entry ``kind``-``key``; None when it is not usable.
+
+        ``read`` gets the entry's configuration and blob descriptors and the
+        repository to read the blobs from, and raises Unverifiable (or
+        ValueError) at what does not add up.  A registry that cannot be
+        reached or refuses is a note and not asked again; an unusable entry
+        is a note and a miss with its reason; neither is an error.
+        """
         if self._reader is None or self.read_from in self._unreachable:
             return None
         try:
@@ -153,128 +164,66 @@ class SharedCache:
             configuration = json.loads(self._reader.blob(config))
             if not isinstance(configuration, dict):
                 raise Unverifiable("its configuration is not a JSON object")
-            return configuration, blobs
-        except (Unreachable, Refused) as error:
-            self._gone(self.read_from, error)
-        except (RegistryError, ValueError) as error:
-            self._unverifiable(kind, key, error)
-        return None
-
-    @_locked
-    def fetch_layer(self, key: str, local: LayerCache) -> CachedLayer | None:
-        """The layer kept under ``key``, put into the local cache; None if it is not usable."""
-        entry = self._entry("layer", key)
-        if entry is None:
-            return None
-        configuration, blobs = entry
-        assert self._reader is not None
-        try:
-            layer = layer_from_json(configuration)
-            if len(blobs) != 1 or blobs[0].digest != layer.diff_id:
-                raise Unverifiable("its blob is not the layer %s" % layer.diff_id)
-            if local.existing_tar(layer.diff_id) is None:
-                self._reader.blob_to_file(blobs[0], local.tar_path(layer.diff_id))
-            local.put(key, layer)
+            result = read(configuration, blobs, self._reader)
         except (Unreachable, Refused) as error:
             self._gone(self.read_from, error)
             return None
         except (RegistryError, ValueError, OSError) as error:
-            self._unverifiable("layer", key, error)
+            self.tally.misses.append((kind, key, "unverifiable: %s" % error))
+            self._warn("the shared cache's %s entry %s is ignored: %s"
+                       % (kind, key[:16], error))
             return None
-        self._hit("layer")
-        return layer
+        self.tally.hits[kind] = self.tally.hits.get(kind, 0) + 1
+        return result
 
-    @_locked
+    def fetch_layer(self, key: str, local: LayerCache) -> CachedLayer | None:
+        """The layer kept under ``key``, put into the local cache; None if it is not usable."""
+        def read(configuration: dict[str, Any], blobs: list[Descriptor],
+                 repository: Repository) -> CachedLayer:
+            layer = layer_from_json(configuration)
+            _layer_tar(blobs, layer.diff_id, repository, local)
+            local.put(key, layer)
+            return layer
+        return self._fetch("layer", key, read)
+
     def fetch_project_wheel(self, key: str) -> tuple[str, bytes] | None:
         """(file name, bytes) of the project's wheel kept under ``key``, or None."""
-        entry = self._entry("project-wheel", key)
-        if entry is None:
-            return None
-        configuration, blobs = entry
-        try:
-            (name,) = _wheel_names(configuration, blobs, [configuration.get("wheel")])
-            assert self._reader is not None
-            data = self._reader.blob(blobs[0])
-        except (Unreachable, Refused) as error:
-            self._gone(self.read_from, error)
-            return None
-        except (RegistryError, ValueError) as error:
-            self._unverifiable("project-wheel", key, error)
-            return None
-        self._hit("project-wheel")
-        return name, data
+        def read(configuration: dict[str, Any], blobs: list[Descriptor],
+                 repository: Repository) -> tuple[str, bytes]:
+            (name,) = _wheel_names(blobs, [configuration.get("wheel")])
+            return name, repository.blob(blobs[0])
+        return self._fetch("project-wheel", key, read)
 
-    @_locked
     def fetch_lock(self, key: str) -> tuple[dict[str, Any], dict[str, bytes]] | None:
         """The lock record kept under ``key`` and its wheels by file name (pip's too), or None.
 
         Each wheel is also checked against the digest the record names for it.
         """
-        entry = self._entry("lock", key)
-        if entry is None:
-            return None
-        record, blobs = entry
-        try:
+        def read(record: dict[str, Any], blobs: list[Descriptor], repository: Repository
+                 ) -> tuple[dict[str, Any], dict[str, bytes]]:
             wheels, pip, digests = record.get("wheels"), record.get("pip"), record.get("sha256")
             if not (isinstance(wheels, list) and isinstance(digests, dict)
                     and isinstance(record.get("lock"), list)):
                 raise Unverifiable("its lock record is not one")
-            names = _wheel_names(record, blobs, list(wheels) + [pip])
-            assert self._reader is not None
             data = {}
-            for name, blob in zip(names, blobs):
+            for name, blob in zip(_wheel_names(blobs, list(wheels) + [pip]), blobs):
                 if name != pip and blob.digest != "sha256:%s" % digests.get(name):
                     raise Unverifiable("the wheel %s is not the one its lock names" % name)
-                data[name] = self._reader.blob(blob)
-        except (Unreachable, Refused) as error:
-            self._gone(self.read_from, error)
-            return None
-        except (RegistryError, ValueError) as error:
-            self._unverifiable("lock", key, error)
-            return None
-        self._hit("lock")
-        return record, data
+                data[name] = repository.blob(blob)
+            return record, data
+        return self._fetch("lock", key, read)
 
     def fetch_packages_layer(self, key: str, local: LayerCache) -> tuple[str, str] | None:
         """(diff ID, history line) of the runtime-packages layer under ``key``, its tar put
         into the local layer cache; None if the entry is not usable."""
-        with self._lock:
-            entry = self._entry("packages-layer", key)
-            if entry is None:
-                return None
-            configuration, blobs = entry
-            assert self._reader is not None
-            try:
-                diff_id, created_by = configuration.get("diff_id"), configuration.get(
-                    "created_by")
-                if not (isinstance(diff_id, str) and isinstance(created_by, str)
-                        and re.fullmatch(r"sha256:[0-9a-f]{64}", diff_id)):
-                    raise Unverifiable("it names no layer")
-                if len(blobs) != 1 or blobs[0].digest != diff_id:
-                    raise Unverifiable("its blob is not the layer %s" % diff_id)
-                if local.existing_tar(diff_id) is None:
-                    self._reader.blob_to_file(blobs[0], local.tar_path(diff_id))
-            except (Unreachable, Refused) as error:
-                self._gone(self.read_from, error)
-                return None
-            except (RegistryError, OSError) as error:
-                self._unverifiable("packages-layer", key, error)
-                return None
-            self._hit("packages-layer")
+        def read(configuration: dict[str, Any], blobs: list[Descriptor],
+                 repository: Repository) -> tuple[str, str]:
+            diff_id, created_by = configuration.get("diff_id"), configuration.get("created_by")
+            if not (isinstance(diff_id, str) and isinstance(created_by, str)):
+                raise Unverifiable("it names no layer")
+            _layer_tar(blobs, diff_id, repository, local)
             return diff_id, created_by
-
-    def keep_packages_layer(self, key: str, diff_id: str, created_by: str, tar: Path) -> None:
-        """Write the runtime-packages layer's entry after the build (with ``--cache-to``)."""
-        if self._writer is None:
-            return
-        with self._lock:
-            blob = Descriptor(LAYER_TYPE, diff_id, tar.stat().st_size)
-            self._pending[("packages-layer", key)] = (
-                {"diff_id": diff_id, "created_by": created_by},
-                [(blob, lambda: open(tar, "rb"))])
-
-    def _hit(self, kind: str) -> None:
-        self.tally.hits[kind] = self.tally.hits.get(kind, 0) + 1
+        return self._fetch("packages-layer", key, read)
 
     # ------------------------------------------------------------------
     # Writing: collected during the build, written after its images are tagged
@@ -311,6 +260,15 @@ class SharedCache:
             blobs.append((Descriptor(WHEEL_TYPE, digest, size, {TITLE: name}),
                           lambda name=name: read(name)))
         self._pending[("lock", key)] = (dict(record), blobs)
+
+    @_locked
+    def keep_packages_layer(self, key: str, diff_id: str, created_by: str, tar: Path) -> None:
+        """Write the runtime-packages layer's entry after the build (with ``--cache-to``)."""
+        if self._writer is None:
+            return
+        blob = Descriptor(LAYER_TYPE, diff_id, tar.stat().st_size)
+        self._pending[("packages-layer", key)] = ({"diff_id": diff_id, "created_by": created_by},
+                                                  [(blob, lambda: open(tar, "rb"))])
 
     @_locked
     def write(self) -> None:
@@ -362,10 +320,6 @@ class SharedCache:
         self._warn("the shared cache %s cannot be used (%s): the build goes on without it"
                    % (reference, error))
 
-    def _unverifiable(self, kind: str, key: str, error: Exception) -> None:
-        self.tally.misses.append((kind, key, "unverifiable: %s" % error))
-        self._warn("the shared cache's %s entry %s is ignored: %s" % (kind, key[:16], error))
-
     def _warn(self, message: str) -> None:
         self.tally.notes.append(message)
         self._note(message)
@@ -402,8 +356,18 @@ def _parse_manifest(data: bytes, kind: str) -> tuple[Descriptor, list[Descriptor
     return config, [Descriptor.from_json(layer) for layer in layers]
 
 
-def _wheel_names(configuration: dict[str, Any], blobs: list[Descriptor],
-                 names: list[Any]) -> list[str]:
+def _layer_tar(blobs: list[Descriptor], diff_id: str, repository: Repository,
+               local: LayerCache) -> None:
+    """Put the entry's one blob, the layer ``diff_id``, into the local layer cache."""
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", diff_id):
+        raise Unverifiable("it names no layer")
+    if len(blobs) != 1 or blobs[0].digest != diff_id:
+        raise Unverifiable("its blob is not the layer %s" % diff_id)
+    if local.existing_tar(diff_id) is None:
+        repository.blob_to_file(blobs[0], local.tar_path(diff_id))
+
+
+def _wheel_names(blobs: list[Descriptor], names: list[Any]) -> list[str]:
     """The file names of an entry's wheel blobs, as its configuration lists them, checked."""
     if len(blobs) != len(names):
         raise Unverifiable("it has %d blobs for %d wheels" % (len(blobs), len(names)))
