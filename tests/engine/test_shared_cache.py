@@ -51,6 +51,31 @@ def tags_of(registry: dict, repository: str) -> list[str]:
         raise
 
 
+def as_on_a_fresh_engine(client, project: str) -> None:
+    """No wheel volume of ``project``, and no runtime-packages image, as on a new node.
+
+    The runtime-packages images are untagged: their layers stay under the
+    images made on them, and one loaded again has the same ID.  The builder
+    images stay, for the other tests; builds that should not use one are
+    checked not to.
+    """
+    remove_volume(client, "pbrx-images-wheels-" + project)
+    for image in client.images.list(name="pbrx-images-cache/runtime"):
+        for name in image.tags:
+            client.images.remove(name)
+
+
+def manifest_of(registry: dict, repository: str, reference: str) -> dict:
+    """The OCI manifest ``reference`` of ``repository``, as the registry's user reads it."""
+    request = urllib.request.Request("http://%s/v2/%s/manifests/%s" % (
+        registry["address"], repository, reference), headers={
+            "Accept": "application/vnd.oci.image.manifest.v1+json",
+            "Authorization": "Basic " + b64encode(("%s:%s" % (
+                registry["username"], registry["password"])).encode()).decode()})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
 def blob_file(registry: dict, digest: str) -> Path:
     """Where the registry's filesystem storage keeps the blob ``digest``."""
     hexdigest = digest.partition(":")[2]
@@ -146,14 +171,7 @@ def build(tmp_path_factory, docker_client, base_image, registry, project):
     config = docker_config(tmp_path_factory.mktemp("docker"), registry)
 
     def build(image_tag: str, *args: str):
-        remove_volume(docker_client, "pbrx-images-wheels-" + PROJECT)
-        # A fresh engine has no runtime-packages image either (untagged: its layers stay
-        # under the images made on it, and one loaded again has the same ID).  The
-        # builder images stay, for the other tests; the builds that should not use one
-        # are checked not to.
-        for image in docker_client.images.list(name="pbrx-images-cache/runtime"):
-            for name in image.tags:
-                docker_client.images.remove(name)
+        as_on_a_fresh_engine(docker_client, PROJECT)
         env = dict(os.environ, DOCKER_CONFIG=str(config),
                    XDG_CACHE_HOME=str(tmp_path_factory.mktemp("cache-" + image_tag)))
         run, report = build_report(str(project), "--base-image", base_image, "--prefix", PREFIX,
@@ -228,13 +246,7 @@ def test_a_corrupt_entry_is_ignored_with_a_note_and_the_build_is_the_same(
         cached, build, registry):
     corrupted = 0
     for entry in (entry for entry in cached["written"] if entry.startswith("layer-")):
-        request = urllib.request.Request("http://%s/v2/pbrx-cache/%s/manifests/%s" % (
-            registry["address"], PROJECT, entry), headers={
-                "Accept": "application/vnd.oci.image.manifest.v1+json",
-                "Authorization": "Basic " + b64encode(("%s:%s" % (
-                    registry["username"], registry["password"])).encode()).decode()})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            manifest = json.load(response)
+        manifest = manifest_of(registry, "pbrx-cache/" + PROJECT, entry)
         if manifest["config"]["size"] and json.loads(blob_file(
                 registry, manifest["config"]["digest"]).read_bytes())["name"] == "six":
             layer = blob_file(registry, manifest["layers"][0]["digest"])
@@ -263,13 +275,7 @@ def test_a_registry_that_is_down_is_a_note_and_a_normal_build(cached, build):
 def test_a_corrupt_wheel_of_the_lock_has_the_builder_make_the_wheels(cached, build,
                                                                      registry):
     lock = next(entry for entry in cached["written"] if entry.startswith("lock-"))
-    request = urllib.request.Request("http://%s/v2/pbrx-cache/%s/manifests/%s" % (
-        registry["address"], PROJECT, lock), headers={
-            "Accept": "application/vnd.oci.image.manifest.v1+json",
-            "Authorization": "Basic " + b64encode(("%s:%s" % (
-                registry["username"], registry["password"])).encode()).decode()})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        manifest = json.load(response)
+    manifest = manifest_of(registry, "pbrx-cache/" + PROJECT, lock)
     six = next(blob for blob in manifest["layers"]
                if blob["annotations"]["org.opencontainers.image.title"].startswith("six-"))
     path = blob_file(registry, six["digest"])
@@ -311,10 +317,7 @@ def test_the_psycopg2_fixture_compiles_nothing_on_a_fresh_machine(
     try:
         for image_tag, args in (("write", ("--cache-to", reference)),
                                 ("read", ("--cache-from", reference))):
-            remove_volume(docker_client, "pbrx-images-wheels-" + name)
-            for image in docker_client.images.list(name="pbrx-images-cache/runtime"):
-                for tag_name in image.tags:
-                    docker_client.images.remove(tag_name)
+            as_on_a_fresh_engine(docker_client, name)
             env = dict(os.environ, DOCKER_CONFIG=str(config),
                        XDG_CACHE_HOME=str(tmp_path_factory.mktemp("cache-" + image_tag)))
             run, reports[image_tag] = build_report(
