@@ -36,9 +36,10 @@ from pbrx_images.project.settings import Options
 from pbrx_images.project.source import archive_source
 from pbrx_images.stages import record as record_module
 from pbrx_images.stages import sbom as sbom_module
+from pbrx_images.stages import shared_wheels
 from pbrx_images.stages.alongside import Alongside
 from pbrx_images.stages.base_image import inspect_base
-from pbrx_images.stages.builder import Builder, describe_shared_wheels
+from pbrx_images.stages.builder import Builder
 from pbrx_images.stages.finish import push_all, remove_superseded, smoke_test_all, tag_all
 from pbrx_images.stages.images import ImageSettings, build_images, runtime_packages_alongside
 from pbrx_images.stages.record import Result, record_build, result_of, up_to_date
@@ -164,8 +165,9 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         builder_name = builder.image_name(base, manager, builder_packages, constraints)
         if shared is not None and shared.read_from and not options.no_cache:
             with reporter.step("Wheels from the shared cache %s" % shared.read_from):
-                shared_wheel = builder.shared_project_wheel(
-                    shared, builder_name, source.digest, checked.build_requires, checked.backend)
+                shared_wheel = shared_wheels.project_wheel(
+                    shared, reporter, builder_name, source.digest, checked.build_requires,
+                    checked.backend)
                 if shared_wheel is not None:
                     plan = make_plan(shared_wheel[2], packages, options.base_image,
                                      options.prefix, options.tag, checked.dockerfiles,
@@ -173,7 +175,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                     shared_lock = None if options.refresh else shared.fetch_lock(
                         builder.lock_key((builder_name, shared_wheel[2]), plan.extras,
                                          constraints))
-                reporter.say("    " + describe_shared_wheels(shared_wheel, shared_lock))
+                reporter.say("    " + shared_wheels.describe(shared_wheel, shared_lock))
         if shared_lock is not None:  # every wheel is there: no builder image is needed
             builder_image, wheel_image = builder_name, base.id
         else:

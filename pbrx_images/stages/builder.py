@@ -11,6 +11,11 @@ Each run works in its own directory of the volume (``runs/{run id}``), which
 holds exactly the wheels of this build, the lock and the constraints; the
 runtime stage installs from there.  New wheels are published into the shared
 cache with an atomic rename, so concurrent builds never see half a file.
+
+With a shared build cache (``--cache-from``), the project's wheel and a lock
+with its wheels may come from a registry instead, under the same keys
+(:mod:`pbrx_images.stages.shared_wheels`); with both, the wheel container
+is of the base image and no builder image is made.
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run
 from pbrx_images.project.metadata import ProjectMetadata
 from pbrx_images.project.pyproject import DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND
 from pbrx_images.project.wheel_metadata import read_wheel
+from pbrx_images.stages import shared_wheels
 from pbrx_images.ui.output import Reporter
 
 if TYPE_CHECKING:  # (imported only by builds that have one: it imports requests)
@@ -235,21 +241,6 @@ class Builder:
         return ProjectWheel(container, builder_image, run_id, wheel_name, wheel_data,
                             read_wheel(Path(wheel_name), wheel_data), constraints)
 
-    def shared_project_wheel(self, shared: SharedCache, builder_image: str, source_digest: str,
-                             build_requires: Sequence[str], backend: tuple[str, Sequence[str]]
-                             ) -> tuple[str, bytes, ProjectMetadata] | None:
-        """The project's wheel of this source from the shared cache: name, bytes, metadata."""
-        found = shared.fetch_project_wheel(project_wheel_key(builder_image, source_digest,
-                                                             build_requires, backend))
-        if found is None:
-            return None
-        try:
-            return found[0], found[1], read_wheel(Path(found[0]), found[1])
-        except BuildError as error:  # (its digest was right: a bad wheel was written)
-            self.reporter.note("the shared cache's project wheel %s is ignored: %s"
-                               % (found[0], error))
-            return None
-
     def lock_key(self, project: ProjectWheel | tuple[str, ProjectMetadata], extras: Sequence[str],
                  constraints: bytes) -> str:
         """The key of the lock of ``project`` (or (builder image, metadata)) with ``extras``."""
@@ -316,29 +307,11 @@ class Builder:
             container.run("python3 %s remember %s/lock-record.json %s"
                           % (CACHE_TOOL, run, record))
         if self.shared is not None:
-            self._keep_lock(container, run, key, lock, pip_wheel, digests)
+            shared_wheels.keep_lock(self.shared, container, run, key, lock, pip_wheel,
+                                    digests)
         digests = dict(digests, **{wheel_name: hashlib.sha256(project.data).hexdigest()})
         self.wheel_container = container
         return WheelBuild(metadata, wheel_name, lock, pip_wheel, digests, key)
-
-    def _keep_lock(self, container: Container, run: str, key: str, lock: Lock, pip_wheel: str,
-                   digests: Mapping[str, str]) -> None:
-        """Give the shared cache this lock and its wheels, to write after the build."""
-        assert self.shared is not None
-        sizes = {}
-        for line in container.run(
-                "cd %s && for f in *.whl tools/*.whl; do [ -f \"$f\" ] && echo \"$(sha256sum < "
-                "\"$f\" | cut -d' ' -f1) $(stat -c %%s \"$f\") ${f##*/}\"; done; true" % run
-        ).splitlines():
-            digest, size, name = (line.split(" ", 2) + ["", ""])[:3]
-            if digest and size.isdigit():
-                sizes[name] = ("sha256:" + digest, int(size))
-        if not set(digests) | {pip_wheel} <= set(sizes):
-            return  # (a wheel went missing: nothing half is kept)
-        record = {"lock": list(lock.requirements), "wheels": sorted(digests), "pip": pip_wheel,
-                  "sha256": dict(digests)}
-        self.shared.keep_lock(key, record, sizes, lambda name: container.read_file(
-            "%s/%s%s" % (run, "tools/" if name == pip_wheel else "", name)))
 
     def _project_wheel(self, container: Container, builder_image: str, run_id: str,
                        source: bytes, build_requires: Sequence[str],
@@ -462,16 +435,6 @@ class Builder:
                     "file and the package index settings."
                     % (match.group(1) if match else what)) from failure
             raise
-
-
-def describe_shared_wheels(project: object | None, lock: object | None) -> str:
-    """What the shared cache gave the wheel step, and so whether a builder image is needed."""
-    if project is None:
-        return "the project's wheel: no entry for this source; the wheels are built"
-    if lock is None:
-        return ("the project's wheel, but not the lock of its requirements: the dependencies "
-                "are resolved and built")
-    return "the project's wheel, the lock and every wheel: no builder image is needed"
 
 
 def _build_requires_asked(failure: CommandFailed) -> list[str] | None:
