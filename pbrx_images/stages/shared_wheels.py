@@ -42,13 +42,16 @@ def project_wheel(shared: SharedCache, reporter: Reporter, builder_image: str,
         return None
 
 
-def describe(project: object | None, lock: object | None) -> str:
+def describe(shared: SharedCache, project: object | None, lock: object | None) -> str:
     """What the shared cache gave the wheel step, and so whether a builder image is needed."""
+    def why(kind: str) -> str:
+        missed = [reason for missed_kind, _, reason in shared.tally.misses if missed_kind == kind]
+        return missed[-1] if missed else "the shared cache could not be used"
     if project is None:
-        return "the project's wheel: no entry for this source; the wheels are built"
+        return "the project's wheel: %s; the wheels are built" % why("project-wheel")
     if lock is None:
-        return ("the project's wheel, but not the lock of its requirements: the dependencies "
-                "are resolved and built")
+        return ("the project's wheel, but not the lock of its requirements (%s): the "
+                "dependencies are resolved and built" % why("lock"))
     return "the project's wheel, the lock and every wheel: no builder image is needed"
 
 
