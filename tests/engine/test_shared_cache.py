@@ -9,12 +9,14 @@ can only come from the registry.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
 import urllib.request
 from base64 import b64encode
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -63,6 +65,21 @@ def as_on_a_fresh_engine(client, project: str) -> None:
     for image in client.images.list(name="pbrx-images-cache/runtime"):
         for name in image.tags:
             client.images.remove(name)
+
+
+@contextlib.contextmanager
+def flipped(path: Path, offset: int) -> Iterator[None]:
+    """The blob at ``path`` with the byte at ``offset`` flipped, put back afterwards.
+
+    The registry keeps one copy of each blob, whichever repository names it:
+    a corruption left in place would reach the later tests' entries too.
+    """
+    data = path.read_bytes()
+    path.write_bytes(data[:offset] + bytes([data[offset] ^ 0xff]) + data[offset + 1:])
+    try:
+        yield
+    finally:
+        path.write_bytes(data)
 
 
 def manifest_of(registry: dict, repository: str, reference: str) -> dict:
@@ -249,13 +266,11 @@ def test_a_corrupt_entry_is_ignored_with_a_note_and_the_build_is_the_same(
         manifest = manifest_of(registry, "pbrx-cache/" + PROJECT, entry)
         if manifest["config"]["size"] and json.loads(blob_file(
                 registry, manifest["config"]["digest"]).read_bytes())["name"] == "six":
-            layer = blob_file(registry, manifest["layers"][0]["digest"])
-            data = bytearray(layer.read_bytes())
-            data[600] ^= 0xff  # in the first file's content
-            layer.write_bytes(bytes(data))
+            six = blob_file(registry, manifest["layers"][0]["digest"])
             corrupted += 1
     assert corrupted == 1
-    run, report = build("corrupt", "--cache-from", cached["reference"])
+    with flipped(six, 600):  # in the first file's content
+        run, report = build("corrupt", "--cache-from", cached["reference"])
     assert "note: the shared cache's layer entry" in run.output and "is ignored" in run.output
     misses = report["shared_cache"]["misses"]
     assert [miss["why"].partition(":")[0] for miss in misses] == ["unverifiable"]  # six's
@@ -279,10 +294,8 @@ def test_a_corrupt_wheel_of_the_lock_has_the_builder_make_the_wheels(cached, bui
     six = next(blob for blob in manifest["layers"]
                if blob["annotations"]["org.opencontainers.image.title"].startswith("six-"))
     path = blob_file(registry, six["digest"])
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xff
-    path.write_bytes(bytes(data))
-    run, report = build("corrupt-lock", "--cache-from", cached["reference"])
+    with flipped(path, path.stat().st_size // 2):
+        run, report = build("corrupt-lock", "--cache-from", cached["reference"])
     assert "note: the shared cache's lock entry" in run.output
     assert [step for step in steps(report) if step.startswith("Builder image")]
     assert ids(report) == ids(cached["first"][1])
