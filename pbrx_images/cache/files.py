@@ -73,9 +73,11 @@ def logs_dir() -> Path:
     return cache_dir() / "logs"
 
 
-def write_whole(path: Path, data: bytes) -> None:
+def write_whole(path: Path, data: bytes | Iterable[bytes]) -> None:
     """Write ``path`` whole or not at all: a temporary file, renamed into place.
 
+    ``data`` is the bytes, or chunks of them (a download, checked as it
+    comes: an error from the iteration leaves ``path`` as it was).
     Concurrent builds never read half a file; a temporary file left by a
     failure is removed (one left by a killed build, by :func:`prune_files`).
     OSError if it cannot be written.
@@ -84,7 +86,8 @@ def write_whole(path: Path, data: bytes) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(data)
+            for chunk in (data,) if isinstance(data, bytes) else data:
+                out.write(chunk)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from pbrx_images.cache.files import write_whole
 from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_from_json, layer_to_json
 from pbrx_images.plan.names import DOCKER_HUB
 from pbrx_images.registry.client import (Credentials, Descriptor, Refused, RegistryError,
@@ -364,7 +365,7 @@ def _layer_tar(blobs: list[Descriptor], diff_id: str, repository: Repository,
     if len(blobs) != 1 or blobs[0].digest != diff_id:
         raise Unverifiable("its blob is not the layer %s" % diff_id)
     if local.existing_tar(diff_id) is None:
-        repository.blob_to_file(blobs[0], local.tar_path(diff_id))
+        write_whole(local.tar_path(diff_id), repository.blob_chunks(blobs[0]))
 
 
 def _wheel_names(blobs: list[Descriptor], names: list[Any]) -> list[str]:

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any, Callable, Iterator, Mapping
 from urllib.parse import urlencode, urljoin
 
@@ -155,7 +152,7 @@ class Repository:
         """The blob's bytes, a chunk at a time; Unverifiable at the end if they are not it.
 
         A caller writes the chunks aside and keeps them only when the
-        iteration ends without an error.
+        iteration ends without an error (:func:`pbrx_images.cache.files.write_whole`).
         """
         response = self._request("GET", "/blobs/%s" % descriptor.digest, "pull", stream=True)
         digest = hashlib.sha256()
@@ -179,22 +176,6 @@ class Repository:
     def blob(self, descriptor: Descriptor) -> bytes:
         """A small blob's verified bytes."""
         return b"".join(self.blob_chunks(descriptor))
-
-    def blob_to_file(self, descriptor: Descriptor, path: Path) -> None:
-        """Write the verified blob to ``path`` whole, or leave ``path`` as it was."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                for chunk in self.blob_chunks(descriptor):
-                    out.write(chunk)
-            os.replace(temporary, path)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
 
     def put_blob(self, digest: str, size: int, content: Callable[[], IO[bytes] | bytes]) -> bool:
         """Upload a blob unless the repository has it; True if it was sent.

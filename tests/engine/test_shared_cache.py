@@ -20,6 +20,7 @@ from typing import Iterator
 
 import pytest
 
+from pbrx_images.cache.files import write_whole
 from pbrx_images.cache.layers import CachedLayer, LayerCache
 from pbrx_images.cache.shared import SharedCache, tag
 from pbrx_images.registry.client import Descriptor, Repository, Unverifiable, sha256_digest
@@ -117,8 +118,8 @@ def test_blobs_and_manifests_go_up_and_come_back_verified(registry, tmp_path):
     blob_file(registry, digest).write_bytes(b"A" + data[1:])
     target = tmp_path / "kept"
     with pytest.raises(Unverifiable, match="other content than its digest"):
-        repository.blob_to_file(Descriptor("application/octet-stream", digest, len(data)),
-                                target)
+        write_whole(target, repository.blob_chunks(
+            Descriptor("application/octet-stream", digest, len(data))))
     assert list(tmp_path.iterdir()) == []  # nothing half-written is left
 
 
