@@ -11,7 +11,7 @@ The programs that keep the volume are in ``container_tools/wheel_cache.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 from pbrx_images.plan.lock import Lock
 from pbrx_images.project.metadata import ProjectMetadata
@@ -33,6 +33,13 @@ def pip_directory(pip_wheel: str) -> str:
     compiled on every run.
     """
     return "%s/pip/%s" % (WHEELS, pip_wheel[:-len(".whl")])
+
+
+def lock_record(lock: Lock, pip_wheel: str, digests: Mapping[str, str]) -> dict[str, Any]:
+    """What ``locks/{key}.json`` holds (and the shared cache's lock entry): the lock, its
+    wheels' names and digests, pip's wheel; ``wheel_cache.py reuse`` reads it back."""
+    return {"lock": list(lock.requirements), "wheels": sorted(digests), "pip": pip_wheel,
+            "sha256": dict(digests)}
 
 
 @dataclass

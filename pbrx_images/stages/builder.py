@@ -38,7 +38,8 @@ from pbrx_images.plan.cache_keys import (BUILD_TOOLS, build_env_key, build_tool_
                                          cache_key, cached_image_name, lock_key, project_wheel_key)
 from pbrx_images.plan.lock import Lock, lock_from_report
 from pbrx_images.plan.package_manager import PackageManager
-from pbrx_images.plan.wheel_volume import WHEELS, WheelBuild, pip_directory, run_dir
+from pbrx_images.plan.wheel_volume import (WHEELS, WheelBuild, lock_record, pip_directory,
+                                           run_dir)
 from pbrx_images.project.metadata import ProjectMetadata
 from pbrx_images.project.pyproject import DEFAULT_BUILD_REQUIREMENTS, LEGACY_BUILD_BACKEND
 from pbrx_images.project.wheel_metadata import read_wheel
@@ -302,8 +303,7 @@ class Builder:
                           % (CACHE_TOOL, run, WHEELS, project.run_id, shlex.quote(wheel_name)))
             # once published, the wheels it names are in the cache
             container.put_files({run + "/lock-record.json": json.dumps(
-                {"lock": list(lock.requirements), "wheels": sorted(digests),
-                 "pip": pip_wheel, "sha256": digests}).encode()})
+                lock_record(lock, pip_wheel, digests)).encode()})
             container.run("python3 %s remember %s/lock-record.json %s"
                           % (CACHE_TOOL, run, record))
         if self.shared is not None:

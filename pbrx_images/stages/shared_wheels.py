@@ -19,6 +19,7 @@ from pbrx_images.engine import Container
 from pbrx_images.errors import BuildError
 from pbrx_images.plan.cache_keys import project_wheel_key
 from pbrx_images.plan.lock import Lock
+from pbrx_images.plan.wheel_volume import lock_record
 from pbrx_images.project.metadata import ProjectMetadata
 from pbrx_images.project.wheel_metadata import read_wheel
 from pbrx_images.ui.output import Reporter
@@ -69,7 +70,6 @@ def keep_lock(shared: SharedCache, container: Container, run: str, key: str, loc
             sizes[name] = ("sha256:" + digest, int(size))
     if not set(digests) | {pip_wheel} <= set(sizes):
         return  # (a wheel went missing: nothing half is kept)
-    record = {"lock": list(lock.requirements), "wheels": sorted(digests), "pip": pip_wheel,
-              "sha256": dict(digests)}
-    shared.keep_lock(key, record, sizes, lambda name: container.read_file(
-        "%s/%s%s" % (run, "tools/" if name == pip_wheel else "", name)))
+    shared.keep_lock(key, lock_record(lock, pip_wheel, digests), sizes,
+                     lambda name: container.read_file("%s/%s%s" % (
+                         run, "tools/" if name == pip_wheel else "", name)))
