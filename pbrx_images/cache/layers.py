@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from pbrx_images.cache.files import UNUSED_FOR, mark_used, prune_files, write_whole
+from pbrx_images.oci.image_archive import is_digest
 from pbrx_images.oci.tar import Signature
 
 #: Bump when what goes into a distribution's layer changes.
@@ -87,7 +87,7 @@ def layer_from_json(data: Any) -> CachedLayer:
     """The layer an index entry describes; ValueError if it is not one."""
     try:
         diff_id = data["diff_id"]
-        if not (isinstance(diff_id, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", diff_id)):
+        if not is_digest(diff_id):
             raise ValueError("not a diff ID: %r" % (diff_id,))
         return CachedLayer(diff_id, str(data["name"]), str(data["description"]),
                            int(data["size"]), str(data["kind"]),

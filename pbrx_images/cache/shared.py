@@ -53,6 +53,7 @@ from typing import Any, Callable, TypeVar
 
 from pbrx_images.cache.files import write_whole
 from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_from_json, layer_to_json
+from pbrx_images.oci.image_archive import is_digest
 from pbrx_images.plan.names import DOCKER_HUB
 from pbrx_images.registry.client import (Credentials, Descriptor, Refused, RegistryError,
                                          Repository, Unreachable, Unverifiable, sha256_digest)
@@ -360,7 +361,7 @@ def _parse_manifest(data: bytes, kind: str) -> tuple[Descriptor, list[Descriptor
 def _layer_tar(blobs: list[Descriptor], diff_id: str, repository: Repository,
                local: LayerCache) -> None:
     """Put the entry's one blob, the layer ``diff_id``, into the local layer cache."""
-    if not re.fullmatch(r"sha256:[0-9a-f]{64}", diff_id):
+    if not is_digest(diff_id):
         raise Unverifiable("it names no layer")
     if len(blobs) != 1 or blobs[0].digest != diff_id:
         raise Unverifiable("its blob is not the layer %s" % diff_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import re
 import tarfile
 from dataclasses import dataclass
 from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
@@ -23,6 +24,7 @@ CONFIG_KEYS = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "W
                "Labels", "StopSignal", "Healthcheck", "OnBuild", "Shell", "ArgsEscaped")
 _BLOCK = 512
 _CHUNK = 1 << 20
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def rfc3339(epoch: int) -> str:
@@ -33,6 +35,11 @@ def rfc3339(epoch: int) -> str:
 def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"),
                       ensure_ascii=False).encode("utf-8")
+
+
+def is_digest(value: object) -> bool:
+    """``sha256:`` and 64 lower-case hex digits: a diff ID or blob digest, safe in a path."""
+    return isinstance(value, str) and _DIGEST.fullmatch(value) is not None
 
 
 def chain_ids(diff_ids: Sequence[str]) -> list[str]:

@@ -26,6 +26,8 @@ from urllib.parse import urlencode, urljoin
 
 import requests
 
+from pbrx_images.oci.image_archive import is_digest
+
 #: What a manifest GET accepts: the cache writes OCI image manifests only.
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 #: Seconds to wait for the registry to answer one request.
@@ -79,9 +81,8 @@ class Descriptor:
             annotations = data.get("annotations") or {}
         except (TypeError, KeyError, AttributeError):
             raise Unverifiable("a descriptor without digest, size and media type") from None
-        if not (isinstance(digest, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
-                and isinstance(size, int) and size >= 0 and isinstance(media_type, str)
-                and isinstance(annotations, dict)):
+        if not (is_digest(digest) and isinstance(size, int) and size >= 0
+                and isinstance(media_type, str) and isinstance(annotations, dict)):
             raise Unverifiable("a descriptor whose digest or size is not one")
         return cls(media_type, digest, size, {str(k): str(v) for k, v in annotations.items()})
 
