@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from pbrx_images.cache.files import layers_dir
 from pbrx_images.cache.image_facts import ImageFacts
 from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_key
-
 from pbrx_images.engine import CommandFailed, Container, Engine, ImageInfo
 from pbrx_images.engine.load import load_archive
 from pbrx_images.errors import BuildError, EngineError
@@ -267,12 +266,12 @@ class Runtime:
         distribution.
         """
         layers: dict[str, CachedLayer] = {}
-        missing: dict[str, tuple[str, str]] = {}  # name -> (wheel path, cache key)
-        keys: dict[str, str] = {}  # name -> cache key
+        missing: dict[str, str] = {}  # name -> wheel path
+        keys = {name: layer_key(found.sha256, venv_image, VENV, wheels.pip_wheel, self.epoch)
+                for name, found in wanted.items()}  # name -> cache key
         shared = 0
         for name, found in wanted.items():
-            key = keys[name] = layer_key(found.sha256, venv_image, VENV, wheels.pip_wheel,
-                                         self.epoch)
+            key = keys[name]
             cached = None if self.no_cache else self.cache.get(key)
             if cached is None and self.shared is not None and not self.no_cache:
                 cached = self.shared.fetch_layer(key, self.cache)
@@ -280,14 +279,14 @@ class Runtime:
             if cached is not None:
                 layers[name] = cached
             else:
-                missing[name] = (found.path, key)
+                missing[name] = found.path
         if layers:
             self.reporter.say("    %d of %d distribution layers from the cache%s" % (
                 len(layers), len(wanted),
                 " (%d from the shared cache %s)" % (shared, self.shared.read_from)
                 if shared and self.shared is not None else ""))
         if missing:
-            self._pip(container(), wheels, [path for path, _ in missing.values()], deps=False)
+            self._pip(container(), wheels, list(missing.values()), deps=False)
             tree = self._export(container(), stack)
             plans = split(tree, before, project)
             made = {plan.name: plan for plan in plans if plan.kind in ("dependency", "project")}
@@ -298,7 +297,7 @@ class Runtime:
                 cached = CachedLayer(layer.diff_id, name, plan.description, plan.size,
                                      plan.kind, {path: tree.entries[path].signature
                                                  for path in plan.paths})
-                self.cache.put(missing[name][1], cached)
+                self.cache.put(keys[name], cached)
                 layers[name] = cached
         claimed: set[str] = set(before)
         for layer in layers.values():
