@@ -173,7 +173,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                                      options.prefix, options.tag, checked.dockerfiles,
                                      checked.git)
                     shared_lock = None if options.refresh else shared.fetch_lock(
-                        builder.lock_key((builder_name, shared_wheel[2]), plan.extras,
+                        builder.lock_key(builder_name, shared_wheel[2], plan.extras,
                                          constraints))
                 reporter.say("    " + shared_wheels.describe(shared, shared_wheel, shared_lock))
         if shared_lock is not None:  # every wheel is there: no builder image is needed

@@ -242,11 +242,9 @@ class Builder:
         return ProjectWheel(container, builder_image, run_id, wheel_name, wheel_data,
                             read_wheel(Path(wheel_name), wheel_data), constraints)
 
-    def lock_key(self, project: ProjectWheel | tuple[str, ProjectMetadata], extras: Sequence[str],
+    def lock_key(self, builder_image: str, metadata: ProjectMetadata, extras: Sequence[str],
                  constraints: bytes) -> str:
-        """The key of the lock of ``project`` (or (builder image, metadata)) with ``extras``."""
-        builder_image, metadata = (project.builder_image, project.metadata) if isinstance(
-            project, ProjectWheel) else project
+        """The key of the lock of the project of ``metadata`` with ``extras``."""
         return lock_key(builder_image, metadata.name or "", metadata.requires, extras,
                         constraints, self.pip_files, self.pip_environment)
 
@@ -267,7 +265,7 @@ class Builder:
         env = {**self.pip_environment, **COMPILE_ENVIRONMENT}
         find_links = "" if self.no_cache else "--find-links %s " % WHEELS
         requirement = "%s/%s%s" % (run, wheel_name, "[%s]" % ",".join(extras) if extras else "")
-        key = self.lock_key(project, extras, project.constraints)
+        key = self.lock_key(project.builder_image, metadata, extras, project.constraints)
         record = "%s/locks/%s.json" % (WHEELS, key)
         reused = None if self.no_cache or self.refresh else _lock_record(container.run(
             "python3 %s reuse %s %s %s" % (CACHE_TOOL, record, WHEELS, run)))
