@@ -141,10 +141,8 @@ def read_project(project_dir: Path, pyproject: PyProject | None = None) -> Proje
     from_cfg = (
         _read_setup_cfg(setup_cfg_path, has_setup_py) if setup_cfg_path.is_file() else None
     )
-    if pyproject_path.is_file():
-        from_toml = _read_pyproject(pyproject or _read_pyproject_file(project_dir))
-    else:
-        from_toml = None
+    pyproject = pyproject or _read_pyproject_file(project_dir)
+    from_toml = _read_pyproject(pyproject) if pyproject.present else None
 
     if from_toml is None:
         if from_cfg is not None:
