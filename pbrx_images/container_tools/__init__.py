@@ -11,6 +11,8 @@ rest of the code (ansible-builder keeps its own as ``_target_scripts/``).
   kept build environment (:data:`pbrx_images.stages.builder.BUILD_HOOK`);
 * ``wheel_cache.py``: atomic updates of the wheel volume, safe with
   concurrent builds (:data:`pbrx_images.stages.builder.CACHE_TOOL`);
+* ``compile_pyc.py``: byte code of changed modules as pip's install writes
+  it, for the fast path of an app change (:mod:`pbrx_images.plan.fast_path`);
 * ``python_distributions.py``: the interpreter and distributions of an
   image's virtualenv, for its SBOM (given as ``python -c``, so nothing is
   copied into the image: :data:`pbrx_images.stages.sbom.PYTHON_QUERY`).
