@@ -44,6 +44,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from pbrx_images.oci.layer import pyc_source
+
 #: Bump when what a fast record holds changes.
 RECIPE = "fast-1"
 #: Files that hold the metadata, whatever the backend.
@@ -52,8 +54,6 @@ METADATA_FILES = ("pyproject.toml", "setup.cfg", "setup.py")
 GIT_VERSION_WORDS = re.compile(
     r"pbr|scm|vcs|versioningit|dunamai|git[-_]versioning|versioneer|dynamic[-_]versioning",
     re.IGNORECASE)
-#: Byte code files that are no verbatim copy but pip's compilation of one.
-_PYC = re.compile(r"^(?P<dir>.*?)/?__pycache__/(?P<stem>[^/.]+)\.[^/]*\.pyc$")
 #: What an input of the build is called in a reason, by its name in the record's key.
 INPUT_NAMES = {
     "recipe": "build-images' record format",
@@ -118,7 +118,7 @@ def copies(source: Mapping[str, str], layer_files: Mapping[str, str]) -> dict[st
         by_content.setdefault(content_of(digest), []).append(path)
     found = {}
     for path, digest in layer_files.items():
-        if ".dist-info/" in path or _PYC.match(path):
+        if ".dist-info/" in path or pyc_source(path) is not None:  # (pip's, not copies)
             continue
         candidates = [candidate for candidate in by_content.get(digest, ())
                       if _ends_with(path, candidate) or _ends_with(path, _without_src(candidate))]
