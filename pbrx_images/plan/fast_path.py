@@ -67,7 +67,6 @@ INPUT_NAMES = {
     "proxy_environment": "the proxy settings",
     "source_date_epoch": "SOURCE_DATE_EPOCH",
     "git": "the git commit (in the labels)",
-    "fast": "the fast path's record format",
 }
 WHEEL_IS_BUILT = "the project's wheel is built"
 
