@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import IO, Any, Callable, Mapping
 
 from pbrx_images.cache.files import UNUSED_FOR, mark_used, prune_files, write_whole
 from pbrx_images.oci.image_archive import is_digest
@@ -53,6 +55,24 @@ class LayerCache:
         """The cached tar of the layer ``diff_id``, marked used, or None."""
         tar = self.tar_path(diff_id)
         return tar if mark_used(tar) else None
+
+    def write_tar(self, write: Callable[[IO[bytes]], str]) -> tuple[str, Path]:
+        """A new layer's tar, written by ``write`` (which returns its diff ID), and its path.
+
+        Written to a temporary file of the cache, then renamed to its name:
+        a layer's tar is there whole, or not at all.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".tmp-",
+                                         delete=False) as out:
+            try:
+                diff_id = write(out)
+            except BaseException:
+                os.unlink(out.name)
+                raise
+        final = self.tar_path(diff_id)
+        os.replace(out.name, final)
+        return diff_id, final
 
     def get(self, key: str) -> CachedLayer | None:
         """The layer cached under ``key`` when its index entry and tar are both there."""

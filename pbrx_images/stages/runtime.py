@@ -19,7 +19,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import shlex
 import tempfile
 from pathlib import Path
@@ -396,16 +395,8 @@ class Runtime:
 
     def _store_layer(self, tree: Tree, plan: LayerPlan) -> tuple[NewLayer, Path]:
         """Write a layer's tar into the layer cache, named by its digest."""
-        self.cache.directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=self.cache.directory, prefix=".tmp-",
-                                         delete=False) as out:
-            try:
-                diff_id = write_layer(tree, layer_entries(tree, plan), self.epoch, out)
-            except BaseException:
-                os.unlink(out.name)
-                raise
-        final = self.cache.tar_path(diff_id)
-        os.replace(out.name, final)
+        diff_id, final = self.cache.write_tar(
+            lambda out: write_layer(tree, layer_entries(tree, plan), self.epoch, out))
         return NewLayer(diff_id, layer_created_by(plan.description), plan.kind), final
 
     def _user_layer(self, from_image: str, image: ImagePlan, user: str, uid: int | None,

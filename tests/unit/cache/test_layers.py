@@ -1,6 +1,9 @@
 """The client's cache of distribution layers."""
 from __future__ import annotations
 
+import hashlib
+
+import pytest
 
 from pbrx_images.cache.layers import CachedLayer, LayerCache, layer_key
 
@@ -62,3 +65,22 @@ def test_get_marks_the_layer_as_used(tmp_path):
     assert cache.get("k") == LAYER
     cache.prune(max_age=3600)
     assert cache.get("k") == LAYER
+
+
+def test_write_tar_names_the_tar_by_its_digest_and_leaves_nothing_on_failure(tmp_path):
+    cache = LayerCache(tmp_path / "layers")
+
+    def write(out):
+        out.write(b"layer bytes")
+        return "sha256:" + hashlib.sha256(b"layer bytes").hexdigest()
+
+    diff_id, path = cache.write_tar(write)
+    assert path == cache.tar_path(diff_id) and path.read_bytes() == b"layer bytes"
+
+    def fail(out):
+        out.write(b"half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        cache.write_tar(fail)
+    assert sorted(p.name for p in cache.directory.iterdir()) == [path.name]
