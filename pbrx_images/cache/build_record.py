@@ -109,9 +109,9 @@ class Inputs:
     source_url: str | None
 
 
-def key(inputs: Inputs) -> str:
-    """The record's key: a sha256 of every input (files by their own sha256)."""
-    data = {
+def key_data(inputs: Inputs) -> dict[str, Any]:
+    """Every input by name as JSON values, files by their own sha256 (what :func:`key` hashes)."""
+    return {
         "recipe": RECIPE,
         "tool": inputs.tool,
         "source": inputs.source_digest,
@@ -126,7 +126,26 @@ def key(inputs: Inputs) -> str:
         "source_date_epoch": inputs.source_date_epoch,
         "git": [inputs.revision, inputs.source_url],
     }
-    return _sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _digest_of(value: Any) -> str:
+    return _sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode())
+
+
+def key(inputs: Inputs) -> str:
+    """The record's key: a sha256 of every input (files by their own sha256)."""
+    return _digest_of(key_data(inputs))
+
+
+def input_digests(inputs: Inputs) -> dict[str, str]:
+    """A sha256 of each input but the source tree, by its name in :func:`key_data`.
+
+    What the fast path of an app change compares
+    (:func:`pbrx_images.plan.fast_path.decide`): the source tree it compares
+    file by file.
+    """
+    return {name: _digest_of(value) for name, value in key_data(inputs).items()
+            if name != "source"}
 
 
 @dataclass(frozen=True)

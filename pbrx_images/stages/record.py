@@ -42,17 +42,23 @@ class Result:
     shared_cache: Mapping[str, Any] | None = None
 
 
-def inputs_key(tool: str, inputs: BuildInputs, options: Options, source_digest: str,
-               origin: tuple[str | None, str | None], base: ImageInfo) -> str:
-    """The build record's key of a build of ``inputs`` on ``base`` (:class:`build_record.Inputs`).
+def record_inputs(tool: str, inputs: BuildInputs, options: Options, source_digest: str,
+                  origin: tuple[str | None, str | None], base: ImageInfo) -> build_record.Inputs:
+    """What the build record keys a build of ``inputs`` on ``base`` by.
 
     ``tool`` is :func:`build_record.tool_identity`; ``origin`` the git commit
     and remote URL of the labels.
     """
-    return build_record.key(build_record.Inputs(
+    return build_record.Inputs(
         tool, source_digest, inputs.constraints, inputs.bindep, options.base_image, base.id,
         base.digest, build_record.option_values(options), inputs.pip.files,
-        inputs.pip.environment, inputs.proxy_environment, inputs.source_date_epoch, *origin))
+        inputs.pip.environment, inputs.proxy_environment, inputs.source_date_epoch, *origin)
+
+
+def inputs_key(tool: str, inputs: BuildInputs, options: Options, source_digest: str,
+               origin: tuple[str | None, str | None], base: ImageInfo) -> str:
+    """The build record's key of a build of ``inputs`` on ``base`` (:func:`record_inputs`)."""
+    return build_record.key(record_inputs(tool, inputs, options, source_digest, origin, base))
 
 
 def up_to_date(engine: Engine, reporter: Reporter, options: Options,

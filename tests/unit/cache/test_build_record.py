@@ -248,3 +248,17 @@ def test_tool_identity_digests_the_whole_package():
 
     whole = Path(pbrx_images.__file__).resolve().parent
     assert build_record.tool_identity() == build_record.tool_identity(whole)
+
+
+def test_input_digests_leave_out_the_source_and_follow_every_other_input():
+    digests = build_record.input_digests(INPUTS)
+    assert "source" not in digests
+    assert set(digests) == set(build_record.key_data(INPUTS)) - {"source"}
+    assert build_record.input_digests(dataclasses.replace(INPUTS, source_digest="src2")) \
+        == digests
+    for field in dataclasses.fields(Inputs):
+        if field.name == "source_digest":
+            continue
+        changed = build_record.input_digests(dataclasses.replace(INPUTS, **{
+            field.name: _changed(getattr(INPUTS, field.name))}))
+        assert changed != digests, field.name
