@@ -59,6 +59,43 @@ class SourceArchive:
     #: tree, and why (:func:`left_out`), e.g. ``(("env", "a virtualenv"),)``
     left_out: tuple[tuple[str, str], ...] = ()
     _entries: tuple[_Entry, ...] = field(default=(), repr=False, compare=False)
+    prefix: str = "src"  #: the directory the archive holds the tree under
+
+    def _relative(self, info: tarfile.TarInfo) -> str | None:
+        """An entry's path in the tree (None for the top directory itself)."""
+        name = info.name
+        if name == self.prefix:
+            return None
+        return name[len(self.prefix) + 1:] if name.startswith(self.prefix + "/") else name
+
+    def index(self) -> dict[str, tuple[int, str]]:
+        """Path in the tree -> (mode, what it holds) of each entry but directories.
+
+        What it holds: the sha256 of a regular file's content; ``link:``
+        and the target of a symbolic link; for a git object, ``git object,
+        size N`` (its name is its hash).  What the fast path of an app
+        change compares, file by file (:mod:`pbrx_images.plan.fast_path`).
+        """
+        found = {}
+        for info, content in self._entries:
+            path = self._relative(info)
+            if path is None or info.isdir():
+                continue
+            if isinstance(content, bytes):
+                what = hashlib.sha256(content).hexdigest()
+            elif isinstance(content, str):
+                what = "git object, size %d" % info.size
+            else:
+                what = "link:" + info.linkname
+            found[path] = (info.mode & 0o7777, what)
+        return found
+
+    def read(self, path: str) -> bytes | None:
+        """The content of the regular file ``path`` of the tree (no git object), or None."""
+        for info, content in self._entries:
+            if isinstance(content, bytes) and self._relative(info) == path:
+                return content
+        return None
 
     @functools.cached_property
     def data(self) -> bytes:
@@ -120,7 +157,7 @@ def archive_source(project_dir: Path, prefix: str = "src") -> SourceArchive:
                     GIT_NAMED_BY_CONTENT.fullmatch(git + name) is not None
                 count += _add(archive, os.path.join(current, name), base + "/" + name, digest,
                               entries, named_by_content)
-    return SourceArchive(digest.hexdigest(), count, tuple(skipped), tuple(entries))
+    return SourceArchive(digest.hexdigest(), count, tuple(skipped), tuple(entries), prefix)
 
 
 def _git_relative(relative_dir: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import hashlib
 import io
 import os
 import tarfile
@@ -385,3 +386,33 @@ def test_a_git_object_gone_before_the_archive_is_made_is_a_project_error(tree):
     (tree / LOOSE).unlink()  # git gc packed it meanwhile
     with pytest.raises(ProjectError, match="git gc"):
         archive.data
+
+
+@pytest.mark.parametrize("prefix", ["src", "."])
+def test_index_says_what_each_entry_holds_and_read_gives_a_file(tree, prefix):
+    archive = archive_source(tree, prefix=prefix)
+    index = archive.index()
+    assert index["foo/cli.py"] == (0o644, hashlib.sha256(b"def main():\n    pass\n").hexdigest())
+    assert index["tools/run.sh"][0] == 0o755
+    assert index["config-link"] == (0o777, "link:setup.cfg")
+    assert "foo" not in index and "" not in index and "." not in index  # (directories)
+    assert ".tox/py3/bin/python" not in index
+    assert archive.read("foo/data/table.csv") == b"a,b\n1,2\n"
+    assert archive.read("foo") is None
+    assert archive.read("missing.py") is None
+
+
+def test_index_of_a_git_object_is_its_size(tree):
+    obj = tree / ".git" / "objects" / "ab" / ("c" * 38)
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(b"zlib data")
+    archive = archive_source(tree)
+    assert archive.index()[".git/objects/ab/" + "c" * 38][1] == "git object, size 9"
+    assert archive.read(".git/objects/ab/" + "c" * 38) is None
+
+
+def test_an_edit_changes_only_that_files_index_entry(tree):
+    before = archive_source(tree).index()
+    (tree / "foo" / "cli.py").write_bytes(b"def main():\n    return 1\n")
+    after = archive_source(tree).index()
+    assert [path for path in after if after[path] != before[path]] == ["foo/cli.py"]
