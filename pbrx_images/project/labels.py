@@ -8,11 +8,12 @@ base image's name and digest.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from pbrx_images.errors import BuildError
 from pbrx_images.project.urls import redact
@@ -45,11 +46,11 @@ def created(environ: Mapping[str, str]) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def git_origin(project_dir: Path) -> tuple[str | None, str | None]:
-    """(commit, remote URL) when the project is a git checkout and git is installed."""
+def _git(project_dir: Path) -> Callable[..., str | None] | None:
+    """A function that asks git about the checkout ``project_dir``; None when it is none."""
     git = shutil.which("git")
     if git is None or not (project_dir / ".git").exists():
-        return None, None
+        return None
 
     def ask(*args: str) -> str | None:
         try:
@@ -61,9 +62,39 @@ def git_origin(project_dir: Path) -> tuple[str | None, str | None]:
             return None
         value = completed.stdout.decode("utf-8", "replace").strip()
         return value if completed.returncode == 0 and value else None
+    return ask
 
+
+def git_origin(project_dir: Path) -> tuple[str | None, str | None]:
+    """(commit, remote URL) when the project is a git checkout and git is installed."""
+    ask = _git(project_dir)
+    if ask is None:
+        return None, None
     remote = ask("config", "--get", "remote.origin.url")
     return ask("rev-parse", "HEAD"), redact(remote) if remote else None
+
+
+def git_state(project_dir: Path, today: datetime.date | None = None) -> str:
+    """What a version taken from git may depend on, as one line.
+
+    pbr and setuptools-scm make the version from ``git describe`` (the
+    last tag, the commits since, HEAD) and whether tracked files have
+    uncommitted changes; setuptools-scm adds the date to the version of such
+    a tree, so a dirty tree's state has the date too.  The tracked files'
+    names count as well (pbr and setuptools-scm list the package's files
+    from git).  "no git" when the project is no checkout or git is missing.
+    """
+    ask = _git(project_dir)
+    if ask is None:
+        return "no git"
+    described = ask("describe", "--tags", "--long", "--dirty", "--always") or "no commit"
+    tracked = hashlib.sha256((ask("ls-files", "-z") or "").encode()).hexdigest()
+    state = "%s; HEAD %s; tracked files %s" % (described, ask("rev-parse", "HEAD"), tracked)
+    if described.endswith("-dirty"):
+        today = today or datetime.date.today()
+        state += "; dirty on %s (UTC %s)" % (
+            today.isoformat(), datetime.datetime.now(datetime.timezone.utc).date().isoformat())
+    return state
 
 
 def oci_labels(title: str, version: str | None, revision: str | None, source: str | None,

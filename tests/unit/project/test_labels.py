@@ -1,13 +1,14 @@
 """OCI labels: creation time, git origin, the label set."""
 from __future__ import annotations
 
+import datetime
 import shutil
 import subprocess
 
 import pytest
 
 from pbrx_images.errors import BuildError
-from pbrx_images.project.labels import PREFIX, created, git_origin, oci_labels
+from pbrx_images.project.labels import PREFIX, created, git_origin, git_state, oci_labels
 
 
 def test_created_honours_source_date_epoch():
@@ -55,3 +56,38 @@ def test_git_origin_of_a_checkout_redacts_credentials_and_writes_nothing(tmp_pat
 
 def test_git_origin_of_a_plain_directory(tmp_path):
     assert git_origin(tmp_path) == (None, None)
+
+
+def test_git_state_follows_what_a_version_from_git_is_made_of(tmp_path):
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c",
+                               "user.email=t@example.com", *args], check=True,
+                              stdout=subprocess.PIPE).stdout.decode().strip()
+
+    git("init", "-q")
+    (tmp_path / "f").write_text("x")
+    git("add", "f")
+    git("commit", "-qm", "x")
+    day = datetime.date(2026, 12, 7)
+    clean = git_state(tmp_path, day)
+    assert clean == git_state(tmp_path, day)
+    assert "dirty" not in clean
+    (tmp_path / "f").write_text("y")
+    dirty = git_state(tmp_path, day)
+    assert dirty != clean and "dirty on 2026-12-07" in dirty
+    (tmp_path / "f").write_text("z")  # still dirty: the same answer
+    assert git_state(tmp_path, day) == dirty
+    assert git_state(tmp_path, datetime.date(2026, 12, 8)) != dirty
+    git("commit", "-qam", "y")
+    committed = git_state(tmp_path, day)
+    assert committed not in (clean, dirty)
+    git("tag", "1.0")
+    assert git_state(tmp_path, day) != committed
+    (tmp_path / "g").write_text("new")
+    untracked = git_state(tmp_path, day)
+    git("add", "g")
+    assert git_state(tmp_path, day) != untracked  # tracked files' names count
+
+
+def test_git_state_of_a_plain_directory(tmp_path):
+    assert git_state(tmp_path) == "no git"
