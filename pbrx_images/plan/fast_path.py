@@ -44,6 +44,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from pbrx_images.oci.image_archive import canonical_json
 from pbrx_images.oci.layer import pyc_source
 
 #: Bump when what a fast record holds changes.
@@ -92,11 +93,16 @@ class FastRecord:
     images: Sequence[RecordedConfig] = ()  #: every image, in the plan's order
     #: why the images cannot be patched (then nothing else is kept), or None
     unavailable: str | None = None
+    build: str = ""  #: the key of the build's record (:mod:`pbrx_images.cache.build_record`)
 
 
-def file_digest(mode: int, data: bytes) -> str:
-    """What a source file is, for the record: its permission bits and content."""
-    return "%o:%s" % (mode & 0o7777, hashlib.sha256(data).hexdigest())
+def file_digest(mode: int, content: str) -> str:
+    """What a source file is, for the record: its permission bits and what it holds.
+
+    ``content`` is the sha256 of a regular file's content (or what
+    :meth:`~pbrx_images.project.source.SourceArchive.index` says of another entry).
+    """
+    return "%o:%s" % (mode & 0o7777, content)
 
 
 def content_of(digest: str) -> str:
@@ -197,6 +203,9 @@ def decide(record: FastRecord | None, inputs: Mapping[str, str], source: Mapping
     if record.git != git:
         return ("the version comes from git, and git's answer may have changed (HEAD, tags, "
                 "tracked files or uncommitted changes): " + WHEEL_IS_BUILT)
+    if dict(source) == dict(record.source):
+        return ("the source is the last build's, but its images are gone or were changed: "
+                "every image is built")
     old = {path: digest for path, digest in record.source.items() if not _in_git(path)}
     new = {path: digest for path, digest in source.items() if not _in_git(path)}
     for path in sorted(set(new) - set(old)):
@@ -205,7 +214,7 @@ def decide(record: FastRecord | None, inputs: Mapping[str, str], source: Mapping
         return "%s was removed: %s" % (path, WHEEL_IS_BUILT)
     changed = tuple(sorted(path for path in new if new[path] != old[path]))
     if not changed:
-        return "nothing changed but git's own files: " + WHEEL_IS_BUILT
+        return "only git's own files changed (.git/): " + WHEEL_IS_BUILT
     installed: dict[str, list[str]] = {}
     for layer_path, source_path in record.copies.items():
         installed.setdefault(source_path, []).append(layer_path)
@@ -260,6 +269,41 @@ def rewrite_record(record: bytes, replaced: Mapping[str, bytes]) -> bytes:
     return "".join(out).encode("utf-8")
 
 
+#: Files of compiled extensions: a change to their sources needs the backend's compiler.
+COMPILED = re.compile(r"\.(so|pyd|dylib)(\.[\d.]+)?$")
+
+
+def layer_unavailable(layer_files: Sequence[str]) -> str | None:
+    """Why a project layer of these files cannot be patched, or None."""
+    for path in sorted(layer_files):
+        if COMPILED.search(path):
+            return "the project has compiled extensions (%s)" % posixpath.basename(path)
+    return None
+
+
+def patch_config(config: str, old: str, new: str) -> str:
+    """An image configuration with the layer ``old`` replaced by ``new`` in its diff IDs.
+
+    The configuration must be canonical JSON (as
+    :func:`pbrx_images.oci.image_archive.image_config` writes it), so that
+    nothing else in it changes; ValueError if it is not, or has no ``old``.
+    """
+    document = json.loads(config)
+    if canonical(document) != config:
+        raise ValueError("the configuration is not canonical JSON")
+    diff_ids = document["rootfs"]["diff_ids"]
+    if old not in diff_ids:
+        raise ValueError("the configuration has no layer %s" % old)
+    document["rootfs"]["diff_ids"] = [new if diff_id == old else diff_id
+                                      for diff_id in diff_ids]
+    return canonical(document)
+
+
+def canonical(document: Any) -> str:
+    """Canonical JSON (as :func:`pbrx_images.oci.image_archive.canonical_json`), as text."""
+    return canonical_json(document).decode("utf-8")
+
+
 def pyc_path(path: str, cache_tag: str) -> str:
     """``a/b.py`` -> ``a/__pycache__/b.{cache_tag}.pyc`` (importlib's cache_from_source)."""
     head, tail = posixpath.split(path)
@@ -270,7 +314,7 @@ def to_json(record: FastRecord) -> dict[str, Any]:
     return {"recipe": RECIPE, "inputs": dict(record.inputs), "source": dict(record.source),
             "git": record.git, "layer": record.layer, "copies": dict(record.copies),
             "images": [{"name": image.name, "config": image.config} for image in record.images],
-            "unavailable": record.unavailable}
+            "unavailable": record.unavailable, "build": record.build}
 
 
 def from_json(data: Any) -> FastRecord | None:
@@ -286,6 +330,7 @@ def from_json(data: Any) -> FastRecord | None:
                           {str(k): str(v) for k, v in dict(data["source"]).items()},
                           None if data["git"] is None else str(data["git"]), str(data["layer"]),
                           {str(k): str(v) for k, v in dict(data["copies"]).items()}, images,
-                          None if data["unavailable"] is None else str(data["unavailable"]))
+                          None if data["unavailable"] is None else str(data["unavailable"]),
+                          str(data["build"]))
     except (AttributeError, KeyError, TypeError, ValueError):
         return None

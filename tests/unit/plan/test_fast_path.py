@@ -20,7 +20,8 @@ TEXTS = {"pyproject.toml": SOURCE["pyproject.toml"].decode()}
 
 
 def index(files: dict[str, bytes], mode: int = 0o644) -> dict[str, str]:
-    return {path: fast_path.file_digest(mode, data) for path, data in files.items()}
+    return {path: fast_path.file_digest(mode, hashlib.sha256(data).hexdigest())
+            for path, data in files.items()}
 
 
 def layer_files(files: dict[str, bytes]) -> dict[str, str]:
@@ -32,7 +33,7 @@ def record(source: dict[str, bytes] = SOURCE, git: str | None = None) -> FastRec
     installed["pgtool-1.0.dist-info/METADATA"] = b"Name: pgtool\n"
     return FastRecord(INPUTS, index(source), git, "sha256:layer",
                       fast_path.copies(index(source), layer_files(installed)),
-                      (RecordedConfig("pgtool-base", "{}"),))
+                      (RecordedConfig("pgtool-base", "{}"),), build="key1")
 
 
 def decided(source: dict[str, bytes], *, previous: FastRecord | None = None,
@@ -93,7 +94,7 @@ def test_a_removed_module_is_the_full_path():
 def test_a_mode_change_is_the_full_path():
     previous = record()
     source = index(dict(SOURCE, **{"pgtool/cli.py": b"changed"}))
-    source["pgtool/cli.py"] = fast_path.file_digest(0o755, b"changed")
+    source["pgtool/cli.py"] = fast_path.file_digest(0o755, hashlib.sha256(b"changed").hexdigest())
     assert decide(previous, INPUTS, source, None, TEXTS, "setuptools.build_meta",
                   "pgtool").startswith("the mode of pgtool/cli.py changed")
 
@@ -163,3 +164,35 @@ def test_records_round_trip_and_others_are_none():
     assert fast_path.from_json({"recipe": "fast-0"}) is None
     assert fast_path.from_json(dict(fast_path.to_json(previous), images=[{"name": "x"}])) is None
     assert fast_path.from_json("not a record") is None
+
+
+def test_nothing_changed_and_only_git_changed_say_so():
+    assert decided(SOURCE) == ("the source is the last build's, but its images are gone or "
+                               "were changed: every image is built")
+    assert decided(dict(SOURCE, **{".git/index": b"index two"})) == \
+        "only git's own files changed (.git/): the project's wheel is built"
+
+
+CONFIG = fast_path.canonical({"architecture": "amd64", "config": {"Cmd": ["x"]},
+                              "rootfs": {"type": "layers",
+                                         "diff_ids": ["sha256:a", "sha256:old", "sha256:c"]}})
+
+
+def test_a_patched_configuration_changes_only_the_layer():
+    patched = fast_path.patch_config(CONFIG, "sha256:old", "sha256:new")
+    assert patched == CONFIG.replace("sha256:old", "sha256:new")
+    with pytest.raises(ValueError):
+        fast_path.patch_config(CONFIG, "sha256:other", "sha256:new")
+    with pytest.raises(ValueError):  # the bytes would change elsewhere too
+        fast_path.patch_config(CONFIG.replace(",", ", "), "sha256:old", "sha256:new")
+
+
+@pytest.mark.parametrize("path, reason", [
+    (SITE + "pkg/_speed.cpython-311-x86_64-linux-gnu.so",
+     "the project has compiled extensions (_speed.cpython-311-x86_64-linux-gnu.so)"),
+    (SITE + "pkg/libfoo.so.1.2", "the project has compiled extensions (libfoo.so.1.2)"),
+    (SITE + "pkg/sorted.py", None),
+    (SITE + "pkg/data/notes.so-called.txt", None),
+])
+def test_a_layer_with_compiled_extensions_is_unavailable(path, reason):
+    assert fast_path.layer_unavailable([SITE + "pkg/__init__.py", path]) == reason
