@@ -23,7 +23,7 @@ from pbrx_images import plan as plan_module
 from pbrx_images.cache import build_record, files
 from pbrx_images.cache.image_facts import ImageFacts
 from pbrx_images.cache.layers import LayerCache
-from pbrx_images.engine import Container
+from pbrx_images.engine import Container, ImageInfo
 from pbrx_images.engine.run import Run
 from pbrx_images.errors import BuildError
 from pbrx_images.plan import describe_plan, make_plan
@@ -34,6 +34,7 @@ from pbrx_images.project.inputs import read_inputs
 from pbrx_images.project.metadata import ProjectMetadata, image_name
 from pbrx_images.project.settings import Options
 from pbrx_images.project.source import archive_source
+from pbrx_images.stages import fast_rebuild
 from pbrx_images.stages import record as record_module
 from pbrx_images.stages import sbom as sbom_module
 from pbrx_images.stages import shared_wheels
@@ -110,16 +111,31 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     for tag in engine.remove_dead_work_tags():
         reporter.say("    removed %s, left by a build that was killed" % tag)
     records = build_record.RecordStore(files.builds_dir())
-    inputs_key = functools.partial(record_module.inputs_key, build_record.tool_identity(),
-                                   checked, options, source.digest, origin)
+    record_inputs = functools.partial(record_module.record_inputs, build_record.tool_identity(),
+                                      checked, options, source.digest, origin)
 
-    # Nothing to do when the last build of the same inputs left its images as they are.
+    def inputs_key(base: ImageInfo) -> str:
+        return build_record.key(record_inputs(base))
+
+    fast_slot = fast_rebuild.slot(records.directory, project_dir)
+
+    # Nothing to do when the last build of the same inputs left its images as they are;
+    # after an app change, the fast path patches them when it can prove the result.
     # (A base image the engine does not have yet is pulled by a full build.)
     current_base = engine.image(options.base_image)
     if current_base is not None and not (options.no_cache or options.refresh):
         current = up_to_date(engine, reporter, options, records, inputs_key(current_base))
         if current is not None:
             return current
+        if options.cache_to:
+            reporter.say("Full build: --cache-to writes every layer to the shared cache.")
+        else:
+            current = fast_rebuild.rebuild(
+                engine, reporter, options, checked, records, fast_slot,
+                fast_rebuild.tree_state(record_inputs(current_base), source, project_dir),
+                source, inputs_key(current_base))
+            if current is not None:
+                return current
     run = Run(engine, checked.work_name)
     facts = ImageFacts(files.facts_dir(), not options.no_cache)
     facts.prune()
@@ -226,6 +242,9 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             succeeded = True
         recorded = record_build(records, reporter, inputs_key(base), plan, images.ids,
                                 sbom_paths, sboms.documents)
+        fast_rebuild.keep(fast_slot, fast_rebuild.tree_state(record_inputs(base), source,
+                                                             project_dir),
+                          runtime, plan, images.ids, inputs_key(base), reporter)
         if shared is not None and options.cache_to:
             with reporter.step("Write the shared cache %s" % options.cache_to):
                 shared.write()

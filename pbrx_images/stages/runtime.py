@@ -76,7 +76,7 @@ class Runtime:
         self.epoch = epoch
         self.created = rfc3339(epoch)
         self.cache = LayerCache(layers_dir())  # (pruned once per build, by pipeline)
-        self._built: dict[str, _Built] = {}  # image ID -> what this build loaded
+        self._built: dict[str, LoadedImage] = {}  # image ID -> what this build loaded
         self.reporter = reporter
         self.work_name = work_name
         self.proxy_environment = dict(proxy_environment)
@@ -476,13 +476,17 @@ class Runtime:
         if self.engine.image(archived.id) is None:
             raise EngineError("Loading %s gave no image %s." % (what, archived.id))
         history = json.loads(config)["history"]
-        self._built[archived.id] = _Built(history, venv, venv_image, list(archived.diff_ids),
-                                          dict(python or {}))
+        self._built[archived.id] = LoadedImage(history, venv, venv_image, list(archived.diff_ids),
+                                               dict(python or {}), config, list(layers))
         return archived.id
+
+    def loaded(self, image_id: str) -> LoadedImage | None:
+        """What this build loaded as ``image_id``; None for an image it did not load."""
+        return self._built.get(image_id)
 
 
 @dataclasses.dataclass
-class _Built:
+class LoadedImage:
     """What this build knows of an image it loaded."""
 
     history: list[dict[str, Any]]
@@ -491,6 +495,9 @@ class _Built:
     diff_ids: list[str]  #: its layers, the parent's first
     #: canonical name -> (name, version) of each Python distribution in the virtualenv
     python: dict[str, tuple[str, str]]
+    config: bytes = b""  #: its configuration, as loaded (its sha256 is the ID)
+    #: the layers it added to its parent's, with their tars
+    layers: list[tuple[NewLayer, Path]] = dataclasses.field(default_factory=list)
 
 
 def _last_line(output: str) -> str:

@@ -98,6 +98,9 @@ def builds(tmp_path_factory, docker_client, base_image):
     runs["touched"] = build()
     with open(module, "a") as handle:
         handle.write("# a one-line change\n")
+    # a new module too: an edit alone takes the fast path (tests/engine/test_fast_path.py),
+    # and these steps are about what the full path of a code change reuses
+    (module.parent / "more.py").write_text("MORE = 1\n")
     runs["edited"] = build()
     runs["edited again"] = build()
     docker_client.api.remove_image(IMAGES[1])  # the tag only: the base image keeps the layers
@@ -243,8 +246,11 @@ def test_build_output_and_virtualenvs_are_not_source(builds, docker_client):
 
 
 def test_one_record_per_set_of_inputs(builds):
-    assert len(builds["records"]) == 2  # before and after the edit
+    records = [name for name in builds["records"] if not name.startswith("fast-")]
+    assert len(records) == 2  # before and after the edit
     assert all(name.endswith(".json") for name in builds["records"])
+    # and what the fast path of an app change needs, one per project directory
+    assert len(builds["records"]) - len(records) == 1
 
 
 def test_up_to_date_images_are_still_pushed(tmp_path, registry, docker_client, base_image):
