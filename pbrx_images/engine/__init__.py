@@ -25,7 +25,10 @@ of the build is there.
 The package's modules: :mod:`~pbrx_images.engine.calls` (the SDK's errors in
 words for people), :mod:`~pbrx_images.engine.containers` (build containers),
 :mod:`~pbrx_images.engine.run` (one build's names and clean-up),
-:mod:`~pbrx_images.engine.registry` (registries, the push stream).
+:mod:`~pbrx_images.engine.registry` (registries, the push stream),
+:mod:`~pbrx_images.engine.socket_api` (the reads of a local engine without
+the SDK) and :mod:`~pbrx_images.engine._sdk` (the SDK, imported when first
+used).
 """
 from __future__ import annotations
 
@@ -34,25 +37,24 @@ import io
 import os
 import re
 import tarfile
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
-
-import docker
-import docker.errors
-import docker.types
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from pbrx_images import interrupts
+from pbrx_images.engine._sdk import docker
 from pbrx_images.engine.calls import engine_errors
 from pbrx_images.engine.containers import (IDLE_COMMAND, CommandFailed, Container, close_lifeline,
                                            tar_files)
 from pbrx_images.engine.registry import PushStream, push_failure
+from pbrx_images.engine.socket_api import SocketAPI, socket_path
 from pbrx_images.errors import EngineError
 from pbrx_images.plan.target_platform import emulation_missing
 from pbrx_images.ui.output import Reporter
 
-__all__ = ["IDLE_COMMAND", "CommandFailed", "Container", "Engine", "ImageInfo", "connect",
-           "engine_errors", "tar_files"]
+__all__ = ["IDLE_COMMAND", "CommandFailed", "Connection", "Container", "Engine", "ImageInfo",
+           "connect", "engine_errors", "tar_files"]
 
 #: Label of the wheel volumes (containers carry no label: a committed image
 #: would inherit it; they are known by their names instead).
@@ -73,34 +75,114 @@ def _engine_address() -> str:
 
 def connect(reporter: Reporter, network: str | None = None,
             platform: str | None = None) -> "Engine":
-    """Find the engine the standard way (``DOCKER_HOST`` or the default socket)."""
+    """Find the engine the standard way (``DOCKER_HOST`` or the default socket).
+
+    An engine on a unix socket is pinged without the SDK, which is imported
+    only when the build needs more than :class:`Connection`'s reads.
+    """
     address = _engine_address()
     over_ssh = address.startswith("ssh://")
+    path = socket_path(address)
+    if path is not None:
+        api = SocketAPI(path)
+        try:
+            api.ping()
+        except Exception as error:
+            raise _unreachable(address, error, over_ssh) from error
+        return Engine(Connection(api, lambda: docker.from_env(timeout=600)), reporter,
+                      network, platform)
     try:
         # ssh:// through the OpenSSH client, as the docker CLI does (its
         # configuration, agent and known hosts); the SDK still needs paramiko
         client = docker.from_env(timeout=600, use_ssh_client=over_ssh)
         client.ping()
     except docker.errors.DockerException as error:
-        if "Permission denied" in str(error) or isinstance(error.__context__, PermissionError):
-            raise EngineError(
-                "Permission denied on the Docker engine at %s: run as a user allowed to use "
-                "it (e.g. in the docker group) or point DOCKER_HOST at one you may use."
-                % address) from error
-        if over_ssh and "paramiko" in str(error):
-            raise EngineError(
-                "DOCKER_HOST is %s, and the Docker SDK needs paramiko for ssh:// engines: "
-                "install it (pip install 'pbrx-images[ssh]') and try again." % address
-            ) from error
-        if over_ssh:
-            raise EngineError(
-                "No Docker engine answers at %s: check that 'ssh %s docker version' works "
-                "(OpenSSH client, key, known host, docker on the remote machine), then try "
-                "again." % (address, address)) from error
-        raise EngineError(
-            "No Docker engine answers at %s: start the Docker daemon, or set DOCKER_HOST "
-            "to an engine that runs, and try again." % address) from error
+        raise _unreachable(address, error, over_ssh) from error
     return Engine(client, reporter, network, platform)
+
+
+def _unreachable(address: str, error: Exception, over_ssh: bool) -> EngineError:
+    """Why the engine at ``address`` does not answer, for people."""
+    if "Permission denied" in str(error) or isinstance(error, PermissionError) \
+            or isinstance(error.__context__, PermissionError):
+        return EngineError(
+            "Permission denied on the Docker engine at %s: run as a user allowed to use "
+            "it (e.g. in the docker group) or point DOCKER_HOST at one you may use."
+            % address)
+    if over_ssh and "paramiko" in str(error):
+        return EngineError(
+            "DOCKER_HOST is %s, and the Docker SDK needs paramiko for ssh:// engines: "
+            "install it (pip install 'pbrx-images[ssh]') and try again." % address)
+    if over_ssh:
+        return EngineError(
+            "No Docker engine answers at %s: check that 'ssh %s docker version' works "
+            "(OpenSSH client, key, known host, docker on the remote machine), then try "
+            "again." % (address, address))
+    return EngineError(
+        "No Docker engine answers at %s: start the Docker daemon, or set DOCKER_HOST "
+        "to an engine that runs, and try again." % address)
+
+
+class _SDKReads:
+    """:class:`SocketAPI`'s reads, made by the SDK (``tcp://``, ``ssh://`` engines)."""
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+
+    def inspect_image(self, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.api.inspect_image(name))
+        except docker.errors.ImageNotFound:
+            return None
+
+    def history(self, name: str) -> list[dict[str, Any]] | None:
+        return list(self.api.history(name))
+
+    def version(self) -> dict[str, Any]:
+        return dict(self.api.version())
+
+    def images(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
+        return list(self.api.images(filters=dict(filters)))
+
+    def containers(self, filters: Mapping[str, str]) -> list[dict[str, Any]]:
+        return list(self.api.containers(all=True, filters=dict(filters)))
+
+
+class Connection:
+    """The way to an engine: its reads, and the SDK client, made when first needed.
+
+    Shared by the engines of one build (:class:`~pbrx_images.stages.alongside.Alongside`
+    makes one per thread); the SDK client is made once, under a lock.
+    """
+
+    def __init__(self, reads: SocketAPI | _SDKReads | None,
+                 make_client: Callable[[], Any]) -> None:
+        self._reads = reads
+        self._make_client = make_client
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, client: Any) -> "Connection":
+        """The connection of an SDK client that is already made."""
+        connection = cls(None, lambda: client)
+        connection._client = client
+        return connection
+
+    @property
+    def client(self) -> "docker.DockerClient":
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    with engine_errors("connect with the Docker SDK"):
+                        self._client = self._make_client()
+        return self._client
+
+    @property
+    def reads(self) -> SocketAPI | _SDKReads:
+        if self._reads is None:
+            self._reads = _SDKReads(self.client.api)
+        return self._reads
 
 
 def _registry_digest(repo_digests: Sequence[str], image_id: str) -> str:
@@ -132,9 +214,10 @@ class ImageInfo:
 class Engine:
     """The Docker engine, with the few operations a build needs."""
 
-    def __init__(self, client: docker.DockerClient, reporter: Reporter,
+    def __init__(self, client: "Connection | docker.DockerClient", reporter: Reporter,
                  network: str | None = None, platform: str | None = None) -> None:
-        self.client = client
+        #: how this engine is reached (an SDK client given is wrapped in one)
+        self.connection = client if isinstance(client, Connection) else Connection.of(client)
         self.reporter = reporter
         #: network mode of every build container and docker build; None = default
         self.network = network
@@ -143,6 +226,11 @@ class Engine:
         self._needs_complete_archives: bool | None = None
         #: set when the build is being cleaned up: no new container from then on
         self.closed = False
+
+    @property
+    def client(self) -> "docker.DockerClient":
+        """The Docker SDK's client (made, and the SDK imported, on first use)."""
+        return self.connection.client
 
     def image(self, name: str) -> ImageInfo | None:
         """The image called ``name`` (a name or an ID), or None if the engine has none."""
@@ -187,15 +275,16 @@ class Engine:
     def inspect(self, image: str) -> dict[str, Any] | None:
         """The engine's inspect output of ``image``, or None if it has no such image."""
         with engine_errors("inspect image %s" % image):
-            try:
-                return dict(self.client.api.inspect_image(image))
-            except docker.errors.ImageNotFound:
-                return None
+            return self.connection.reads.inspect_image(image)
 
     def history(self, image: str) -> list[dict[str, Any]]:
         """The engine's history of ``image``, newest first."""
         with engine_errors("read the history of image %s" % image):
-            return list(self.client.api.history(image))
+            found = self.connection.reads.history(image)
+        if found is None:
+            raise EngineError("The Docker engine has no image %s: run build-images again."
+                              % image)
+        return list(found)
 
     @property
     def needs_complete_archives(self) -> bool:
@@ -210,7 +299,7 @@ class Engine:
         """
         if self._needs_complete_archives is None:
             with engine_errors("read the engine's version"):
-                components = self.client.api.version().get("Components") or ()
+                components = self.connection.reads.version().get("Components") or ()
             self._needs_complete_archives = any(
                 "podman" in str(component.get("Name") or "").lower()
                 for component in components if isinstance(component, dict))
@@ -339,7 +428,7 @@ class Engine:
         clean-up.  Returns the tags removed.
         """
         with engine_errors("list images"):
-            images = self.client.api.images(filters={"reference": WORK_REPOSITORY + "*"})
+            images = self.connection.reads.images({"reference": WORK_REPOSITORY + "*"})
         tags = [tag for image in images for tag in image.get("RepoTags") or ()
                 if tag.startswith(WORK_REPOSITORY) and ":" in tag]
         if not tags:
@@ -365,8 +454,8 @@ class Engine:
         Only the names that start with :data:`CONTAINER_PREFIX` are given.
         """
         with engine_errors("list containers"):
-            found = self.client.api.containers(
-                all=True, filters={"name": "^/" + re.escape(CONTAINER_PREFIX)})
+            found = self.connection.reads.containers(
+                {"name": "^/" + re.escape(CONTAINER_PREFIX)})
         listed = []
         for container in found:
             names = [name.lstrip("/") for name in container.get("Names") or ()

@@ -8,17 +8,29 @@ being done and what to do.
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Iterator
 
-import docker
-import docker.errors
-
+from pbrx_images.engine.socket_api import Refused
 from pbrx_images.errors import BuildError, EngineError
+
+
+def _sdk_errors() -> tuple[type[Exception], ...]:
+    """The SDK's exception classes, once it is imported (before, none can be raised).
+
+    Looked up, not imported: naming them here would import the SDK
+    (:mod:`pbrx_images.engine._sdk`) on every error of a read that went
+    without it.
+    """
+    errors = sys.modules.get("docker.errors")
+    return (errors.DockerException,) if errors is not None else ()
 
 
 def _translate(error: Exception, doing: str) -> BuildError:
     """An SDK or connection error, as one sentence for the user."""
-    if isinstance(error, docker.errors.APIError):
+    errors = sys.modules.get("docker.errors")
+    if isinstance(error, Refused) or (errors is not None
+                                      and isinstance(error, errors.APIError)):
         detail = error.explanation or str(error)
         if isinstance(detail, bytes):
             detail = detail.decode("utf-8", "replace")
@@ -35,9 +47,10 @@ def engine_errors(doing: str) -> Iterator[None]:
         yield
     except BuildError:
         raise
-    except (docker.errors.DockerException, ConnectionError, OSError) as error:
+    except (Refused, ConnectionError, OSError) as error:
         raise _translate(error, doing) from error
     except Exception as error:  # requests' errors do not all derive from OSError
-        if type(error).__module__.startswith(("requests", "urllib3")):
+        if isinstance(error, _sdk_errors()) or type(error).__module__.startswith(
+                ("requests", "urllib3")):
             raise _translate(error, doing) from error
         raise

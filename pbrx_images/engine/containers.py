@@ -16,8 +16,7 @@ import tarfile
 import time
 from typing import IO, TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
-import docker.errors
-
+from pbrx_images.engine._sdk import docker
 from pbrx_images.engine.calls import engine_errors
 from pbrx_images.errors import EngineError
 from pbrx_images.plan.target_platform import emulation_missing, of_image

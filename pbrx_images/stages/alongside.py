@@ -24,7 +24,7 @@ class Alongside(Generic[T]):
 
     def __init__(self, engine: Engine, work: Callable[[Engine, Reporter], T]) -> None:
         self._recorder = Recorder()
-        self._engine = Engine(engine.client, self._recorder, engine.network, engine.platform)
+        self._engine = Engine(engine.connection, self._recorder, engine.network, engine.platform)
         self._result: T | None = None
         self._error: BaseException | None = None
         self.seconds = 0.0  #: how long the work took

@@ -45,15 +45,32 @@ class Run:
         return lines[0]
 
 
+#: ``python -c`` code that runs the command, then says which modules of the Docker SDK
+#: (and its HTTP libraries) it imported, in a last line of standard error.
+WITH_IMPORTS = """\
+import runpy, sys
+sys.argv[0] = "build-images"
+try:
+    runpy.run_module("pbrx_images.cli", run_name="__main__")
+finally:
+    sys.stderr.write("imported: %s\\n" % " ".join(sorted(
+        name for name, module in sys.modules.items()
+        if name.partition(".")[0] in ("docker", "requests", "urllib3", "paramiko")
+        and type(module).__name__ != "_LazyModule")))
+"""
+
+
 def build_images(*args: str, cwd: Path | None = None, timeout: int = 1800,
-                 env: dict | None = None, separate: bool = False) -> Run:
+                 env: dict | None = None, separate: bool = False,
+                 command: Sequence[str] = ("-m", "pbrx_images.cli")) -> Run:
     """Run the ``build-images`` command in a child process, with no standard input.
 
     With ``separate``, standard output (where ``--format json`` writes the
     report) is kept apart from standard error (the output for people).
+    ``command`` is how Python is told to run it (e.g. ``("-c", WITH_IMPORTS)``).
     """
     completed = subprocess.run(
-        [sys.executable, "-m", "pbrx_images.cli", *args], cwd=cwd, env=env,
+        [sys.executable, *command, *args], cwd=cwd, env=env,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE if separate else subprocess.STDOUT, timeout=timeout)
     if separate:
@@ -65,11 +82,12 @@ def build_images(*args: str, cwd: Path | None = None, timeout: int = 1800,
     return run
 
 
-def build_report(*args: str, env: dict | None = None, timeout: int = 1800
-                 ) -> tuple[Run, dict]:
+def build_report(*args: str, env: dict | None = None, timeout: int = 1800,
+                 command: Sequence[str] = ("-m", "pbrx_images.cli")) -> tuple[Run, dict]:
     """``build-images --format json ARGS``: the run (its output is standard error, for
     people) and the report on standard output ({} when the build failed)."""
-    run = build_images("--format", "json", *args, env=env, timeout=timeout, separate=True)
+    run = build_images("--format", "json", *args, env=env, timeout=timeout, separate=True,
+                       command=command)
     return run, run.report if run.exit_code == 0 else {}
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import (build_report, remove_images, remove_volume, run_image,
-                                  write_python_project)
+from tests.engine.helpers import (WITH_IMPORTS, build_report, remove_images, remove_volume,
+                                  run_image, write_python_project)
 
 pytestmark = pytest.mark.engine
 
@@ -40,6 +40,7 @@ class Build:
     stderr: str
     report: dict
     containers: list[str]  #: names of this project's containers the engine created
+    imported: list[str]  #: the modules of the Docker SDK and its HTTP libraries it imported
 
     @property
     def ids(self) -> dict[str, str]:
@@ -66,10 +67,11 @@ def _build(client, project: Path, base_image: str, cache: Path, *extra: str,
     env.pop("SOURCE_DATE_EPOCH", None)
     started = time.time_ns()
     run, report = build_report(str(project), "--base-image", base_image, "--prefix", prefix,
-                               "--tag", TAG, *extra, env=env)
+                               "--tag", TAG, *extra, env=env, command=("-c", WITH_IMPORTS))
     ended = time.time_ns()
-    return Build(run.exit_code, run.output, report,
-                 _created_containers(client, started, ended))
+    output, _, imported = run.output.rstrip("\n").rpartition("\nimported: ")
+    return Build(run.exit_code, output, report, _created_containers(client, started, ended),
+                 imported.split())
 
 
 def _write_project(root: Path) -> Path:
@@ -146,6 +148,14 @@ def test_second_build_is_up_to_date_and_creates_no_container(builds):
     assert "==> " not in again.stderr  # no step at all
     assert again.ids == first.ids
     assert sorted(again.ids) == sorted(IMAGES)
+
+
+def test_an_up_to_date_build_does_without_the_docker_sdk(builds):
+    # a local engine's reads go over its socket (engine.socket_api); the SDK, whose import
+    # took most of a no-op's time, is imported when a build has work for the engine
+    assert builds["again"].imported == []
+    assert builds["touched"].imported == []
+    assert "docker.api" in builds["first"].imported  # (the evidence can tell)
 
 
 def test_up_to_date_report_is_the_full_builds(builds):
