@@ -16,7 +16,11 @@ package, or one of its pure packages, does not import the Docker SDK.
 from __future__ import annotations
 
 import importlib
+import time
 from typing import Any
+
+#: When the package began to be imported (the report's start-up time counts from here).
+IMPORTED_AT = time.monotonic()
 
 #: name -> (module, attribute) of the library API
 _API = {

@@ -98,18 +98,20 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
            home: Path) -> Result:
     project_dir = options.project_dir
     # Everything that can be checked without the engine comes first.
-    checked = read_inputs(options, reporter, environ, home)
+    with reporter.timed("reading the project"):
+        checked = read_inputs(options, reporter, environ, home)
+        source = archive_source(project_dir, prefix=".")
+        origin = labels_module.git_origin(project_dir)
     static, constraints = checked.static, checked.constraints
-    source = archive_source(project_dir, prefix=".")
-    origin = labels_module.git_origin(project_dir)
     reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
     for directory, why in source.left_out:
         reporter.say("    left out of the source: %s/ (%s)" % (directory, why))
 
-    engine = engine_module.connect(reporter, options.network, options.platform)
-    engine.remove_dead_containers()
-    for tag in engine.remove_dead_work_tags():
-        reporter.say("    removed %s, left by a build that was killed" % tag)
+    with reporter.timed("connecting to the engine"):
+        engine = engine_module.connect(reporter, options.network, options.platform)
+        engine.remove_dead_containers()
+        for tag in engine.remove_dead_work_tags():
+            reporter.say("    removed %s, left by a build that was killed" % tag)
     records = build_record.RecordStore(files.builds_dir())
     record_inputs = functools.partial(record_module.record_inputs, build_record.tool_identity(),
                                       checked, options, source.digest, origin)
@@ -124,16 +126,18 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
     # (A base image the engine does not have yet is pulled by a full build.)
     current_base = engine.image(options.base_image)
     if current_base is not None and not (options.no_cache or options.refresh):
-        current = up_to_date(engine, reporter, options, records, inputs_key(current_base))
+        with reporter.timed("the up-to-date check"):
+            current = up_to_date(engine, reporter, options, records, inputs_key(current_base))
         if current is not None:
             return current
         if options.cache_to:
             reporter.say("Full build: --cache-to writes every layer to the shared cache.")
         else:
-            current = fast_rebuild.rebuild(
-                engine, reporter, options, checked, records, fast_slot,
-                fast_rebuild.tree_state(record_inputs(current_base), source, project_dir),
-                source, inputs_key(current_base))
+            with reporter.timed("the tree's state, for the fast path"):
+                state = fast_rebuild.tree_state(record_inputs(current_base), source,
+                                                project_dir)
+            current = fast_rebuild.rebuild(engine, reporter, options, checked, records,
+                                           fast_slot, state, source, inputs_key(current_base))
             if current is not None:
                 return current
     run = Run(engine, checked.work_name)

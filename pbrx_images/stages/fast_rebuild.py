@@ -164,18 +164,19 @@ def rebuild(engine: Engine, reporter: Reporter, options: Options, checked: Build
             records: build_record.RecordStore, path: Path, state: TreeState,
             source: SourceArchive, build_key: str) -> Result | None:
     """The images of this build made by patching the last build's, or None (said why)."""
-    record = read_record(path)
-    decision = fast_path.decide(record, state.inputs, state.source, state.git, state.texts,
-                                checked.backend[0], checked.static.name)
-    if isinstance(decision, str):
-        reporter.say("Full build: %s." % decision)
-        return None
-    assert record is not None
-    try:
-        last, documents, layers = _last_build(engine, records, record)
-    except FullPath as why:
-        reporter.say("Full build: %s: every image is built." % why)
-        return None
+    with reporter.timed("the fast path's check"):
+        record = read_record(path)
+        decision = fast_path.decide(record, state.inputs, state.source, state.git,
+                                    state.texts, checked.backend[0], checked.static.name)
+        if isinstance(decision, str):
+            reporter.say("Full build: %s." % decision)
+            return None
+        assert record is not None
+        try:
+            last, documents, layers = _last_build(engine, records, record)
+        except FullPath as why:
+            reporter.say("Full build: %s: every image is built." % why)
+            return None
     run = Run(engine, checked.work_name)
     succeeded = fell_back = False
     try:

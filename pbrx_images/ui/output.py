@@ -181,6 +181,14 @@ class Reporter:
         self.timings.append((title, elapsed))
         self._finish(title, "done in %.1fs" % elapsed, live.GREEN)
 
+    @contextlib.contextmanager
+    def timed(self, what: str) -> Iterator[None]:
+        """Time work that is not a step of its own (nothing is shown); kept in
+        :attr:`timings` (the JSON report) under ``(what)``."""
+        started = self._now()
+        yield
+        self.timings.append(("(%s)" % what, self._now() - started))
+
     def _finish(self, title: str, result: str, style: str) -> None:
         """End a step's lines with ``result`` (e.g. ``done in 1.2s``)."""
         self._ticker.stop()

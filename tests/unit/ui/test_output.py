@@ -58,6 +58,14 @@ def test_steps_are_timed_in_order(reporter, monkeypatch):
     assert [title for title, _ in reporter.timings] == ["one", "two"]
 
 
+def test_timed_work_is_kept_in_the_timings_and_shows_nothing(reporter, stream, monkeypatch):
+    monkeypatch.setattr(output.time, "monotonic", Clock(0.25))
+    with reporter.timed("the up-to-date check"):
+        pass
+    assert stream.getvalue() == ""
+    assert reporter.timings == [("(the up-to-date check)", 0.25)]
+
+
 def test_failing_step_prints_failed_after_and_reraises(reporter, stream, monkeypatch):
     monkeypatch.setattr(output.time, "monotonic", Clock(1.5))
     error = RuntimeError("boom")
