@@ -27,6 +27,15 @@ def test_help_and_version():
     assert code == 0 and output.startswith("build-images ")
 
 
+def test_python_m_pbrx_images_is_the_command():
+    completed = subprocess.run([sys.executable, "-m", "pbrx_images", "--version"],
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0 and completed.stdout.startswith("build-images ")
+    completed = subprocess.run([sys.executable, "-m", "pbrx_images", "/nonexistent/dir"],
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode != 0 and "build-images: error: " in completed.stderr
+
+
 def test_not_a_python_project(tmp_path):
     code, output = run_cli(str(tmp_path))
     assert code == 1
