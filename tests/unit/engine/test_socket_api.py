@@ -12,7 +12,8 @@ import urllib.parse
 import pytest
 
 from pbrx_images.engine.calls import engine_errors
-from pbrx_images.engine.socket_api import DEFAULT_SOCKET, Refused, SocketAPI, socket_path
+from pbrx_images.engine.socket_api import (DEFAULT_SOCKET, Refused, SocketAPI, _dechunked,
+                                           socket_path)
 from pbrx_images.errors import EngineError
 from tests.conftest import ROOT
 
@@ -109,6 +110,33 @@ def test_a_socket_with_no_engine_is_a_lost_engine(tmp_path):
                        "images"):
         with engine_errors("list images"):
             api.images({})
+
+
+def test_a_body_in_chunks_is_joined_and_a_cut_one_is_a_lost_connection():
+    assert _dechunked(b"4\r\n[1, \r\n2;x=y\r\n2]\r\n0\r\n\r\n") == b"[1, 2]"
+    with pytest.raises(ConnectionError, match="cut short"):
+        _dechunked(b"10\r\n[1, 2]")
+
+
+def test_an_answer_that_stops_early_is_a_lost_connection(tmp_path):
+    import socket
+
+    path = tmp_path / "cut.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen(1)
+
+        def answer():
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\n[1, 2")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        with pytest.raises(ConnectionError, match="cut short"):
+            SocketAPI(str(path), timeout=10).get("/images/json")
+        thread.join(10)
 
 
 def test_the_command_and_the_pipeline_do_not_import_the_sdk():
