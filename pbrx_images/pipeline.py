@@ -109,9 +109,6 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
 
     with reporter.timed("connecting to the engine"):
         engine = engine_module.connect(reporter, options.network, options.platform)
-        engine.remove_dead_containers()
-        for tag in engine.remove_dead_work_tags():
-            reporter.say("    removed %s, left by a build that was killed" % tag)
     records = build_record.RecordStore(files.builds_dir())
     record_inputs = functools.partial(record_module.record_inputs, build_record.tool_identity(),
                                       checked, options, source.digest, origin)
@@ -130,6 +127,12 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             current = up_to_date(engine, reporter, options, records, inputs_key(current_base))
         if current is not None:
             return current
+    # What killed builds left is swept by a build with work for the engine, not by a no-op.
+    with reporter.timed("the sweep of killed builds' containers and work tags"):
+        engine.remove_dead_containers()
+        for tag in engine.remove_dead_work_tags():
+            reporter.say("    removed %s, left by a build that was killed" % tag)
+    if current_base is not None and not (options.no_cache or options.refresh):
         if options.cache_to:
             reporter.say("Full build: --cache-to writes every layer to the shared cache.")
         else:
