@@ -69,7 +69,7 @@ def test_dry_run_prints_the_plan_and_builds_nothing(example_project, docker_clie
     assert run.exit_code == 0
     assert "Plan for pgtool 1.0.0" in run.output
     assert "libpq-dev                    [compile platform:dpkg]" in run.output
-    assert "  pgtool-report:dry\n    extra: pgtool-report" in run.output
+    assert "  pgtool-report:dry\n    extras: pgtool-report (its name)" in run.output
     assert not docker_client.images.list(name="pgtool-base:dry")
     assert {image.id for image in docker_client.images.list(all=True)} == images_before
     assert {volume.name for volume in docker_client.volumes.list()} == volumes_before
@@ -128,7 +128,13 @@ def test_json_report_on_stdout(example_project, docker_client, base_image):
             assert owners[-1] == "pgtool"  # the project's own layer is the top one
         assert "psycopg2" in owners
         assert ("tabulate" in owners) == (name == "pgtool-report:json")
-    assert [t["step"] for t in data["timings"]][0].startswith("Inspect base image")
+    steps = [t["step"] for t in data["timings"] if not t["step"].startswith("(")]
+    assert steps[0].startswith("Inspect base image")
+    # and, in parentheses, the work before the first step, start-up first
+    before = [t["step"] for t in data["timings"][:data["timings"].index(next(
+        t for t in data["timings"] if t["step"] == steps[0]))]]
+    assert before[0] == "(start-up: importing build-images)"
+    assert "(reading the project)" in before and "(connecting to the engine)" in before
 
 
 def test_non_root_user(example_project, docker_client, base_image):
