@@ -40,6 +40,11 @@ def parser() -> argparse.ArgumentParser:
                              "e.g. registry.example.com/team")
     result.add_argument("--tag", metavar="TAG",
                         help="tag of every image (default: %s)" % options_module.DEFAULT_TAG)
+    result.add_argument("--extra", metavar="SCRIPT=EXTRA[,EXTRA...]", action="append",
+                        default=[], dest="extras",
+                        help="install these extras in SCRIPT's image instead of the extra "
+                             "named as the script (repeatable; base=EXTRA for the base "
+                             "image); also [tool.build-images.extras] in pyproject.toml")
     result.add_argument("--constraints", metavar="FILE",
                         help="pip constraints file applied to every pip step")
     result.add_argument("--no-cache", action="store_true",
@@ -129,7 +134,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
             debug=args.debug, network=args.network, smoke_test=args.smoke_test,
             dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir,
             platform=args.platform, refresh=args.refresh, cache_from=args.cache_from,
-            cache_to=args.cache_to)
+            cache_to=args.cache_to, extras=args.extras)
         if options.dry_run:
             print("\n".join(pbrx_images.dry_run(options, reporter)))
             return 0

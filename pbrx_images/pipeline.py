@@ -83,7 +83,7 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     metadata = ProjectMetadata(static.name or checked.work_name, static.version,
                                static.console_scripts, static.extras, static.source)
     plan = make_plan(metadata, base.packages, options.base_image, options.prefix, options.tag,
-                     checked.dockerfiles, checked.git)
+                     checked.dockerfiles, checked.git, options.extras)
     lines = describe_plan(plan, base.description, base_entrypoint(), base.info.cmd,
                           complete=static.console_scripts is not None
                           and static.extras is not None)
@@ -103,6 +103,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         source = archive_source(project_dir, prefix=".")
         origin = labels_module.git_origin(project_dir)
     static, constraints = checked.static, checked.constraints
+    # a mapping of extras the project's metadata already refutes fails before the engine
+    plan_module.check_extras(ProjectMetadata(static.name or checked.work_name, static.version,
+                                             static.console_scripts, static.extras,
+                                             static.source), options.extras)
     reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
     for directory, why in source.left_out:
         reporter.say("    left out of the source: %s/ (%s)" % (directory, why))
@@ -194,7 +198,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 if shared_wheel is not None:
                     plan = make_plan(shared_wheel[2], packages, options.base_image,
                                      options.prefix, options.tag, checked.dockerfiles,
-                                     checked.git)
+                                     checked.git, options.extras)
                     shared_lock = None if options.refresh else shared.fetch_lock(
                         builder.lock_key(builder_name, shared_wheel[2], plan.extras,
                                          constraints))
@@ -214,7 +218,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 shared_wheel[:2] if shared_wheel else None, wheel_image)
             plan = plan or make_plan(project_wheel.metadata, packages, options.base_image,
                                      options.prefix, options.tag, checked.dockerfiles,
-                                     checked.git)
+                                     checked.git, options.extras)
             wheels = builder.dependency_wheels(project_wheel, plan.extras, shared_lock)
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),

@@ -85,6 +85,8 @@ def option_values(options: Options) -> dict[str, Any]:
         if option.name in NOT_IN_KEY:
             continue
         value = getattr(options, option.name)
+        if option.name == "extras":  # (where a mapping was given does not shape the images)
+            value = [[mapping.script, list(mapping.extras)] for mapping in value]
         values[option.name] = str(value) if isinstance(value, Path) else value
     return values
 

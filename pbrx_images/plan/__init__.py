@@ -29,14 +29,35 @@ VENV = "/opt/venv"
 BUILDER_EXTRA_PACKAGES = ("git",)
 
 
+#: The name ``--extra`` and ``[tool.build-images.extras]`` give the base image.
+BASE_EXTRAS_KEY = "base"
+
+
+@dataclass(frozen=True)
+class ExtrasFor:
+    """Extras the user gives one image (``--extra SCRIPT=EXTRA[,EXTRA...]`` or a setting).
+
+    The default, when no such mapping names an image, is pbrx's convention:
+    the extra named as the script (``{project}_base`` for the base image).
+    """
+
+    script: str  #: the console script, or :data:`BASE_EXTRAS_KEY` for the base image
+    extras: tuple[str, ...]
+    given_in: str  #: where, for messages: ``--extra food=d``, ``[tool.build-images.extras]``
+
+
 @dataclass(frozen=True)
 class ImagePlan:
     """One image the build produces."""
 
     name: str  #: full name with tag, e.g. ``registry/org/foo-api:latest``
     script: str | None  #: the console script; None for the base image
-    extra: str | None  #: the extra installed in this image, as spelled by the project
+    #: the extras installed in this image, spelled by the project and joined as in a
+    #: requirement (``d``, ``cli,d``); None for none
+    extra: str | None
     dockerfile: str | None = None  #: ``Dockerfile.{script}`` that replaces the default
+    #: where the extras came from, for the dry run (``--extra food=d``, "its name")
+    extra_from: str = field(default="", compare=False)
 
     @property
     def cmd(self) -> tuple[str, ...] | None:
@@ -74,7 +95,8 @@ class Plan:
     @property
     def extras(self) -> tuple[str, ...]:
         """Every extra some image installs: wheels are built for all of them."""
-        return _unique(tuple(image.extra for image in self.images if image.extra))
+        return _unique(tuple(extra for image in self.images if image.extra
+                             for extra in image.extra.split(",")))
 
 
 def builder_packages(packages: DistroPackages, git: bool) -> tuple[str, ...]:
@@ -97,11 +119,14 @@ def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
 
 def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: str,
               prefix: str | None = None, tag: str = "latest",
-              dockerfiles: Collection[str] = (), git: bool = True) -> Plan:
+              dockerfiles: Collection[str] = (), git: bool = True,
+              extras_for: Sequence[ExtrasFor] = ()) -> Plan:
     """The images to build for a project whose metadata is complete.
 
     ``dockerfiles`` lists the ``Dockerfile.{script}`` files found in the
-    project root; ``git`` says whether the project is a git checkout.
+    project root; ``git`` says whether the project is a git checkout;
+    ``extras_for`` maps images to extras of other names (the last for an
+    image wins).
     """
     if not metadata.name:
         raise BuildError("The project's metadata has no name: set one in pyproject.toml "
@@ -110,16 +135,21 @@ def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: s
     prefix = check_prefix(prefix)
     extras = metadata.extras or ()
     scripts = metadata.console_scripts or ()
+    given = check_extras(metadata, extras_for)
     notes = []
-    base_extra = find_extra(extras, metadata.name + "_base")
+    known = metadata.extras is not None
+    base_extra, base_from = _image_extras(given.get(BASE_EXTRAS_KEY), extras,
+                                          metadata.name + "_base", "the base image", known)
     images = [ImagePlan(full_name(prefix, image_name(metadata.name) + "-base", tag),
-                        None, base_extra)]
+                        None, base_extra, extra_from=base_from)]
     seen = {images[0].name: "the base image"}
     for script in scripts:
         dockerfile = "Dockerfile." + script
-        image = ImagePlan(full_name(prefix, image_name(script), tag), script,
-                          find_extra(extras, script),
-                          dockerfile if dockerfile in dockerfiles else None)
+        extra, extra_from = _image_extras(given.get(script), extras, script,
+                                          _image_words(script), known)
+        image = ImagePlan(full_name(prefix, image_name(script), tag), script, extra,
+                          dockerfile if dockerfile in dockerfiles else None,
+                          extra_from=extra_from)
         if image.name in seen:
             raise BuildError("The console script %r and %s would both be the image %s: rename "
                              "one of them." % (script, seen[image.name], image.name))
@@ -129,6 +159,56 @@ def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: s
         notes.append("The project has no console scripts, so only the base image is built.")
     return Plan(project=metadata.name, version=metadata.version, base_image=base_image,
                 packages=packages, images=tuple(images), notes=tuple(notes), git=git)
+
+
+def check_extras(metadata: ProjectMetadata, extras_for: Sequence[ExtrasFor]
+                 ) -> dict[str, ExtrasFor]:
+    """The mappings by image; BuildError for a script or an extra the project lacks.
+
+    What the metadata does not know yet (scripts or extras a backend decides
+    when it builds the wheel) is not checked: :func:`make_plan` checks it
+    with the wheel's metadata.
+    """
+    given = {mapping.script: mapping for mapping in extras_for}
+    scripts = metadata.console_scripts or ()
+    unknown = [name for name in given if name != BASE_EXTRAS_KEY and name not in scripts]
+    if unknown and metadata.console_scripts is not None:
+        mapping = given[unknown[0]]
+        raise BuildError(
+            "%s names %r, which is not a console script of %s (its scripts: %s; %r is the "
+            "base image): fix the name."
+            % (mapping.given_in, mapping.script, metadata.name, ", ".join(scripts) or "none",
+               BASE_EXTRAS_KEY))
+    if metadata.extras is not None:
+        for name, mapping in given.items():
+            _image_extras(mapping, metadata.extras, name, _image_words(name))
+    return given
+
+
+def _image_words(name: str) -> str:
+    return "the base image" if name == BASE_EXTRAS_KEY else "the script %r" % name
+
+
+def _image_extras(mapping: ExtrasFor | None, extras: Sequence[str], default: str,
+                  image: str, known: bool = True) -> tuple[str | None, str]:
+    """An image's extras as a requirement spells them, and where they came from.
+
+    Without a mapping, the extra named ``default`` if the project has one.
+    A mapped extra the project does not define is an error that lists the
+    project's extras (unless they are not ``known`` yet: taken as given).
+    """
+    if mapping is None:
+        found = find_extra(extras, default)
+        return found, ("its name" if found else "")
+    spelled = []
+    for wanted in mapping.extras:
+        found = find_extra(extras, wanted) if known else wanted
+        if found is None:
+            raise BuildError("%s gives %s the extra %r, which the project does not define "
+                             "(its extras: %s): fix the mapping."
+                             % (mapping.given_in, image, wanted, ", ".join(extras) or "none"))
+        spelled.append(found)
+    return ",".join(_unique(tuple(spelled))) or None, mapping.given_in
 
 
 def describe_plan(plan: Plan, base_description: str, entrypoint: Sequence[str],
@@ -160,7 +240,9 @@ def describe_plan(plan: Plan, base_description: str, entrypoint: Sequence[str],
     base_cmd_json = json.dumps(list(base_cmd or ("/bin/sh",)))
     for image in plan.images:
         lines.append("  %s" % image.name)
-        lines.append("    extra: %s" % (image.extra or "none"))
+        spelled = image.extra.replace(",", ", ") if image.extra else "none"
+        given = " (%s)" % image.extra_from if image.extra_from else ""
+        lines.append("    extras: %s%s" % (spelled, given))
         if image.dockerfile:
             lines.append("    built from %s with BASE_IMAGE=%s"
                          % (image.dockerfile, plan.base.name))

@@ -10,17 +10,18 @@ import configparser
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from pbrx_images.errors import BuildError, ProjectError
-from pbrx_images.plan import check_prefix, check_tag, target_platform
+from pbrx_images.plan import BASE_EXTRAS_KEY, ExtrasFor, check_prefix, check_tag, target_platform
 from pbrx_images.plan.names import check_cache_reference
 from pbrx_images.project.pyproject import PyProject, read_pyproject
 
 DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 DEFAULT_TAG = "latest"
 #: Settings a project may keep in its files, with their meaning.
-PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints", "cache-from", "cache-to")
+PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints", "cache-from", "cache-to",
+                    "extras")
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,19 @@ class Options:
     cache_from: str | None = None
     #: registry repository the shared build cache is written to after a build (``--cache-to``)
     cache_to: str | None = None
+    #: extras of other names than the script's, per image (``--extra``, settings' ``extras``)
+    extras: tuple[ExtrasFor, ...] = ()
     #: the project's pyproject.toml as :func:`resolve` read it; None = read it when needed
     pyproject: PyProject | None = field(default=None, compare=False, repr=False)
 
 
-def project_settings(project_dir: Path, pyproject: PyProject) -> dict[str, str]:
-    """Settings from ``pyproject.toml`` and ``setup.cfg``; pyproject wins."""
-    settings: dict[str, str] = {}
+def project_settings(project_dir: Path, pyproject: PyProject) -> dict[str, Any]:
+    """Settings from ``pyproject.toml`` and ``setup.cfg``; pyproject wins.
+
+    Each is a string, but ``extras``: a dict of image (script or ``base``)
+    to :class:`~pbrx_images.plan.ExtrasFor`, merged image by image.
+    """
+    settings: dict[str, Any] = {}
     setup_cfg = project_dir / "setup.cfg"
     if setup_cfg.is_file():
         parser = configparser.RawConfigParser()
@@ -63,8 +70,8 @@ def project_settings(project_dir: Path, pyproject: PyProject) -> dict[str, str]:
         except (configparser.Error, OSError, UnicodeDecodeError):
             parser = configparser.RawConfigParser()  # metadata reading reports it
         if parser.has_section("build_images"):
-            settings.update(_checked(dict(parser.items("build_images")),
-                                     "[build_images] in %s" % setup_cfg))
+            _merge(settings, _checked(dict(parser.items("build_images")),
+                                      "[build_images] in %s" % setup_cfg, cfg=True))
     if pyproject.present:
         tool = pyproject.data.get("tool", {})
         if not isinstance(tool, dict):
@@ -75,17 +82,29 @@ def project_settings(project_dir: Path, pyproject: PyProject) -> dict[str, str]:
             where = "[tool.build-images] in %s" % pyproject.path
             if not isinstance(table, dict):
                 raise ProjectError("%s must be a table." % where)
-            settings.update(_checked(table, where))
+            _merge(settings, _checked(table, where))
     return settings
 
 
-def _checked(table: Mapping[str, Any], where: str) -> dict[str, str]:
-    result = {}
+def _merge(settings: dict[str, Any], more: Mapping[str, Any]) -> None:
+    for name, value in more.items():
+        if name == "extras":
+            settings.setdefault("extras", {}).update(value)
+        else:
+            settings[name] = value
+
+
+def _checked(table: Mapping[str, Any], where: str, cfg: bool = False) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     for key, value in table.items():
         name = key.replace("_", "-")
         if name not in PROJECT_SETTINGS:
             raise ProjectError("%s has an unknown setting %r: the known ones are %s."
                                % (where, key, ", ".join(PROJECT_SETTINGS)))
+        if name == "extras":
+            result[name] = (_cfg_extras(value, where) if cfg
+                            else _toml_extras(value, where))
+            continue
         if not isinstance(value, str) or not value.strip():
             raise ProjectError("%s: %r must be a non-empty string." % (where, key))
         if name in ("tag", "prefix", "cache-from", "cache-to"):
@@ -101,6 +120,54 @@ def _checked(table: Mapping[str, Any], where: str) -> dict[str, str]:
     return result
 
 
+def _toml_extras(value: Any, where: str) -> dict[str, ExtrasFor]:
+    """``[tool.build-images.extras]``: ``script = ["extra", ...]`` (or one string)."""
+    if not isinstance(value, dict):
+        raise ProjectError("%s: 'extras' must be a table of script = [extras], e.g. "
+                           "[tool.build-images.extras] food = [\"d\"]." % where)
+    result = {}
+    for script, extras in value.items():
+        if isinstance(extras, str):
+            extras = [extras]
+        if not isinstance(extras, list) or not all(
+                isinstance(extra, str) and extra.strip() for extra in extras):
+            raise ProjectError("%s: extras.%s must be a list of extra names, e.g. "
+                               "%s = [\"d\"]." % (where, script, script))
+        result[script] = ExtrasFor(script, tuple(extra.strip() for extra in extras),
+                                   "extras.%s in %s" % (script, where))
+    return result
+
+
+def _cfg_extras(value: Any, where: str) -> dict[str, ExtrasFor]:
+    """setup.cfg's ``extras =``: one ``script = extra, extra`` a line."""
+    result = {}
+    for line in str(value).splitlines():
+        if not line.strip():
+            continue
+        script, equals, extras = line.partition("=")
+        names = [extra.strip() for extra in extras.split(",")]
+        if not equals or not script.strip() or not all(names):
+            raise ProjectError("%s: the extras line %r is not 'script = extra, extra': fix "
+                               "it." % (where, line.strip()))
+        result[script.strip()] = ExtrasFor(script.strip(), tuple(names),
+                                           "extras (%s) in %s" % (script.strip(), where))
+    return result
+
+
+def parse_extras(given: Sequence[str]) -> dict[str, ExtrasFor]:
+    """``--extra SCRIPT=EXTRA[,EXTRA...]`` options, by image (the last one for an image wins)."""
+    result = {}
+    for item in given:
+        script, equals, extras = item.partition("=")
+        names = [extra.strip() for extra in extras.split(",")]
+        if not equals or not script.strip() or not all(names):
+            raise ProjectError("--extra %r is not SCRIPT=EXTRA[,EXTRA...], e.g. --extra "
+                               "food=d, or --extra %s=EXTRA for the base image."
+                               % (item, BASE_EXTRAS_KEY))
+        result[script.strip()] = ExtrasFor(script.strip(), tuple(names), "--extra " + item)
+    return result
+
+
 def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None = None,
             tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
             debug: bool = False, network: str | None = None,
@@ -108,8 +175,12 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             user: str | None = None, push: bool = False,
             sbom_dir: str | None = None, platform: str | None = None,
             refresh: bool = False, cache_from: str | None = None,
-            cache_to: str | None = None) -> Options:
-    """Options from the command line (None = not given) over the project's settings."""
+            cache_to: str | None = None, extras: Sequence[str] = ()) -> Options:
+    """Options from the command line (None = not given) over the project's settings.
+
+    ``extras`` are ``--extra`` values; they win image by image over the
+    settings' ``extras``.
+    """
     project_dir = project_dir.resolve()
     if not project_dir.exists():
         raise ProjectError("The project directory %s does not exist: give the path of a "
@@ -150,6 +221,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         refresh=refresh,
         cache_from=_cache_reference(cache_from, settings.get("cache-from"), "--cache-from"),
         cache_to=_cache_reference(cache_to, settings.get("cache-to"), "--cache-to"),
+        extras=tuple({**settings.get("extras", {}), **parse_extras(extras)}.values()),
         pyproject=pyproject,
         **parse_user(user),
     )

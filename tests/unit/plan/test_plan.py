@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pbrx_images.errors import BuildError
-from pbrx_images.plan import (BUILDER_EXTRA_PACKAGES, ImagePlan, Plan, check_prefix, check_tag,
-                              describe_plan, full_name, make_plan)
+from pbrx_images.plan import (BUILDER_EXTRA_PACKAGES, ExtrasFor, ImagePlan, Plan, check_extras,
+                              check_prefix, check_tag, describe_plan, full_name, make_plan)
 from pbrx_images.project.bindep_file import DistroPackages
 from pbrx_images.project.metadata import ProjectMetadata
 
@@ -339,9 +339,9 @@ def test_describe_plan_lists_packages_with_selectors_images_and_layers():
     assert "libpq5" not in compile_part
     runtime_part = text[text.index("Runtime packages"):text.index("Images:")]
     assert "libpq5" in runtime_part and "[platform:dpkg]" in runtime_part
-    assert "  reg/team/foo-base:v1\n    extra: foo_base" in text
+    assert "  reg/team/foo-base:v1\n    extras: foo_base (its name)" in text
     assert "built from Dockerfile.foo-api with BASE_IMAGE=reg/team/foo-base:v1" in text
-    assert ('  reg/team/foo-manage:v1\n    extra: foo-manage\n'
+    assert ('  reg/team/foo-manage:v1\n    extras: foo-manage (its name)\n'
             '    ENTRYPOINT ["/usr/bin/dumb-init", "--"]  CMD ["foo-manage"]') in text
     assert 'CMD ["/bin/bash"]' in text  # the base image keeps its base's CMD
     assert "may add images" not in text
@@ -355,3 +355,71 @@ def test_describe_plan_says_when_scripts_are_not_known_yet():
     text = "\n".join(describe_plan(plan, "x", ("init",), None, complete=False))
     assert "(none)" in text and "may add images" in text
     assert "only the base image is built" in text
+
+
+# --------------------------------------------------------------------------
+# Extras of other names (--extra SCRIPT=EXTRA, settings' extras)
+
+
+def given(script, *extras, where=None):
+    return ExtrasFor(script, extras, where or "--extra %s=%s" % (script, ",".join(extras)))
+
+
+def test_without_a_mapping_an_image_gets_the_extra_of_its_name():
+    plan = plan_for(metadata(extras=("foo-api", "d")))
+    assert [(image.extra, image.extra_from) for image in plan.images] == [
+        (None, ""), ("foo-api", "its name"), (None, "")]
+
+
+def test_a_mapping_gives_a_script_extras_of_other_names_as_the_project_spells_them():
+    plan = plan_for(metadata(extras=("D", "cli", "foo-api")),
+                    extras_for=[given("foo-worker", "d", "cli"), given("base", "cli")])
+    base, api, worker = plan.images
+    assert (base.extra, base.extra_from) == ("cli", "--extra base=cli")
+    assert (api.extra, api.extra_from) == ("foo-api", "its name")  # the default still holds
+    assert (worker.extra, worker.extra_from) == ("D,cli", "--extra foo-worker=d,cli")
+    assert plan.extras == ("cli", "foo-api", "D")  # wheels for each, once
+
+
+def test_the_last_mapping_of_an_image_wins():
+    plan = plan_for(metadata(extras=("a", "b")),
+                    extras_for=[given("foo-api", "a"), given("foo-api", "b")])
+    assert plan.images[1].extra == "b"
+
+
+def test_an_extra_the_project_lacks_is_an_error_that_lists_its_extras():
+    with pytest.raises(BuildError) as error:
+        plan_for(metadata(extras=("d", "tests")), extras_for=[given("foo-api", "server")])
+    assert str(error.value) == (
+        "--extra foo-api=server gives the script 'foo-api' the extra 'server', which the "
+        "project does not define (its extras: d, tests): fix the mapping.")
+    with pytest.raises(BuildError, match=r"the base image the extra 'x', .*\(its extras: "
+                       r"none\)"):
+        plan_for(metadata(), extras_for=[given("base", "x", where="extras.base in x")])
+
+
+def test_a_mapping_for_a_script_the_project_lacks_is_an_error():
+    with pytest.raises(BuildError) as error:
+        plan_for(metadata(extras=("d",)), extras_for=[given("food", "d")])
+    assert str(error.value) == (
+        "--extra food=d names 'food', which is not a console script of foo (its scripts: "
+        "foo-api, foo-worker; 'base' is the base image): fix the name.")
+
+
+def test_what_the_metadata_does_not_know_yet_is_not_checked():
+    # (the dry run of a project whose backend decides its scripts and extras)
+    unknown = ProjectMetadata(name="foo", version=None, console_scripts=None, extras=None,
+                              source="setup.py")
+    assert check_extras(unknown, [given("food", "d")]) == {"food": given("food", "d")}
+    scripts_only = ProjectMetadata(name="foo", version=None, console_scripts=("food",),
+                                   extras=None, source="setup.py")
+    plan = plan_for(scripts_only, extras_for=[given("food", "d")])
+    assert plan.images[1].extra == "d"
+
+
+def test_the_dry_run_says_where_each_images_extras_came_from():
+    plan = plan_for(metadata(extras=("d", "foo-api")), extras_for=[given("foo-worker", "d")])
+    text = "\n".join(describe_plan(plan, "Debian 12, apt", ["dumb-init"], None))
+    assert "  foo-base:latest\n    extras: none\n" in text
+    assert "  foo-api:latest\n    extras: foo-api (its name)\n" in text
+    assert "  foo-worker:latest\n    extras: d (--extra foo-worker=d)\n" in text

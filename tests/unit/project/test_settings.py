@@ -332,3 +332,67 @@ def test_a_shared_cache_that_is_not_a_registry_repository_is_refused(project, wh
     else:
         with pytest.raises(ProjectError, match="--cache-to 'team/cache' is not a registry"):
             resolve(project, cache_to="team/cache")
+
+
+# --------------------------------------------------------------------------
+# extras: which extras an image gets when they are not named as its script
+
+
+def test_extras_from_pyproject_setup_cfg_and_the_command_line(project):
+    write_setup_cfg(project, """\
+        [build_images]
+        extras =
+            food = d, cli
+            base = core
+        """)
+    write_pyproject(project, """\
+        [tool.build-images.extras]
+        food = ["d"]
+        tool = "cli"
+        """)
+    options = resolve(project)
+    assert {(m.script, m.extras) for m in options.extras} == {
+        ("food", ("d",)), ("base", ("core",)), ("tool", ("cli",))}  # pyproject wins, by image
+    where = {m.script: m.given_in for m in options.extras}
+    assert where["food"].startswith("extras.food in [tool.build-images] in ")
+    assert where["base"].startswith("extras (base) in [build_images] in ")
+    options = resolve(project, extras=["food=server,cli", "other=x"])
+    assert {(m.script, m.extras) for m in options.extras} == {
+        ("food", ("server", "cli")), ("base", ("core",)), ("tool", ("cli",)),
+        ("other", ("x",))}
+    assert {m.script: m.given_in for m in options.extras}["food"] == "--extra food=server,cli"
+
+
+@pytest.mark.parametrize("given", ["food", "=d", "food=", "food=d,,cli", "food= , "])
+def test_an_extra_option_that_is_not_script_equals_extras_is_refused(project, given):
+    with pytest.raises(ProjectError, match=r"^--extra .* is not SCRIPT=EXTRA\[,EXTRA\.\.\.\]"):
+        resolve(project, extras=[given])
+
+
+@pytest.mark.parametrize("table, message", [
+    ('[tool.build-images]\nextras = "food=d"\n', "'extras' must be a table"),
+    ('[tool.build-images.extras]\nfood = [1]\n', "extras.food must be a list of extra names"),
+    ('[tool.build-images.extras]\nfood = [""]\n', "extras.food must be a list of extra names"),
+])
+def test_pyproject_extras_of_the_wrong_shape_are_refused(project, table, message):
+    write_pyproject(project, table)
+    with pytest.raises(ProjectError, match=message):
+        resolve(project)
+
+
+def test_setup_cfg_extras_lines_of_the_wrong_shape_are_refused(project):
+    write_setup_cfg(project, "[build_images]\nextras =\n    food d\n")
+    with pytest.raises(ProjectError, match=r"the extras line 'food d' is not 'script = "
+                       r"extra, extra'"):
+        resolve(project)
+
+
+def test_extras_shape_the_build_key_but_not_where_they_were_given(project):
+    from pbrx_images.cache.build_record import option_values
+
+    on_command_line = option_values(resolve(project, extras=["food=d"]))
+    write_pyproject(project, '[tool.build-images.extras]\nfood = ["d"]\n')
+    in_settings = option_values(resolve(project))
+    assert on_command_line["extras"] == in_settings["extras"] == [["food", ["d"]]]
+    assert option_values(resolve(project, extras=["food=cli"]))["extras"] == [
+        ["food", ["cli"]]]
