@@ -45,6 +45,10 @@ def parser() -> argparse.ArgumentParser:
                         help="install these extras in SCRIPT's image instead of the extra "
                              "named as the script (repeatable; base=EXTRA for the base "
                              "image); also [tool.build-images.extras] in pyproject.toml")
+    result.add_argument("--build-arg", metavar="KEY=VALUE", action="append", default=[],
+                        dest="build_args",
+                        help="build argument of every Dockerfile.{script} build, beside "
+                             "BASE_IMAGE (repeatable)")
     result.add_argument("--constraints", metavar="FILE",
                         help="pip constraints file applied to every pip step")
     result.add_argument("--no-cache", action="store_true",
@@ -134,7 +138,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
             debug=args.debug, network=args.network, smoke_test=args.smoke_test,
             dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir,
             platform=args.platform, refresh=args.refresh, cache_from=args.cache_from,
-            cache_to=args.cache_to, extras=args.extras)
+            cache_to=args.cache_to, extras=args.extras, build_args=args.build_args)
         if options.dry_run:
             print("\n".join(pbrx_images.dry_run(options, reporter)))
             return 0

@@ -88,6 +88,9 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
                           complete=static.console_scripts is not None
                           and static.extras is not None)
     lines.insert(2, "Platform: %s" % (options.platform or "the engine's own (no --platform)"))
+    if options.build_args:
+        lines.append("Build arguments of Dockerfile.{script} builds: %s" % " ".join(
+            "%s=%s" % item for item in options.build_args))
     if options.push:
         lines.append("Push: every image to %s, once all are built and tagged"
                      % check_push_target(plan.base.name))
@@ -103,6 +106,10 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         source = archive_source(project_dir, prefix=".")
         origin = labels_module.git_origin(project_dir)
     static, constraints = checked.static, checked.constraints
+    if options.build_args and not checked.dockerfiles:
+        reporter.note("The build arguments (--build-arg, build-args) are for "
+                      "Dockerfile.{script} builds, and the project has none: they are not "
+                      "used.")
     # a mapping of extras the project's metadata already refutes fails before the engine
     plan_module.check_extras(ProjectMetadata(static.name or checked.work_name, static.version,
                                              static.console_scripts, static.extras,
@@ -238,7 +245,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
             options.base_image, base.digest) for image in plan.images}
         images = build_images(engine, reporter, run, runtime, sboms, plan, base, wheels,
                               runtime_image, ready, labels,
-                              ImageSettings(project_dir, options.user, options.uid))
+                              ImageSettings(project_dir, options.user, options.uid,
+                                            dict(options.build_args)))
         if options.smoke_test:
             smoke_test_all(engine, reporter, run, plan, images.work_tags)
 

@@ -21,7 +21,11 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 DEFAULT_TAG = "latest"
 #: Settings a project may keep in its files, with their meaning.
 PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints", "cache-from", "cache-to",
-                    "extras")
+                    "extras", "build-args")
+#: A build argument's name, as Dockerfiles spell ``ARG``.
+_BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: The build argument build-images sets itself: the base image's work tag.
+RESERVED_BUILD_ARG = "BASE_IMAGE"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,8 @@ class Options:
     cache_to: str | None = None
     #: extras of other names than the script's, per image (``--extra``, settings' ``extras``)
     extras: tuple[ExtrasFor, ...] = ()
+    #: ``--build-arg KEY=VALUE``: for ``Dockerfile.{script}`` builds, beside ``BASE_IMAGE``
+    build_args: tuple[tuple[str, str], ...] = ()
     #: the project's pyproject.toml as :func:`resolve` read it; None = read it when needed
     pyproject: PyProject | None = field(default=None, compare=False, repr=False)
 
@@ -88,8 +94,8 @@ def project_settings(project_dir: Path, pyproject: PyProject) -> dict[str, Any]:
 
 def _merge(settings: dict[str, Any], more: Mapping[str, Any]) -> None:
     for name, value in more.items():
-        if name == "extras":
-            settings.setdefault("extras", {}).update(value)
+        if name in ("extras", "build-args"):
+            settings.setdefault(name, {}).update(value)
         else:
             settings[name] = value
 
@@ -104,6 +110,10 @@ def _checked(table: Mapping[str, Any], where: str, cfg: bool = False) -> dict[st
         if name == "extras":
             result[name] = (_cfg_extras(value, where) if cfg
                             else _toml_extras(value, where))
+            continue
+        if name == "build-args":
+            result[name] = (_cfg_build_args(value, where) if cfg
+                            else _toml_build_args(value, where))
             continue
         if not isinstance(value, str) or not value.strip():
             raise ProjectError("%s: %r must be a non-empty string." % (where, key))
@@ -154,6 +164,49 @@ def _cfg_extras(value: Any, where: str) -> dict[str, ExtrasFor]:
     return result
 
 
+def _toml_build_args(value: Any, where: str) -> dict[str, str]:
+    """``[tool.build-images.build-args]``: ``KEY = "value"``."""
+    if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
+        raise ProjectError("%s: 'build-args' must be a table of KEY = \"value\", e.g. "
+                           "[tool.build-images.build-args] PIP_INDEX = \"...\"." % where)
+    return {_build_arg_name(key, "%s: build-args" % where): item for key, item in value.items()}
+
+
+def _cfg_build_args(value: Any, where: str) -> dict[str, str]:
+    """setup.cfg's ``build-args =``: one ``KEY = value`` a line."""
+    result = {}
+    for line in str(value).splitlines():
+        if line.strip():
+            key, equals, item = line.partition("=")
+            if not equals:
+                raise ProjectError("%s: the build-args line %r is not 'KEY = value': fix it."
+                                   % (where, line.strip()))
+            result[_build_arg_name(key.strip(), "%s: build-args" % where)] = item.strip()
+    return result
+
+
+def parse_build_args(given: Sequence[str]) -> dict[str, str]:
+    """``--build-arg KEY=VALUE`` options (the last one for a key wins)."""
+    result = {}
+    for item in given:
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise ProjectError("--build-arg %r is not KEY=VALUE, e.g. --build-arg "
+                               "VERSION=1.2." % item)
+        result[_build_arg_name(key, "--build-arg")] = value
+    return result
+
+
+def _build_arg_name(key: str, where: str) -> str:
+    if key == RESERVED_BUILD_ARG:
+        raise ProjectError("%s: %s is the base image's work tag, which build-images sets "
+                           "itself: name the argument otherwise." % (where, key))
+    if not _BUILD_ARG.fullmatch(key):
+        raise ProjectError("%s: %r is not a build argument's name (letters, digits and _, "
+                           "not first a digit): fix it." % (where, key))
+    return key
+
+
 def parse_extras(given: Sequence[str]) -> dict[str, ExtrasFor]:
     """``--extra SCRIPT=EXTRA[,EXTRA...]`` options, by image (the last one for an image wins)."""
     result = {}
@@ -175,11 +228,12 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             user: str | None = None, push: bool = False,
             sbom_dir: str | None = None, platform: str | None = None,
             refresh: bool = False, cache_from: str | None = None,
-            cache_to: str | None = None, extras: Sequence[str] = ()) -> Options:
+            cache_to: str | None = None, extras: Sequence[str] = (),
+            build_args: Sequence[str] = ()) -> Options:
     """Options from the command line (None = not given) over the project's settings.
 
     ``extras`` are ``--extra`` values; they win image by image over the
-    settings' ``extras``.
+    settings' ``extras``; ``build_args``, ``--build-arg`` values, key by key.
     """
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -222,6 +276,8 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         cache_from=_cache_reference(cache_from, settings.get("cache-from"), "--cache-from"),
         cache_to=_cache_reference(cache_to, settings.get("cache-to"), "--cache-to"),
         extras=tuple({**settings.get("extras", {}), **parse_extras(extras)}.values()),
+        build_args=tuple(sorted({**settings.get("build-args", {}),
+                                 **parse_build_args(build_args)}.items())),
         pyproject=pyproject,
         **parse_user(user),
     )

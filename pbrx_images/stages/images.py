@@ -71,6 +71,8 @@ class ImageSettings:
     project_dir: Path  #: where a script's ``Dockerfile.{script}`` is built from
     user: str | None = None  #: ``--user``: the images run as this user
     uid: int | None = None  #: ``--uid``: its UID, when the base image lacks it
+    #: ``--build-arg``: of each ``Dockerfile.{script}`` build, beside ``BASE_IMAGE``
+    build_args: Mapping[str, str] = field(default_factory=dict)
 
 
 def build_images(engine: Engine, reporter: Reporter, run: Run, runtime: Runtime,
@@ -97,7 +99,8 @@ def build_images(engine: Engine, reporter: Reporter, run: Run, runtime: Runtime,
             if image.dockerfile:
                 unlabelled = run.work_tag(image_name(image.script or "") + "-dockerfile")
                 engine.build(str(settings.project_dir), image.dockerfile, unlabelled,
-                             {"BASE_IMAGE": base_work}, labels[image.name])
+                             {**settings.build_args, "BASE_IMAGE": base_work},
+                             labels[image.name])
                 images.ids[image.name] = sboms.labelled(image.name, unlabelled, work)
             elif image.extra:
                 images.ids[image.name] = runtime.install(

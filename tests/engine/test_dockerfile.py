@@ -27,3 +27,24 @@ def test_dockerfile_gets_base_image_prefix_and_tag(example_project, docker_clien
 def _parents(client, image):
     """IDs of the image and its ancestors, as the engine's history tells them."""
     return [entry["Id"] for entry in image.history() if entry["Id"] != "<missing>"]
+
+
+def test_build_args_reach_the_dockerfile_beside_base_image(example_project, docker_client,
+                                                           base_image):
+    (example_project / "Dockerfile.pgtool-version").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nARG GREETING=unset\nENV GREETING=${GREETING}\n"
+        "CMD [\"sh\", \"-c\", \"echo $GREETING\"]\n")
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "args",
+                       "--build-arg", "GREETING=hello from a build arg", "--dry-run")
+    assert run.exit_code == 0
+    assert "Build arguments of Dockerfile.{script} builds: GREETING=hello from a build arg" \
+        in run.output
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "args",
+                       "--build-arg", "GREETING=hello from a build arg")
+    assert run.exit_code == 0
+    assert run_image(docker_client, "pgtool-version:args") == (0, "hello from a build arg\n")
+    # another value is another build (the option is an input), not "up to date"
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "args",
+                       "--build-arg", "GREETING=again")
+    assert run.exit_code == 0 and "Up to date" not in run.output
+    assert run_image(docker_client, "pgtool-version:args") == (0, "again\n")

@@ -396,3 +396,36 @@ def test_extras_shape_the_build_key_but_not_where_they_were_given(project):
     assert on_command_line["extras"] == in_settings["extras"] == [["food", ["d"]]]
     assert option_values(resolve(project, extras=["food=cli"]))["extras"] == [
         ["food", ["cli"]]]
+
+
+# --------------------------------------------------------------------------
+# build-args: for Dockerfile.{script} builds
+
+
+def test_build_args_from_the_settings_and_the_command_line(project):
+    write_setup_cfg(project, "[build_images]\nbuild-args =\n    A = from cfg\n    B = b\n")
+    write_pyproject(project, '[tool.build-images.build-args]\nB = "from toml"\nC = ""\n')
+    assert resolve(project).build_args == (("A", "from cfg"), ("B", "from toml"), ("C", ""))
+    options = resolve(project, build_args=["C=given", "D=x=y"])
+    assert options.build_args == (("A", "from cfg"), ("B", "from toml"), ("C", "given"),
+                                  ("D", "x=y"))
+
+
+@pytest.mark.parametrize("given, message", [
+    ("VERSION", r"--build-arg 'VERSION' is not KEY=VALUE"),
+    ("1X=2", r"--build-arg: '1X' is not a build argument's name"),
+    ("BASE_IMAGE=debian", r"--build-arg: BASE_IMAGE is the base image's work tag"),
+])
+def test_build_args_that_cannot_be_are_refused(project, given, message):
+    with pytest.raises(ProjectError, match=message):
+        resolve(project, build_args=[given])
+
+
+def test_build_args_settings_of_the_wrong_shape_are_refused(project):
+    write_pyproject(project, '[tool.build-images.build-args]\nA = 1\n')
+    with pytest.raises(ProjectError, match="'build-args' must be a table of KEY"):
+        resolve(project)
+    write_pyproject(project, "")
+    write_setup_cfg(project, "[build_images]\nbuild-args =\n    A\n")
+    with pytest.raises(ProjectError, match="the build-args line 'A' is not 'KEY = value'"):
+        resolve(project)
