@@ -99,8 +99,9 @@ def parser() -> argparse.ArgumentParser:
                              "and build nothing; the engine only reads the base image")
     result.add_argument("--format", choices=("text", "json"), default="text",
                         help="json: print the final report (images with id, size and "
-                             "layers, packages, step timings) as JSON on standard output; "
-                             "the output for people stays on standard error")
+                             "layers, packages, step timings) as JSON on standard output, "
+                             "with --dry-run the plan; the output for people stays on "
+                             "standard error")
     shown = result.add_mutually_exclusive_group()
     shown.add_argument("-q", "--quiet", action="store_true",
                        help="print only notes, errors and the final table of images")
@@ -140,7 +141,16 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
             platform=args.platform, refresh=args.refresh, cache_from=args.cache_from,
             cache_to=args.cache_to, extras=args.extras, build_args=args.build_args)
         if options.dry_run:
-            print("\n".join(pbrx_images.dry_run(options, reporter)))
+            planned = pbrx_images.pipeline.planned(options, reporter)
+            if args.format == "json":
+                import json
+
+                from pbrx_images.ui.report import plan_report
+                print(json.dumps(plan_report(planned.plan, planned.complete,
+                                             planned.push_target, options.build_args),
+                                 indent=2), flush=True)
+            else:
+                print("\n".join(planned.lines))
             return 0
         result = pbrx_images.build(options, reporter)
         if args.format == "json":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -69,6 +70,23 @@ def build(options: Options, reporter: Reporter,
 def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | None = None,
             home: Path | None = None) -> list[str]:
     """The plan of a build, as lines of text; the engine only reads the base image."""
+    return planned(options, reporter, environ, home).lines
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What a dry run found: the plan, and its description for people."""
+
+    plan: plan_module.Plan
+    lines: list[str]  #: :func:`~pbrx_images.plan.describe_plan`'s, with the platform and push
+    #: False when the console scripts or extras are only known once the wheel is built
+    complete: bool
+    push_target: str | None  #: the registry ``--push`` pushes to; None without --push
+
+
+def planned(options: Options, reporter: Reporter, environ: Mapping[str, str] | None = None,
+            home: Path | None = None) -> Planned:
+    """The plan of a build (``--dry-run``); the engine only reads the base image."""
     environ = os.environ if environ is None else environ
     home = Path.home() if home is None else home
     checked = read_inputs(options, reporter, environ, home)
@@ -84,17 +102,17 @@ def dry_run(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
                                static.console_scripts, static.extras, static.source)
     plan = make_plan(metadata, base.packages, options.base_image, options.prefix, options.tag,
                      checked.dockerfiles, checked.git, options.extras)
+    complete = static.console_scripts is not None and static.extras is not None
     lines = describe_plan(plan, base.description, base_entrypoint(), base.info.cmd,
-                          complete=static.console_scripts is not None
-                          and static.extras is not None)
+                          complete=complete)
     lines.insert(2, "Platform: %s" % (options.platform or "the engine's own (no --platform)"))
     if options.build_args:
         lines.append("Build arguments of Dockerfile.{script} builds: %s" % " ".join(
             "%s=%s" % item for item in options.build_args))
-    if options.push:
-        lines.append("Push: every image to %s, once all are built and tagged"
-                     % check_push_target(plan.base.name))
-    return lines
+    push_target = check_push_target(plan.base.name) if options.push else None
+    if push_target is not None:
+        lines.append("Push: every image to %s, once all are built and tagged" % push_target)
+    return Planned(plan, lines, complete, push_target)
 
 
 def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],

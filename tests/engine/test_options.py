@@ -76,6 +76,21 @@ def test_dry_run_prints_the_plan_and_builds_nothing(example_project, docker_clie
     assert leftover_containers(docker_client) == []
 
 
+def test_dry_run_as_json_prints_the_plan_on_standard_output(example_project, base_image):
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "dryjson",
+                       "--dry-run", "--format", "json", separate=True)
+    assert run.exit_code == 0, run.output
+    plan = run.report
+    assert plan["dry_run"] is True and plan["complete"] is True
+    assert plan["project"] == {"name": "pgtool", "version": "1.0.0"}
+    assert {(image["name"], image["tag"], tuple(image["extras"]))
+            for image in plan["images"]} == {("pgtool-base", "dryjson", ()),
+                                             ("pgtool-report", "dryjson", ("pgtool-report",)),
+                                             ("pgtool-version", "dryjson", ())}
+    assert "libpq-dev" in plan["packages"]["compile"]
+    assert "Plan for pgtool" not in run.output  # the text is not printed as well
+
+
 def test_oci_labels_and_no_build_labels(example_project, docker_client, base_image):
     import subprocess
 

@@ -54,3 +54,25 @@ def test_report_gives_the_digest_of_a_pushed_image():
 
 def test_to_json_round_trips():
     assert json.loads(to_json(_result(), []))["images"][1]["tag"] == "v1"
+
+
+def test_the_plan_of_a_dry_run_as_json():
+    from pbrx_images.plan import ExtrasFor
+    from pbrx_images.ui.report import plan_report
+
+    packages = DistroPackages(platform=("platform:dpkg",), runtime=("libpq5",),
+                              compile=("gcc",))
+    plan = make_plan(ProjectMetadata("foo", "1.0", ("foo-api", "food"), ("foo-api", "d", "c"),
+                                     "wheel"), packages, "debian:12", "reg:5000/team", "v1",
+                     extras_for=[ExtrasFor("food", ("d", "c"), "--extra food=d,c")])
+    data = json.loads(json.dumps(plan_report(plan, True, "reg:5000", (("A", "1"),))))
+    assert data["dry_run"] is True and data["complete"] is True
+    assert data["project"] == {"name": "foo", "version": "1.0"}
+    assert [(image["name"], image["tag"], image["script"], image["extras"],
+             image["extras_from"]) for image in data["images"]] == [
+        ("reg:5000/team/foo-base", "v1", None, [], None),
+        ("reg:5000/team/foo-api", "v1", "foo-api", ["foo-api"], "its name"),
+        ("reg:5000/team/food", "v1", "food", ["d", "c"], "--extra food=d,c")]
+    assert data["packages"]["compile"] == ["gcc"] and data["push_to"] == "reg:5000"
+    assert data["build_args"] == {"A": "1"}
+    assert "timings" not in data and "id" not in data["images"][0]
