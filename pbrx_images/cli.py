@@ -49,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
                         dest="build_args",
                         help="build argument of every Dockerfile.{script} build, beside "
                              "BASE_IMAGE (repeatable)")
+    result.add_argument("--only", metavar="SCRIPT", action="append", default=[],
+                        help="build the base image and only this console script's image "
+                             "(repeatable)")
     result.add_argument("--constraints", metavar="FILE",
                         help="pip constraints file applied to every pip step")
     result.add_argument("--no-cache", action="store_true",
@@ -139,7 +142,8 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
             debug=args.debug, network=args.network, smoke_test=args.smoke_test,
             dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir,
             platform=args.platform, refresh=args.refresh, cache_from=args.cache_from,
-            cache_to=args.cache_to, extras=args.extras, build_args=args.build_args)
+            cache_to=args.cache_to, extras=args.extras, build_args=args.build_args,
+            only=args.only)
         if options.dry_run:
             planned = pbrx_images.pipeline.planned(options, reporter)
             if args.format == "json":

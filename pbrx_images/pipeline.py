@@ -101,7 +101,7 @@ def planned(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     metadata = ProjectMetadata(static.name or checked.work_name, static.version,
                                static.console_scripts, static.extras, static.source)
     plan = make_plan(metadata, base.packages, options.base_image, options.prefix, options.tag,
-                     checked.dockerfiles, checked.git, options.extras)
+                     checked.dockerfiles, checked.git, options.extras, options.only)
     complete = static.console_scripts is not None and static.extras is not None
     lines = describe_plan(plan, base.description, base_entrypoint(), base.info.cmd,
                           complete=complete)
@@ -128,10 +128,11 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         reporter.note("The build arguments (--build-arg, build-args) are for "
                       "Dockerfile.{script} builds, and the project has none: they are not "
                       "used.")
-    # a mapping of extras the project's metadata already refutes fails before the engine
-    plan_module.check_extras(ProjectMetadata(static.name or checked.work_name, static.version,
-                                             static.console_scripts, static.extras,
-                                             static.source), options.extras)
+    # names of scripts or extras the project's metadata already refutes fail before the engine
+    known = ProjectMetadata(static.name or checked.work_name, static.version,
+                            static.console_scripts, static.extras, static.source)
+    plan_module.check_extras(known, options.extras)
+    plan_module.check_only(known, options.only)
     reporter.say("Building images of %s (%s)" % (static.name or project_dir.name, project_dir))
     for directory, why in source.left_out:
         reporter.say("    left out of the source: %s/ (%s)" % (directory, why))
@@ -223,7 +224,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 if shared_wheel is not None:
                     plan = make_plan(shared_wheel[2], packages, options.base_image,
                                      options.prefix, options.tag, checked.dockerfiles,
-                                     checked.git, options.extras)
+                                     checked.git, options.extras, options.only)
                     shared_lock = None if options.refresh else shared.fetch_lock(
                         builder.lock_key(builder_name, shared_wheel[2], plan.extras,
                                          constraints))
@@ -243,7 +244,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 shared_wheel[:2] if shared_wheel else None, wheel_image)
             plan = plan or make_plan(project_wheel.metadata, packages, options.base_image,
                                      options.prefix, options.tag, checked.dockerfiles,
-                                     checked.git, options.extras)
+                                     checked.git, options.extras, options.only)
             wheels = builder.dependency_wheels(project_wheel, plan.extras, shared_lock)
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),

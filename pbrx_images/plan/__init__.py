@@ -120,13 +120,14 @@ def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
 def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: str,
               prefix: str | None = None, tag: str = "latest",
               dockerfiles: Collection[str] = (), git: bool = True,
-              extras_for: Sequence[ExtrasFor] = ()) -> Plan:
+              extras_for: Sequence[ExtrasFor] = (), only: Collection[str] = ()) -> Plan:
     """The images to build for a project whose metadata is complete.
 
     ``dockerfiles`` lists the ``Dockerfile.{script}`` files found in the
     project root; ``git`` says whether the project is a git checkout;
     ``extras_for`` maps images to extras of other names (the last for an
-    image wins).
+    image wins); ``only`` (``--only``), when given, names the console
+    scripts whose images are built, besides the base image.
     """
     if not metadata.name:
         raise BuildError("The project's metadata has no name: set one in pyproject.toml "
@@ -137,6 +138,14 @@ def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: s
     scripts = metadata.console_scripts or ()
     given = check_extras(metadata, extras_for)
     notes = []
+    if only:
+        check_only(metadata, only)
+        left_out = [script for script in scripts if script not in only]
+        scripts = tuple(script for script in scripts if script in only)
+        if left_out:
+            notes.append("Only %s of the console scripts (--only): %s %s not built."
+                         % (", ".join(scripts), ", ".join(left_out),
+                            "is" if len(left_out) == 1 else "are"))
     known = metadata.extras is not None
     base_extra, base_from = _image_extras(given.get(BASE_EXTRAS_KEY), extras,
                                           metadata.name + "_base", "the base image", known)
@@ -155,7 +164,7 @@ def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: s
                              "one of them." % (script, seen[image.name], image.name))
         seen[image.name] = "the console script %r" % script
         images.append(image)
-    if not scripts:
+    if not scripts and not only:
         notes.append("The project has no console scripts, so only the base image is built.")
     return Plan(project=metadata.name, version=metadata.version, base_image=base_image,
                 packages=packages, images=tuple(images), notes=tuple(notes), git=git)
@@ -177,12 +186,24 @@ def check_extras(metadata: ProjectMetadata, extras_for: Sequence[ExtrasFor]
         raise BuildError(
             "%s names %r, which is not a console script of %s (its scripts: %s; %r is the "
             "base image): fix the name."
-            % (mapping.given_in, mapping.script, metadata.name, ", ".join(scripts) or "none",
-               BASE_EXTRAS_KEY))
+            % (mapping.given_in, mapping.script, metadata.name,
+               ", ".join(sorted(scripts)) or "none", BASE_EXTRAS_KEY))
     if metadata.extras is not None:
         for name, mapping in given.items():
             _image_extras(mapping, metadata.extras, name, _image_words(name))
     return given
+
+
+def check_only(metadata: ProjectMetadata, only: Collection[str]) -> None:
+    """BuildError when ``--only`` names a script the project lacks (once its scripts are known)."""
+    scripts = metadata.console_scripts or ()
+    missing = [name for name in only if name not in scripts]
+    if missing and metadata.console_scripts is not None:
+        raise BuildError("--only names %s, which %s not a console script of %s (its "
+                         "scripts: %s): fix the name." % (
+                             ", ".join(repr(name) for name in missing),
+                             "is" if len(missing) == 1 else "are", metadata.name,
+                             ", ".join(sorted(scripts)) or "none"))
 
 
 def _image_words(name: str) -> str:
@@ -206,7 +227,8 @@ def _image_extras(mapping: ExtrasFor | None, extras: Sequence[str], default: str
         if found is None:
             raise BuildError("%s gives %s the extra %r, which the project does not define "
                              "(its extras: %s): fix the mapping."
-                             % (mapping.given_in, image, wanted, ", ".join(extras) or "none"))
+                             % (mapping.given_in, image, wanted,
+                                ", ".join(sorted(extras)) or "none"))
         spelled.append(found)
     return ",".join(_unique(tuple(spelled))) or None, mapping.given_in
 

@@ -21,7 +21,7 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 DEFAULT_TAG = "latest"
 #: Settings a project may keep in its files, with their meaning.
 PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints", "cache-from", "cache-to",
-                    "extras", "build-args")
+                    "extras", "build-args", "only")
 #: A build argument's name, as Dockerfiles spell ``ARG``.
 _BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: The build argument build-images sets itself: the base image's work tag.
@@ -57,6 +57,8 @@ class Options:
     extras: tuple[ExtrasFor, ...] = ()
     #: ``--build-arg KEY=VALUE``: for ``Dockerfile.{script}`` builds, beside ``BASE_IMAGE``
     build_args: tuple[tuple[str, str], ...] = ()
+    #: ``--only``: the console scripts whose images are built (and the base image); () = all
+    only: tuple[str, ...] = ()
     #: the project's pyproject.toml as :func:`resolve` read it; None = read it when needed
     pyproject: PyProject | None = field(default=None, compare=False, repr=False)
 
@@ -114,6 +116,15 @@ def _checked(table: Mapping[str, Any], where: str, cfg: bool = False) -> dict[st
         if name == "build-args":
             result[name] = (_cfg_build_args(value, where) if cfg
                             else _toml_build_args(value, where))
+            continue
+        if name == "only":
+            names = (str(value).replace(",", " ").split() if cfg else
+                     [value] if isinstance(value, str) else value)
+            if not isinstance(names, list) or not names or not all(
+                    isinstance(item, str) and item.strip() for item in names):
+                raise ProjectError("%s: 'only' must be a list of console scripts, e.g. "
+                                   "only = [\"food\"]." % where)
+            result[name] = tuple(item.strip() for item in names)
             continue
         if not isinstance(value, str) or not value.strip():
             raise ProjectError("%s: %r must be a non-empty string." % (where, key))
@@ -207,6 +218,14 @@ def _build_arg_name(key: str, where: str) -> str:
     return key
 
 
+def _only(given: Sequence[str]) -> tuple[str, ...]:
+    names = [name.strip() for item in given for name in item.split(",")]
+    if not all(names):
+        raise ProjectError("--only was given an empty name: give a console script, e.g. "
+                           "--only food.")
+    return tuple(dict.fromkeys(names))
+
+
 def parse_extras(given: Sequence[str]) -> dict[str, ExtrasFor]:
     """``--extra SCRIPT=EXTRA[,EXTRA...]`` options, by image (the last one for an image wins)."""
     result = {}
@@ -229,11 +248,12 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             sbom_dir: str | None = None, platform: str | None = None,
             refresh: bool = False, cache_from: str | None = None,
             cache_to: str | None = None, extras: Sequence[str] = (),
-            build_args: Sequence[str] = ()) -> Options:
+            build_args: Sequence[str] = (), only: Sequence[str] = ()) -> Options:
     """Options from the command line (None = not given) over the project's settings.
 
     ``extras`` are ``--extra`` values; they win image by image over the
-    settings' ``extras``; ``build_args``, ``--build-arg`` values, key by key.
+    settings' ``extras``; ``build_args``, ``--build-arg`` values, key by key;
+    ``only``, ``--only`` values, replace the setting.
     """
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -278,6 +298,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         extras=tuple({**settings.get("extras", {}), **parse_extras(extras)}.values()),
         build_args=tuple(sorted({**settings.get("build-args", {}),
                                  **parse_build_args(build_args)}.items())),
+        only=_only(only) if only else settings.get("only", ()),
         pyproject=pyproject,
         **parse_user(user),
     )

@@ -172,3 +172,34 @@ def test_non_root_user(example_project, docker_client, base_image):
 def test_invalid_user_is_refused(example_project):
     run = build_images(str(example_project), "--user", "root")
     assert run.exit_code == 1 and "--user 'root' is not NAME[:UID]" in run.output
+
+
+def test_only_builds_the_base_image_and_the_named_scripts(example_project, docker_client,
+                                                          base_image):
+    from tests.engine.helpers import remove_images
+
+    remove_images(docker_client, ["pgtool-%s:only" % name for name in ("base", "report",
+                                                                       "version")])
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "only",
+                       "--only", "pgtool-report", "--format", "json", separate=True)
+    assert run.exit_code == 0, run.output
+    assert {image["name"] for image in run.report["images"]} == {"pgtool-base",
+                                                                 "pgtool-report"}
+    assert "pgtool-version is not built" in run.output
+    assert docker_client.images.get("pgtool-report:only")
+    assert not docker_client.images.list(name="pgtool-version:only")
+    # the same again is up to date; all the images is another build
+    again = build_images(str(example_project), "--base-image", base_image, "--tag", "only",
+                         "--only", "pgtool-report")
+    assert again.exit_code == 0 and "Up to date" in again.output
+    everything = build_images(str(example_project), "--base-image", base_image, "--tag",
+                              "only")
+    assert everything.exit_code == 0 and "Up to date" not in everything.output
+    assert docker_client.images.get("pgtool-version:only")
+    wrong = build_images(str(example_project), "--base-image", base_image, "--tag", "only",
+                         "--only", "pgtool-nothing")
+    assert wrong.exit_code == 1
+    assert wrong.error_line() == (
+        "build-images: error: --only names 'pgtool-nothing', which is not a console script "
+        "of pgtool (its scripts: pgtool-report, pgtool-version): fix the name.")
+    assert "==> " not in wrong.output  # (the metadata is static: before the engine)

@@ -423,3 +423,20 @@ def test_the_dry_run_says_where_each_images_extras_came_from():
     assert "  foo-base:latest\n    extras: none\n" in text
     assert "  foo-api:latest\n    extras: foo-api (its name)\n" in text
     assert "  foo-worker:latest\n    extras: d (--extra foo-worker=d)\n" in text
+
+
+# --------------------------------------------------------------------------
+# --only: the base image and the named scripts' images
+
+
+def test_only_builds_the_base_image_and_the_named_scripts():
+    plan = plan_for(metadata(scripts=("a", "b", "c")), only=("c", "a"))
+    assert [image.script for image in plan.images] == [None, "a", "c"]
+    assert "Only a, c of the console scripts (--only): b is not built." in plan.notes
+
+
+def test_only_a_script_the_project_lacks_is_an_error():
+    with pytest.raises(BuildError) as error:
+        plan_for(metadata(scripts=("a", "b")), only=("a", "x", "y"))
+    assert str(error.value) == ("--only names 'x', 'y', which are not a console script of "
+                                "foo (its scripts: a, b): fix the name.")

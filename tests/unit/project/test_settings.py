@@ -429,3 +429,16 @@ def test_build_args_settings_of_the_wrong_shape_are_refused(project):
     write_setup_cfg(project, "[build_images]\nbuild-args =\n    A\n")
     with pytest.raises(ProjectError, match="the build-args line 'A' is not 'KEY = value'"):
         resolve(project)
+
+
+def test_only_from_the_settings_and_the_command_line(project):
+    write_setup_cfg(project, "[build_images]\nonly = a, b\n")
+    assert resolve(project).only == ("a", "b")
+    write_pyproject(project, '[tool.build-images]\nonly = ["c"]\n')
+    assert resolve(project).only == ("c",)
+    assert resolve(project, only=["d,e", "d"]).only == ("d", "e")  # replaces the setting
+    with pytest.raises(ProjectError, match="--only was given an empty name"):
+        resolve(project, only=["a,"])
+    write_pyproject(project, '[tool.build-images]\nonly = [1]\n')
+    with pytest.raises(ProjectError, match="'only' must be a list of console scripts"):
+        resolve(project)
