@@ -52,6 +52,10 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("--only", metavar="SCRIPT", action="append", default=[],
                         help="build the base image and only this console script's image "
                              "(repeatable)")
+    result.add_argument("--label", metavar="KEY=VALUE", action="append", default=[],
+                        dest="labels",
+                        help="a label of every image, after the OCI labels build-images "
+                             "sets (repeatable)")
     result.add_argument("--constraints", metavar="FILE",
                         help="pip constraints file applied to every pip step")
     result.add_argument("--no-cache", action="store_true",
@@ -143,7 +147,7 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
             dry_run=args.dry_run, user=args.user, push=args.push, sbom_dir=args.sbom_dir,
             platform=args.platform, refresh=args.refresh, cache_from=args.cache_from,
             cache_to=args.cache_to, extras=args.extras, build_args=args.build_args,
-            only=args.only)
+            only=args.only, labels=args.labels)
         if options.dry_run:
             planned = pbrx_images.pipeline.planned(options, reporter)
             if args.format == "json":

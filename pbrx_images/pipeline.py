@@ -259,9 +259,15 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                               (builder_image, runtime_image) if wheel_image == builder_image
                               else (runtime_image,))
 
-        labels = {image.name: labels_module.oci_labels(
+        ours = {image.name: labels_module.oci_labels(
             image.script or plan.project, plan.version, *origin, checked.created,
             options.base_image, base.digest) for image in plan.images}
+        labels = {name: labels_module.with_given(image_labels, options.labels)
+                  for name, image_labels in ours.items()}
+        for key, (value, given) in labels_module.overridden(
+                ours[plan.base.name], options.labels).items():
+            reporter.note("--label %s=%s replaces the label build-images sets (%s)."
+                          % (key, given, value))
         images = build_images(engine, reporter, run, runtime, sboms, plan, base, wheels,
                               runtime_image, ready, labels,
                               ImageSettings(project_dir, options.user, options.uid,

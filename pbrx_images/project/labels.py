@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 from pbrx_images.errors import BuildError
 from pbrx_images.project.urls import redact
@@ -95,6 +95,19 @@ def git_state(project_dir: Path, today: datetime.date | None = None) -> str:
         state += "; dirty on %s (UTC %s)" % (
             today.isoformat(), datetime.datetime.now(datetime.timezone.utc).date().isoformat())
     return state
+
+
+def with_given(labels: Mapping[str, str], given: Sequence[tuple[str, str]]
+               ) -> dict[str, str]:
+    """``labels`` with the user's (``--label``, settings' ``labels``) after and over them."""
+    return {**labels, **dict(given)}
+
+
+def overridden(labels: Mapping[str, str], given: Sequence[tuple[str, str]]
+               ) -> dict[str, tuple[str, str]]:
+    """Key -> (build-images' value, the given one) for each given label that replaces one."""
+    return {key: (labels[key], value) for key, value in given
+            if key in labels and labels[key] != value}
 
 
 def oci_labels(title: str, version: str | None, revision: str | None, source: str | None,

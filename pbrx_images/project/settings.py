@@ -10,7 +10,7 @@ import configparser
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from pbrx_images.errors import BuildError, ProjectError
 from pbrx_images.plan import BASE_EXTRAS_KEY, ExtrasFor, check_prefix, check_tag, target_platform
@@ -21,7 +21,7 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 DEFAULT_TAG = "latest"
 #: Settings a project may keep in its files, with their meaning.
 PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints", "cache-from", "cache-to",
-                    "extras", "build-args", "only")
+                    "extras", "build-args", "only", "labels")
 #: A build argument's name, as Dockerfiles spell ``ARG``.
 _BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: The build argument build-images sets itself: the base image's work tag.
@@ -59,6 +59,8 @@ class Options:
     build_args: tuple[tuple[str, str], ...] = ()
     #: ``--only``: the console scripts whose images are built (and the base image); () = all
     only: tuple[str, ...] = ()
+    #: ``--label KEY=VALUE``: on every image, after (and over) the OCI labels
+    labels: tuple[tuple[str, str], ...] = ()
     #: the project's pyproject.toml as :func:`resolve` read it; None = read it when needed
     pyproject: PyProject | None = field(default=None, compare=False, repr=False)
 
@@ -96,7 +98,7 @@ def project_settings(project_dir: Path, pyproject: PyProject) -> dict[str, Any]:
 
 def _merge(settings: dict[str, Any], more: Mapping[str, Any]) -> None:
     for name, value in more.items():
-        if name in ("extras", "build-args"):
+        if name in ("extras", "build-args", "labels"):
             settings.setdefault(name, {}).update(value)
         else:
             settings[name] = value
@@ -113,9 +115,9 @@ def _checked(table: Mapping[str, Any], where: str, cfg: bool = False) -> dict[st
             result[name] = (_cfg_extras(value, where) if cfg
                             else _toml_extras(value, where))
             continue
-        if name == "build-args":
-            result[name] = (_cfg_build_args(value, where) if cfg
-                            else _toml_build_args(value, where))
+        if name in ("build-args", "labels"):
+            check = _build_arg_name if name == "build-args" else _label_key
+            result[name] = (_cfg_pairs if cfg else _toml_pairs)(value, where, name, check)
             continue
         if name == "only":
             names = (str(value).replace(",", " ").split() if cfg else
@@ -175,37 +177,57 @@ def _cfg_extras(value: Any, where: str) -> dict[str, ExtrasFor]:
     return result
 
 
-def _toml_build_args(value: Any, where: str) -> dict[str, str]:
-    """``[tool.build-images.build-args]``: ``KEY = "value"``."""
+def _toml_pairs(value: Any, where: str, setting: str, check: Callable[[str, str], str]
+                ) -> dict[str, str]:
+    """A table of ``KEY = "value"`` (``[tool.build-images.build-args]``, ``.labels``)."""
     if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
-        raise ProjectError("%s: 'build-args' must be a table of KEY = \"value\", e.g. "
-                           "[tool.build-images.build-args] PIP_INDEX = \"...\"." % where)
-    return {_build_arg_name(key, "%s: build-args" % where): item for key, item in value.items()}
+        raise ProjectError("%s: '%s' must be a table of KEY = \"value\", e.g. "
+                           "[tool.build-images.%s] NAME = \"...\"." % (where, setting, setting))
+    return {check(key, "%s: %s" % (where, setting)): item for key, item in value.items()}
 
 
-def _cfg_build_args(value: Any, where: str) -> dict[str, str]:
-    """setup.cfg's ``build-args =``: one ``KEY = value`` a line."""
+def _cfg_pairs(value: Any, where: str, setting: str, check: Callable[[str, str], str]
+               ) -> dict[str, str]:
+    """setup.cfg's multi-line ``KEY = value`` settings (``build-args =``, ``labels =``)."""
     result = {}
     for line in str(value).splitlines():
         if line.strip():
             key, equals, item = line.partition("=")
             if not equals:
-                raise ProjectError("%s: the build-args line %r is not 'KEY = value': fix it."
-                                   % (where, line.strip()))
-            result[_build_arg_name(key.strip(), "%s: build-args" % where)] = item.strip()
+                raise ProjectError("%s: the %s line %r is not 'KEY = value': fix it."
+                                   % (where, setting, line.strip()))
+            result[check(key.strip(), "%s: %s" % (where, setting))] = item.strip()
+    return result
+
+
+def _pairs(given: Sequence[str], option: str, example: str,
+           check: Callable[[str, str], str]) -> dict[str, str]:
+    """Repeated ``KEY=VALUE`` options (the last one for a key wins)."""
+    result = {}
+    for item in given:
+        key, equals, value = item.partition("=")
+        if not equals:
+            raise ProjectError("%s %r is not KEY=VALUE, e.g. %s %s." % (option, item, option,
+                                                                        example))
+        result[check(key, option)] = value
     return result
 
 
 def parse_build_args(given: Sequence[str]) -> dict[str, str]:
     """``--build-arg KEY=VALUE`` options (the last one for a key wins)."""
-    result = {}
-    for item in given:
-        key, equals, value = item.partition("=")
-        if not equals:
-            raise ProjectError("--build-arg %r is not KEY=VALUE, e.g. --build-arg "
-                               "VERSION=1.2." % item)
-        result[_build_arg_name(key, "--build-arg")] = value
-    return result
+    return _pairs(given, "--build-arg", "VERSION=1.2", _build_arg_name)
+
+
+def parse_labels(given: Sequence[str]) -> dict[str, str]:
+    """``--label KEY=VALUE`` options (the last one for a key wins)."""
+    return _pairs(given, "--label", "org.example.team=infra", _label_key)
+
+
+def _label_key(key: str, where: str) -> str:
+    if not key or key != key.strip() or any(character.isspace() for character in key):
+        raise ProjectError("%s: %r is not a label's key (no spaces, not empty): fix it."
+                           % (where, key))
+    return key
 
 
 def _build_arg_name(key: str, where: str) -> str:
@@ -248,12 +270,14 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
             sbom_dir: str | None = None, platform: str | None = None,
             refresh: bool = False, cache_from: str | None = None,
             cache_to: str | None = None, extras: Sequence[str] = (),
-            build_args: Sequence[str] = (), only: Sequence[str] = ()) -> Options:
+            build_args: Sequence[str] = (), only: Sequence[str] = (),
+            labels: Sequence[str] = ()) -> Options:
     """Options from the command line (None = not given) over the project's settings.
 
     ``extras`` are ``--extra`` values; they win image by image over the
     settings' ``extras``; ``build_args``, ``--build-arg`` values, key by key;
-    ``only``, ``--only`` values, replace the setting.
+    ``only``, ``--only`` values, replace the setting; ``labels``, ``--label``
+    values, key by key.
     """
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -299,6 +323,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         build_args=tuple(sorted({**settings.get("build-args", {}),
                                  **parse_build_args(build_args)}.items())),
         only=_only(only) if only else settings.get("only", ()),
+        labels=tuple(sorted({**settings.get("labels", {}), **parse_labels(labels)}.items())),
         pyproject=pyproject,
         **parse_user(user),
     )

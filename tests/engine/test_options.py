@@ -203,3 +203,27 @@ def test_only_builds_the_base_image_and_the_named_scripts(example_project, docke
         "build-images: error: --only names 'pgtool-nothing', which is not a console script "
         "of pgtool (its scripts: pgtool-report, pgtool-version): fix the name.")
     assert "==> " not in wrong.output  # (the metadata is static: before the engine)
+
+
+def test_labels_go_on_every_image_after_the_oci_labels(example_project, docker_client,
+                                                       base_image):
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "labelled",
+                       "--label", "org.example.team=infra",
+                       "--label", "org.opencontainers.image.vendor=Example",
+                       "--label", "org.opencontainers.image.source=https://example.org/x")
+    assert run.exit_code == 0, run.output
+    for name in ("pgtool-base", "pgtool-report", "pgtool-version"):
+        labels = docker_client.images.get("%s:labelled" % name).labels
+        assert labels["org.example.team"] == "infra", name
+        assert labels["org.opencontainers.image.vendor"] == "Example", name
+        assert labels["org.opencontainers.image.source"] == "https://example.org/x", name
+        assert labels["org.opencontainers.image.title"] in (name, "pgtool")
+    # the example is not a git checkout: no source label of ours to replace, so no note
+    assert "replaces the label build-images sets" not in run.output
+    run = build_images(str(example_project), "--base-image", base_image, "--tag", "labelled",
+                       "--label", "org.opencontainers.image.version=9.9")
+    assert run.exit_code == 0, run.output
+    assert ("note: --label org.opencontainers.image.version=9.9 replaces the label "
+            "build-images sets (1.0.0).") in run.output
+    assert docker_client.images.get("pgtool-report:labelled").labels[
+        "org.opencontainers.image.version"] == "9.9"

@@ -91,3 +91,15 @@ def test_git_state_follows_what_a_version_from_git_is_made_of(tmp_path):
 
 def test_git_state_of_a_plain_directory(tmp_path):
     assert git_state(tmp_path) == "no git"
+
+
+def test_given_labels_come_after_and_over_build_images_own():
+    from pbrx_images.project.labels import overridden, with_given
+
+    ours = {"org.opencontainers.image.title": "app", "org.opencontainers.image.version": "1"}
+    given = (("org.example.team", "infra"), ("org.opencontainers.image.title", "mine"),
+             ("org.opencontainers.image.version", "1"))
+    assert with_given(ours, given) == {"org.opencontainers.image.title": "mine",
+                                       "org.opencontainers.image.version": "1",
+                                       "org.example.team": "infra"}
+    assert overridden(ours, given) == {"org.opencontainers.image.title": ("app", "mine")}

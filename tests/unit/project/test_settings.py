@@ -442,3 +442,16 @@ def test_only_from_the_settings_and_the_command_line(project):
     write_pyproject(project, '[tool.build-images]\nonly = [1]\n')
     with pytest.raises(ProjectError, match="'only' must be a list of console scripts"):
         resolve(project)
+
+
+def test_labels_from_the_settings_and_the_command_line(project):
+    write_setup_cfg(project, "[build_images]\nlabels =\n    org.example.team = infra\n")
+    write_pyproject(project, '[tool.build-images.labels]\n"org.example.tier" = "2"\n')
+    assert resolve(project).labels == (("org.example.team", "infra"), ("org.example.tier", "2"))
+    options = resolve(project, labels=["org.example.team=web", "empty="])
+    assert options.labels == (("empty", ""), ("org.example.team", "web"),
+                              ("org.example.tier", "2"))
+    with pytest.raises(ProjectError, match=r"--label 'team' is not KEY=VALUE"):
+        resolve(project, labels=["team"])
+    with pytest.raises(ProjectError, match=r"--label: 'a b' is not a label's key"):
+        resolve(project, labels=["a b=c"])
