@@ -38,8 +38,10 @@ def parser() -> argparse.ArgumentParser:
     result.add_argument("--prefix", metavar="PREFIX",
                         help="registry and/or namespace put before every image name, "
                              "e.g. registry.example.com/team")
-    result.add_argument("--tag", metavar="TAG",
-                        help="tag of every image (default: %s)" % options_module.DEFAULT_TAG)
+    result.add_argument("-t", "--tag", metavar="TAG", action="append",
+                        help="tag of every image (default: %s); repeatable: every image "
+                             "gets every tag, and --push pushes them all"
+                             % options_module.DEFAULT_TAG)
     result.add_argument("--extra", metavar="SCRIPT=EXTRA[,EXTRA...]", action="append",
                         default=[], dest="extras",
                         help="install these extras in SCRIPT's image instead of the extra "
@@ -167,6 +169,8 @@ def _run(args: argparse.Namespace, reporter: Reporter) -> int:
         reporter.say("")
         reporter.table([(image.name, _human_size(image.size), image.id.split(":")[-1][:12])
                         for image in result.images], ("IMAGE", "SIZE", "ID"))
+        if result.plan.more_tags:
+            reporter.say("Every image is also tagged %s." % ", ".join(result.plan.more_tags))
         pushed = [image for image in result.images if image.digest]
         if pushed:
             reporter.say("")

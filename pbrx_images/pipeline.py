@@ -101,7 +101,8 @@ def planned(options: Options, reporter: Reporter, environ: Mapping[str, str] | N
     metadata = ProjectMetadata(static.name or checked.work_name, static.version,
                                static.console_scripts, static.extras, static.source)
     plan = make_plan(metadata, base.packages, options.base_image, options.prefix, options.tag,
-                     checked.dockerfiles, checked.git, options.extras, options.only)
+                     checked.dockerfiles, checked.git, options.extras, options.only,
+                     options.more_tags)
     complete = static.console_scripts is not None and static.extras is not None
     lines = describe_plan(plan, base.description, base_entrypoint(), base.info.cmd,
                           complete=complete)
@@ -224,7 +225,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 if shared_wheel is not None:
                     plan = make_plan(shared_wheel[2], packages, options.base_image,
                                      options.prefix, options.tag, checked.dockerfiles,
-                                     checked.git, options.extras, options.only)
+                                     checked.git, options.extras, options.only,
+                                     options.more_tags)
                     shared_lock = None if options.refresh else shared.fetch_lock(
                         builder.lock_key(builder_name, shared_wheel[2], plan.extras,
                                          constraints))
@@ -244,7 +246,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 shared_wheel[:2] if shared_wheel else None, wheel_image)
             plan = plan or make_plan(project_wheel.metadata, packages, options.base_image,
                                      options.prefix, options.tag, checked.dockerfiles,
-                                     checked.git, options.extras, options.only)
+                                     checked.git, options.extras, options.only,
+                                     options.more_tags)
             wheels = builder.dependency_wheels(project_wheel, plan.extras, shared_lock)
             reporter.say("    %s %s, %d dependencies, extras: %s" % (
                 plan.project, plan.version or "", len(wheels.lock.requirements),
@@ -282,7 +285,7 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
         # part-way puts the previous tags back.
         with interrupts.deferred():
             with reporter.step("Tag images"):
-                tag_all(engine, images.ids)
+                tag_all(engine, plan.all_names(images.ids))
             succeeded = True
         recorded = record_build(records, reporter, inputs_key(base), plan, images.ids,
                                 sbom_paths, sboms.documents)
@@ -294,7 +297,8 @@ def _build(options: Options, reporter: Reporter, environ: Mapping[str, str],
                 shared.write()
         if shared is not None:
             reporter.say("    shared cache: %s" % shared.tally.summary())
-        digests = push_all(engine, reporter, list(images.ids)) if options.push else {}
+        digests = push_all(engine, reporter, list(plan.all_names(images.ids))) \
+            if options.push else {}
         return result_of(engine, plan, recorded, digests,
                          shared_cache=shared.tally.to_json() if shared is not None else None)
     finally:

@@ -182,6 +182,7 @@ def plan_data(plan: Plan) -> dict[str, Any]:
                     "dockerfile": image.dockerfile} for image in plan.images],
         "notes": list(plan.notes),
         "git": plan.git,
+        "more_tags": list(plan.more_tags),
     }
 
 
@@ -199,7 +200,8 @@ def plan_from_data(data: Mapping[str, Any]) -> Plan:
                        _texts(packages["compile"]),
                        {_text(name): _text(selector)
                         for name, selector in dict(packages["selected_by"]).items()}),
-        images, _texts(data["notes"]), bool(data.get("git", True)))
+        images, _texts(data["notes"]), bool(data.get("git", True)),
+        _texts(data.get("more_tags", [])))
 
 
 def _text(value: Any) -> str:

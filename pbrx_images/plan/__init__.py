@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Collection, Sequence
+from typing import Collection, Mapping, Sequence
 
 from pbrx_images.errors import BuildError
 from pbrx_images.plan.names import check_prefix, check_tag, full_name
@@ -75,10 +75,21 @@ class Plan:
     images: tuple[ImagePlan, ...]
     notes: tuple[str, ...] = field(default=())
     git: bool = True  #: the project is a git checkout: the builder gets git
+    #: tags every image gets besides its name's (``-t a -t b``: ``b``)
+    more_tags: tuple[str, ...] = ()
 
     @property
     def base(self) -> ImagePlan:
         return self.images[0]
+
+    def names(self, image: ImagePlan) -> tuple[str, ...]:
+        """Every name of ``image``: its own, then one per tag of :attr:`more_tags`."""
+        repository = image.name.rpartition(":")[0]
+        return (image.name,) + tuple("%s:%s" % (repository, tag) for tag in self.more_tags)
+
+    def all_names(self, ids: Mapping[str, str]) -> dict[str, str]:
+        """Every name of every image -> its ID, from ``ids`` by :attr:`ImagePlan.name`."""
+        return {name: ids[image.name] for image in self.images for name in self.names(image)}
 
     @property
     def scripts(self) -> tuple[ImagePlan, ...]:
@@ -120,19 +131,22 @@ def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
 def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: str,
               prefix: str | None = None, tag: str = "latest",
               dockerfiles: Collection[str] = (), git: bool = True,
-              extras_for: Sequence[ExtrasFor] = (), only: Collection[str] = ()) -> Plan:
+              extras_for: Sequence[ExtrasFor] = (), only: Collection[str] = (),
+              more_tags: Sequence[str] = ()) -> Plan:
     """The images to build for a project whose metadata is complete.
 
     ``dockerfiles`` lists the ``Dockerfile.{script}`` files found in the
     project root; ``git`` says whether the project is a git checkout;
     ``extras_for`` maps images to extras of other names (the last for an
     image wins); ``only`` (``--only``), when given, names the console
-    scripts whose images are built, besides the base image.
+    scripts whose images are built, besides the base image; ``more_tags``
+    are tags every image gets besides ``tag``.
     """
     if not metadata.name:
         raise BuildError("The project's metadata has no name: set one in pyproject.toml "
                          "([project] name) or setup.cfg ([metadata] name).")
     tag = check_tag(tag)
+    more_tags = tuple(dict.fromkeys(check_tag(more) for more in more_tags if more != tag))
     prefix = check_prefix(prefix)
     extras = metadata.extras or ()
     scripts = metadata.console_scripts or ()
@@ -167,7 +181,8 @@ def make_plan(metadata: ProjectMetadata, packages: DistroPackages, base_image: s
     if not scripts and not only:
         notes.append("The project has no console scripts, so only the base image is built.")
     return Plan(project=metadata.name, version=metadata.version, base_image=base_image,
-                packages=packages, images=tuple(images), notes=tuple(notes), git=git)
+                packages=packages, images=tuple(images), notes=tuple(notes), git=git,
+                more_tags=more_tags)
 
 
 def check_extras(metadata: ProjectMetadata, extras_for: Sequence[ExtrasFor]

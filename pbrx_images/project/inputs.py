@@ -65,7 +65,8 @@ def read_inputs(options: Options, reporter: Reporter, environ: Mapping[str, str]
     static = read_project(project_dir, pyproject)
     build_requires = pyproject.build_requirements()
     backend = pyproject.build_backend()
-    check_tag(options.tag)
+    for tag in (options.tag,) + options.more_tags:
+        check_tag(tag)
     check_prefix(options.prefix)
     if options.push:  # every image shares the prefix, so one name tells
         check_push_target(full_name(check_prefix(options.prefix), "image", options.tag))

@@ -57,6 +57,8 @@ class Options:
     extras: tuple[ExtrasFor, ...] = ()
     #: ``--build-arg KEY=VALUE``: for ``Dockerfile.{script}`` builds, beside ``BASE_IMAGE``
     build_args: tuple[tuple[str, str], ...] = ()
+    #: tags every image gets besides :attr:`tag` (``-t a -t b``: ``("b",)``)
+    more_tags: tuple[str, ...] = ()
     #: ``--only``: the console scripts whose images are built (and the base image); () = all
     only: tuple[str, ...] = ()
     #: ``--label KEY=VALUE``: on every image, after (and over) the OCI labels
@@ -128,10 +130,24 @@ def _checked(table: Mapping[str, Any], where: str, cfg: bool = False) -> dict[st
                                    "only = [\"food\"]." % where)
             result[name] = tuple(item.strip() for item in names)
             continue
+        if name == "tag" and isinstance(value, (str, list)):
+            # (several: a list, or in setup.cfg commas or lines; "release 1" is one wrong tag)
+            tags = ([tag for tag in value.replace("\n", ",").split(",") if tag.strip()]
+                    if isinstance(value, str) else value)
+            if not tags or not all(isinstance(tag, str) and tag.strip() for tag in tags):
+                raise ProjectError("%s: 'tag' must be a tag or a list of tags, e.g. tag = "
+                                   "[\"latest\", \"1.2\"]." % where)
+            try:
+                result[name] = tuple(check_tag(tag.strip()) for tag in tags)
+            except BuildError as error:
+                message = str(error)
+                raise ProjectError("%s: %s" % (where, message[:1].lower() + message[1:])
+                                   ) from None
+            continue
         if not isinstance(value, str) or not value.strip():
             raise ProjectError("%s: %r must be a non-empty string." % (where, key))
-        if name in ("tag", "prefix", "cache-from", "cache-to"):
-            check = {"tag": check_tag, "prefix": check_prefix}.get(
+        if name in ("prefix", "cache-from", "cache-to"):
+            check = {"prefix": check_prefix}.get(
                 name, lambda value, name=name: check_cache_reference(value, name))
             try:
                 check(value.strip())
@@ -263,7 +279,8 @@ def parse_extras(given: Sequence[str]) -> dict[str, ExtrasFor]:
 
 
 def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None = None,
-            tag: str | None = None, constraints: str | None = None, no_cache: bool = False,
+            tag: str | Sequence[str] | None = None, constraints: str | None = None,
+            no_cache: bool = False,
             debug: bool = False, network: str | None = None,
             smoke_test: bool = False, dry_run: bool = False,
             user: str | None = None, push: bool = False,
@@ -277,7 +294,8 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
     ``extras`` are ``--extra`` values; they win image by image over the
     settings' ``extras``; ``build_args``, ``--build-arg`` values, key by key;
     ``only``, ``--only`` values, replace the setting; ``labels``, ``--label``
-    values, key by key.
+    values, key by key.  ``tag`` is one tag or several (``-t``, repeated):
+    every image gets each, the first is :attr:`Options.tag`.
     """
     project_dir = project_dir.resolve()
     if not project_dir.exists():
@@ -288,6 +306,8 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
                            % project_dir)
     pyproject = read_pyproject(project_dir)
     settings = project_settings(project_dir, pyproject)
+    given_tags = [tag] if isinstance(tag, str) else list(tag or ())
+    tags = tuple(given_tags) or settings.get("tag") or (DEFAULT_TAG,)
     constraints_path = None
     if constraints is not None:
         constraints_path = Path(constraints).resolve()
@@ -306,7 +326,8 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         base_image=base_image if base_image is not None else settings.get(
             "base-image", DEFAULT_BASE_IMAGE),
         prefix=prefix if prefix is not None else settings.get("prefix"),
-        tag=tag if tag is not None else settings.get("tag", DEFAULT_TAG),
+        tag=tags[0],
+        more_tags=tuple(dict.fromkeys(more for more in tags[1:] if more != tags[0])),
         constraints=constraints_path,
         no_cache=no_cache,
         debug=debug,

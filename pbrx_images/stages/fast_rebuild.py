@@ -207,7 +207,7 @@ def rebuild(engine: Engine, reporter: Reporter, options: Options, checked: Build
             smoke_test_all(engine, reporter, run, last.plan, work_tags)
         with interrupts.deferred():
             with reporter.step("Tag images"):
-                tag_all(engine, ids)
+                tag_all(engine, last.plan.all_names(ids))
             succeeded = True
         sbom_paths = {image.name: Path(image.sbom or "") for image in last.images}
         images = record_build(records, reporter, build_key, last.plan, ids, sbom_paths,
@@ -216,7 +216,8 @@ def rebuild(engine: Engine, reporter: Reporter, options: Options, checked: Build
             record, source=state.source, layer=new, build=build_key,
             images=tuple(RecordedConfig(image.name, config)
                          for image, config in zip(record.images, configs))), reporter)
-        digests = push_all(engine, reporter, list(ids)) if options.push else {}
+        digests = push_all(engine, reporter, list(last.plan.all_names(ids))) \
+            if options.push else {}
         return result_of(engine, last.plan, images, digests)
     except FullPath as why:
         fell_back = True

@@ -70,10 +70,16 @@ def up_to_date(engine: Engine, reporter: Reporter, options: Options,
     record = records.get(key)
     if record is None:
         return None
-    infos = {image.name: engine.image(image.name) for image in record.images}
+    # every name, -t's more tags too, must still be the recorded image
+    names = record.plan.all_names({image.name: image.id for image in record.images})
+    infos = {name: engine.image(name) for name in names}
     reason = build_record.stale(record, {name: info.id if info else None
                                          for name, info in infos.items()},
                                 build_record.read_file)
+    for name, image_id in names.items():
+        info = infos[name]
+        if reason is None and (info is None or info.id != image_id):
+            reason = "%s is %s" % (name, "gone" if info is None else "now another image")
     if reason is not None:
         reporter.say("Building again: the last build of the same inputs is no longer "
                      "current (%s)." % reason)
@@ -84,8 +90,7 @@ def up_to_date(engine: Engine, reporter: Reporter, options: Options,
                  % time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(record.built_at)))
     for note in record.plan.notes:
         reporter.note(note)
-    names = [image.name for image in record.images]
-    digests = push_all(engine, reporter, names) if options.push else {}
+    digests = push_all(engine, reporter, list(names)) if options.push else {}
     return result_of(engine, record.plan, record.images, digests, infos)
 
 

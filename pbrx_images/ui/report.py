@@ -28,7 +28,9 @@ def report(result: Result, timings: Sequence[tuple[str, float]]) -> dict[str, An
         repository, _, tag = built.name.rpartition(":")
         planned = next(image for image in plan.images if image.name == built.name)
         images.append({
-            "name": repository, "tag": tag, "id": built.id, "size": built.size,
+            "name": repository, "tag": tag,
+            "tags": [name.rpartition(":")[2] for name in plan.names(planned)],
+            "id": built.id, "size": built.size,
             "digest": built.digest,
             "script": planned.script, "extra": planned.extra,
             "layers": [dict(layer, distributions=layer_distributions(layer))
@@ -76,6 +78,7 @@ def plan_report(plan: Plan, complete: bool, push_target: str | None,
         "packages": _packages(plan),
         "images": [{
             "name": image.name.rpartition(":")[0], "tag": image.name.rpartition(":")[2],
+            "tags": [name.rpartition(":")[2] for name in plan.names(image)],
             "script": image.script, "extra": image.extra,
             "extras": image.extra.split(",") if image.extra else [],
             "extras_from": image.extra_from or None,

@@ -1,6 +1,8 @@
 """Options that change what is built, on a real engine."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.engine.helpers import build_images, leftover_containers, run_image, write_python_project
@@ -227,3 +229,51 @@ def test_labels_go_on_every_image_after_the_oci_labels(example_project, docker_c
             "build-images sets (1.0.0).") in run.output
     assert docker_client.images.get("pgtool-report:labelled").labels[
         "org.opencontainers.image.version"] == "9.9"
+
+
+def test_several_tags_every_image_gets_every_one_and_push_pushes_them(
+        example_project, docker_client, base_image, registry, tmp_path):
+    from tests.engine.helpers import docker_config
+    from tests.engine.test_push import remove_tags
+
+    prefix = "%s/pbrx-tags" % registry["address"]
+    env = dict(os.environ, DOCKER_CONFIG=str(docker_config(tmp_path / "config", registry)))
+    args = (str(example_project), "--base-image", base_image, "--prefix", prefix,
+            "-t", "1.0", "--tag", "stable", "--format", "json")
+    try:
+        run = build_images(*args, "--push", env=env, separate=True)
+        assert run.exit_code == 0, run.output
+        for image in run.report["images"]:
+            assert image["tag"] == "1.0" and image["tags"] == ["1.0", "stable"]
+            ids = {docker_client.images.get("%s:%s" % (image["name"], tag)).id
+                   for tag in ("1.0", "stable")}
+            assert ids == {image["id"]}
+            for tag in ("1.0", "stable"):
+                assert "==> Push %s:%s" % (image["name"], tag) in run.output
+                assert _registry_has(registry, image["name"], tag)
+        # a tag of the set moved away: not up to date, and the build puts it back
+        docker_client.api.remove_image("%s/pgtool-report:stable" % prefix)
+        again = build_images(*args, env=env, separate=True)
+        assert again.exit_code == 0 and "Up to date" not in again.output
+        assert "pgtool-report:stable is gone" in again.output
+        assert docker_client.images.get("%s/pgtool-report:stable" % prefix).id == next(
+            image["id"] for image in again.report["images"]
+            if image["name"].endswith("/pgtool-report"))
+        assert "Up to date" in build_images(*args, env=env, separate=True).output
+    finally:
+        remove_tags(docker_client, prefix)
+
+
+def _registry_has(registry, repository, tag):
+    import base64
+    import urllib.request
+
+    path = repository.split("/", 1)[1]
+    secret = base64.b64encode(("%s:%s" % (registry["username"], registry["password"])
+                               ).encode()).decode()
+    request = urllib.request.Request(
+        "http://%s/v2/%s/manifests/%s" % (registry["address"], path, tag), method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json",
+                 "Authorization": "Basic " + secret})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status == 200

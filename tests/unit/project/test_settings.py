@@ -226,11 +226,26 @@ def test_unknown_key_in_setup_cfg(project):
     assert "setup.cfg" in str(info.value)
 
 
-@pytest.mark.parametrize("value", ['""', '"   "', "1", "true", '["a"]'])
+@pytest.mark.parametrize("value", ['""', '"   "', "1", "true", '[]', '["a", 1]', '["a b"]'])
 def test_non_string_or_empty_values_rejected(project, value):
     write_pyproject(project, "[tool.build-images]\ntag = %s\n" % value)
-    with pytest.raises(ProjectError, match="'tag'"):
+    with pytest.raises(ProjectError, match="'tag'|tag"):
         resolve(project)
+    write_pyproject(project, "[tool.build-images]\nbase-image = [\"a\"]\n")
+    with pytest.raises(ProjectError, match="'base-image' must be a non-empty string"):
+        resolve(project)
+
+
+def test_several_tags_from_the_settings_and_the_command_line(project):
+    write_pyproject(project, '[tool.build-images]\ntag = ["1.2", "latest", "1.2"]\n')
+    options = resolve(project)
+    assert (options.tag, options.more_tags) == ("1.2", ("latest",))
+    write_pyproject(project, "")
+    write_setup_cfg(project, "[build_images]\ntag = 1.2, stable\n")
+    assert (resolve(project).tag, resolve(project).more_tags) == ("1.2", ("stable",))
+    options = resolve(project, tag=["ci", "change-1"])  # the command line replaces them
+    assert (options.tag, options.more_tags) == ("ci", ("change-1",))
+    assert resolve(project, tag="one").more_tags == ()
 
 
 def test_build_images_that_is_not_a_table(project):

@@ -28,7 +28,7 @@ def test_report_lists_images_packages_and_timings():
     assert data["version"] == 1
     assert data["project"] == {"name": "foo", "version": "1.0"}
     assert data["images"][0] == {"name": "reg:5000/team/foo-base", "tag": "v1",
-                                 "id": "sha256:1", "size": 100, "digest": None,
+                                 "tags": ["v1"], "id": "sha256:1", "size": 100, "digest": None,
                                  "script": None, "extra": None,
                                  "layers": [{"created_by": "pbrx-images: x", "comment": "",
                                              "size": 10, "distributions": []}],
@@ -75,4 +75,5 @@ def test_the_plan_of_a_dry_run_as_json():
         ("reg:5000/team/food", "v1", "food", ["d", "c"], "--extra food=d,c")]
     assert data["packages"]["compile"] == ["gcc"] and data["push_to"] == "reg:5000"
     assert data["build_args"] == {"A": "1"}
+    assert all(image["tags"] == ["v1"] for image in data["images"])
     assert "timings" not in data and "id" not in data["images"][0]
