@@ -24,7 +24,7 @@ import signal
 import sys
 import tempfile
 import threading
-from typing import Iterator
+from typing import Any, Iterator
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -89,7 +89,7 @@ def deferred() -> Iterator[None]:
         return
     global _depth
     received: list[int] = []
-    previous = {}
+    previous: dict[int, Any] = {}
     failing = False
     for signum in SIGNALS:
         previous[signum] = signal.signal(signum, lambda number, frame: received.append(number))
@@ -101,8 +101,8 @@ def deferred() -> Iterator[None]:
         raise
     finally:
         _depth -= 1
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         handler = previous[received[0]] if received else None
         if not failing:  # (a failure on its way out goes on as it is)
             if callable(handler):

@@ -256,11 +256,11 @@ class SharedCache:
         """
         if self._writer is None:
             return
-        blobs = []
+        blobs: list[tuple[Descriptor, Callable[[], Any]]] = []
         for name in list(record["wheels"]) + [record["pip"]]:
             digest, size = sizes[name]
             blobs.append((Descriptor(WHEEL_TYPE, digest, size, {TITLE: name}),
-                          lambda name=name: read(name)))
+                          functools.partial(read, name)))
         self._pending[("lock", key)] = (dict(record), blobs)
 
     @_locked

@@ -194,5 +194,7 @@ def reuse(record, cache, run_dir):
 
 
 if __name__ == "__main__":
+    # (the commands take different arguments; no typing import: any python3 runs this)
     {"start": start, "project": project, "publish": publish, "remember": remember,
-     "reuse": reuse, "unpack": unpack, "settle": settle}[sys.argv[1]](*sys.argv[2:])
+     "reuse": reuse, "unpack": unpack, "settle": settle}[sys.argv[1]](  # type: ignore[operator]
+        *sys.argv[2:])

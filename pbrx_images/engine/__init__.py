@@ -40,7 +40,7 @@ import tarfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from pbrx_images import interrupts
 from pbrx_images.engine._sdk import docker
@@ -52,6 +52,9 @@ from pbrx_images.engine.socket_api import SocketAPI, socket_path
 from pbrx_images.errors import EngineError
 from pbrx_images.plan.target_platform import emulation_missing
 from pbrx_images.ui.output import Reporter
+
+if TYPE_CHECKING:  # (the SDK itself is imported when first used: engine/_sdk.py)
+    from docker import DockerClient
 
 __all__ = ["IDLE_COMMAND", "CommandFailed", "Connection", "Container", "Engine", "ImageInfo",
            "connect", "engine_errors", "tar_files"]
@@ -170,7 +173,7 @@ class Connection:
         return connection
 
     @property
-    def client(self) -> "docker.DockerClient":
+    def client(self) -> "DockerClient":
         if self._client is None:
             with self._lock:
                 if self._client is None:
@@ -214,7 +217,7 @@ class ImageInfo:
 class Engine:
     """The Docker engine, with the few operations a build needs."""
 
-    def __init__(self, client: "Connection | docker.DockerClient", reporter: Reporter,
+    def __init__(self, client: "Connection | DockerClient", reporter: Reporter,
                  network: str | None = None, platform: str | None = None) -> None:
         #: how this engine is reached (an SDK client given is wrapped in one)
         self.connection = client if isinstance(client, Connection) else Connection.of(client)
@@ -228,7 +231,7 @@ class Engine:
         self.closed = False
 
     @property
-    def client(self) -> "docker.DockerClient":
+    def client(self) -> "DockerClient":
         """The Docker SDK's client (made, and the SDK imported, on first use)."""
         return self.connection.client
 

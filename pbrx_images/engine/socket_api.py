@@ -131,7 +131,7 @@ def _request(socket_path: str, timeout: float, target: str) -> tuple[int, bytes]
 
 def _dechunked(body: bytes) -> bytes:
     """A body sent in chunks (HTTP/1.1's ``Transfer-Encoding: chunked``), joined."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         size_line, separator, body = body.partition(b"\r\n")
         try:

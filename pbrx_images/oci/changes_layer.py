@@ -136,15 +136,15 @@ def normalise(tree: Tree, mtime: int) -> dict[str, Entry]:
             target = entries.get(entry.linkname)
             if target is not None and target.kind == "file":
                 groups.setdefault(entry.linkname, [entry.linkname]).append(path)
-    for target, members in groups.items():
+    for linked, members in groups.items():
         kept = sorted(path for path in members if not is_noise(path))
         if not kept:
             continue
-        source = entries[target]
-        result[kept[0]] = dataclasses.replace(source, path=kept[0])
+        content = entries[linked]
+        result[kept[0]] = dataclasses.replace(content, path=kept[0])
         for path in kept[1:]:
-            result[path] = Entry(path, "link", source.mode, linkname=kept[0], uid=source.uid,
-                                 gid=source.gid)
+            result[path] = Entry(path, "link", content.mode, linkname=kept[0], uid=content.uid,
+                                 gid=content.gid)
     for path, entry in list(result.items()):
         source_path = pyc_source(path) if entry.kind == "file" else None
         source = result.get(source_path) if source_path else None

@@ -218,7 +218,7 @@ def decide(record: FastRecord | None, inputs: Mapping[str, str], source: Mapping
     installed: dict[str, list[str]] = {}
     for layer_path, source_path in record.copies.items():
         installed.setdefault(source_path, []).append(layer_path)
-    files = {}
+    files: dict[str, str] = {}
     for path in changed:
         if path in METADATA_FILES:
             return "%s changed: %s" % (path, WHEEL_IS_BUILT)

@@ -145,13 +145,15 @@ class PackageManager:
         """
         output = _ANSI_ESCAPE.sub("", output)
         found: list[str] = []
+        patterns: tuple[re.Pattern[str], ...]
+        list_patterns: tuple[re.Pattern[str], ...]
         if self.name == "apt":
             patterns, list_patterns = _APT_MISSING, ()
         elif self.name == "apk":
             patterns, list_patterns = _APK_MISSING, ()
         else:
             patterns, list_patterns = _RPM_MISSING, _RPM_MISSING_LISTS
-        matches = []
+        matches: list[tuple[int, list[str]]] = []
         for pattern in patterns:
             matches.extend((m.start(), [m.group(1)]) for m in pattern.finditer(output))
         for pattern in list_patterns:

@@ -43,7 +43,7 @@ def from_report(report: Mapping[str, Any], wheels: WheelBuild) -> dict[str, Want
     wanted = {}
     for item in report.get("install") or ():
         metadata = item["metadata"]
-        name = canonicalize_name(metadata["name"])
+        name = str(canonicalize_name(metadata["name"]))
         url = (item.get("download_info") or {}).get("url") or ""
         parsed = urllib.parse.urlsplit(url)
         path = urllib.parse.unquote(parsed.path)

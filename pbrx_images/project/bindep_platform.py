@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pbrx_images import interrupts
 from pbrx_images.errors import BuildError
@@ -78,7 +78,7 @@ def _image_distribution(root: str) -> distro.LinuxDistribution:
     reads ``<etc>/debian_version`` for Debian-like systems whose os-release
     lacks VERSION_ID (testing, unstable), which must not be the host's file.
     """
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         include_lsb=False,
         include_uname=False,
         os_release_file=os.path.join(root, "etc", "os-release"),

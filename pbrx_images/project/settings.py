@@ -147,10 +147,11 @@ def _checked(table: Mapping[str, Any], where: str, cfg: bool = False) -> dict[st
         if not isinstance(value, str) or not value.strip():
             raise ProjectError("%s: %r must be a non-empty string." % (where, key))
         if name in ("prefix", "cache-from", "cache-to"):
-            check = {"prefix": check_prefix}.get(
-                name, lambda value, name=name: check_cache_reference(value, name))
             try:
-                check(value.strip())
+                if name == "prefix":
+                    check_prefix(value.strip())
+                else:
+                    check_cache_reference(value.strip(), name)
             except BuildError as error:
                 message = str(error)
                 raise ProjectError("%s: %s" % (where, message[:1].lower() + message[1:])

@@ -104,13 +104,14 @@ class SourceArchive:
         with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
             for info, content in self._entries:
                 if isinstance(content, str):  # a git object, read now
+                    object_path = content
                     try:
-                        with open(content, "rb") as handle:
+                        with open(object_path, "rb") as handle:
                             content = handle.read()
                     except OSError as error:
                         raise ProjectError(
                             "Cannot read %s (%s): did git change the repository (git gc) "
-                            "meanwhile? Try again." % (content, error.strerror or error)
+                            "meanwhile? Try again." % (object_path, error.strerror or error)
                         ) from error
                     info = copy.copy(info)  # (TarInfo.replace is Python >= 3.11.4)
                     info.size = len(content)

@@ -258,10 +258,10 @@ def _last_build(engine: Engine, records: build_record.RecordStore, record: FastR
         documents[image.name] = data
     cache = layers_cache()
     wanted = [record.layer]
-    for image in record.images:
-        diff_ids = json.loads(image.config)["rootfs"]["diff_ids"]
+    for config in record.images:
+        diff_ids = json.loads(config.config)["rootfs"]["diff_ids"]
         if record.layer not in diff_ids:
-            raise FullPath("the image %s has no project layer" % image.name)
+            raise FullPath("the image %s has no project layer" % config.name)
         wanted.extend(diff_ids[diff_ids.index(record.layer) + 1:])
     layers = {}
     for diff_id in dict.fromkeys(wanted):
@@ -284,7 +284,7 @@ def _patch_layer(engine: Engine, run: Run, layers: Mapping[str, Path], record: F
             if data is None:
                 raise FullPath("%s cannot be read from the source" % source_path)
             replaced[layer_path] = data
-        compiled = {}
+        compiled: dict[str, str] = {}
         for path in tree.entries:
             module = pyc_source(path)
             if module in replaced:

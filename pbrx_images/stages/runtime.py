@@ -195,10 +195,10 @@ class Runtime:
                 self.reporter.say("    files that no or several distributions' RECORDs "
                                   "claim: installing all at once")
                 with self.engine.container(from_image, container_name + "-whole",
-                                           {WHEELS: (self.volume, True)}) as whole:
-                    self._pip(whole, wheels, [image_requirement(self.run_id, wheels, image)],
+                                           {WHEELS: (self.volume, True)}) as at_once:
+                    self._pip(at_once, wheels, [image_requirement(self.run_id, wheels, image)],
                               deps=True)
-                    tree = self._export(whole, stack)
+                    tree = self._export(at_once, stack)
                 plans = split(tree, before, project)
                 added = tree.index()
             else:
@@ -249,8 +249,9 @@ class Runtime:
         if whole is not None:
             self.reporter.detail("    " + whole)
         if finished is not None:
-            added = finished(sorted(python.values()))
-            settings["Labels"] = dict(settings["Labels"], **added)  # type: ignore[arg-type]
+            labels_now = settings["Labels"]
+            assert isinstance(labels_now, dict)
+            settings["Labels"] = {**labels_now, **finished(sorted(python.values()))}
         return self._load(parent, image.name, work_tag, new_layers, settings, venv,
                           venv_image, python)
 
@@ -299,13 +300,13 @@ class Runtime:
                 self.cache.put(keys[name], cached)
                 layers[name] = cached
         claimed: set[str] = set(before)
-        for layer in layers.values():
-            if claimed.intersection(layer.files):
+        for kept in layers.values():
+            if claimed.intersection(kept.files):
                 return None
-            claimed.update(layer.files)
+            claimed.update(kept.files)
         if self.shared is not None:
-            for name, layer in layers.items():
-                self.shared.keep_layer(keys[name], layer, self.cache.tar_path(layer.diff_id))
+            for name, kept in layers.items():
+                self.shared.keep_layer(keys[name], kept, self.cache.tar_path(kept.diff_id))
         return [layers[name] for name in sorted(layers)]
 
     def _resolve(self, container: Callable[[], Container], wheels: WheelBuild,

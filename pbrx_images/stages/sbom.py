@@ -150,7 +150,8 @@ def contents_from_json(data: Mapping[str, Any]) -> Contents:
     return Contents(
         {str(key): str(value) for key, value in data["os_release"].items()},
         None if data["purl_type"] is None else str(data["purl_type"]),
-        tuple(DistroPackage(*(None if field is None else str(field) for field in package))
+        tuple(DistroPackage(str(package[0]), str(package[1]),
+                            *(None if field is None else str(field) for field in package[2:]))
               for package in data["packages"]),
         None if interpreter is None else (str(interpreter[0]), str(interpreter[1])),
         tuple(PythonDistribution(str(name), str(version)) for name, version in data["python"]))
