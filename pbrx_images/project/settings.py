@@ -21,7 +21,11 @@ DEFAULT_BASE_IMAGE = "python:3.11-slim-bookworm"
 DEFAULT_TAG = "latest"
 #: Settings a project may keep in its files, with their meaning.
 PROJECT_SETTINGS = ("base-image", "prefix", "tag", "constraints", "cache-from", "cache-to",
-                    "extras", "build-args", "only", "labels")
+                    "extras", "build-args", "only", "labels", "network", "user", "platform",
+                    "sbom-dir", "smoke-test")
+#: How setup.cfg spells a setting that is on or off.
+_CFG_BOOLEANS = {"true": True, "yes": True, "on": True, "1": True,
+                 "false": False, "no": False, "off": False, "0": False}
 #: A build argument's name, as Dockerfiles spell ``ARG``.
 _BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 #: The build argument build-images sets itself: the base image's work tag.
@@ -144,12 +148,23 @@ def _checked(table: Mapping[str, Any], where: str, cfg: bool = False) -> dict[st
                 raise ProjectError("%s: %s" % (where, message[:1].lower() + message[1:])
                                    ) from None
             continue
+        if name == "smoke-test":
+            flag = value if isinstance(value, bool) else _CFG_BOOLEANS.get(
+                str(value).strip().lower())
+            if flag is None:
+                raise ProjectError("%s: 'smoke-test' must be true or false." % where)
+            result[name] = flag
+            continue
         if not isinstance(value, str) or not value.strip():
             raise ProjectError("%s: %r must be a non-empty string." % (where, key))
-        if name in ("prefix", "cache-from", "cache-to"):
+        if name in ("prefix", "cache-from", "cache-to", "user", "platform"):
             try:
                 if name == "prefix":
                     check_prefix(value.strip())
+                elif name == "user":
+                    parse_user(value.strip())
+                elif name == "platform":
+                    target_platform.parse(value.strip())
                 else:
                     check_cache_reference(value.strip(), name)
             except BuildError as error:
@@ -332,12 +347,15 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         constraints=constraints_path,
         no_cache=no_cache,
         debug=debug,
-        network=network,
-        smoke_test=smoke_test,
+        network=network if network is not None else settings.get("network"),
+        smoke_test=smoke_test or settings.get("smoke-test", False),
         dry_run=dry_run,
         push=push,
-        sbom_dir=_sbom_dir(sbom_dir),
-        platform=str(target_platform.parse(platform)) if platform is not None else None,
+        sbom_dir=_sbom_dir(sbom_dir) if sbom_dir is not None else _sbom_dir(
+            settings.get("sbom-dir"), project_dir),
+        platform=str(target_platform.parse(platform)) if platform is not None else (
+            str(target_platform.parse(settings["platform"])) if "platform" in settings
+            else None),
         refresh=refresh,
         cache_from=_cache_reference(cache_from, settings.get("cache-from"), "--cache-from"),
         cache_to=_cache_reference(cache_to, settings.get("cache-to"), "--cache-to"),
@@ -347,7 +365,7 @@ def resolve(project_dir: Path, base_image: str | None = None, prefix: str | None
         only=_only(only) if only else settings.get("only", ()),
         labels=tuple(sorted({**settings.get("labels", {}), **parse_labels(labels)}.items())),
         pyproject=pyproject,
-        **parse_user(user),
+        **parse_user(user if user is not None else settings.get("user")),
     )
 
 
@@ -362,13 +380,14 @@ def _cache_reference(given: str | None, setting: str | None, option: str) -> str
         raise ProjectError(str(error)) from None
 
 
-def _sbom_dir(value: str | None) -> Path | None:
+def _sbom_dir(value: str | None, relative_to: Path | None = None) -> Path | None:
+    """``--sbom-dir`` (relative to the current directory), or the setting (to the project)."""
     if value is None:
         return None
     if not value.strip():
         raise ProjectError("--sbom-dir was given an empty value: give a directory such as "
                            "./sbom.")
-    path = Path(value).resolve()
+    path = ((relative_to / value) if relative_to is not None else Path(value)).resolve()
     if path.exists() and not path.is_dir():
         raise ProjectError("--sbom-dir %s is not a directory: give a directory (it is created "
                            "when missing)." % path)

@@ -470,3 +470,43 @@ def test_labels_from_the_settings_and_the_command_line(project):
         resolve(project, labels=["team"])
     with pytest.raises(ProjectError, match=r"--label: 'a b' is not a label's key"):
         resolve(project, labels=["a b=c"])
+
+
+def test_the_other_options_as_settings(project, tmp_path, monkeypatch):
+    write_pyproject(project, """\
+        [tool.build-images]
+        network = "host"
+        user = "app:10001"
+        platform = "arm64"
+        sbom-dir = "sboms"
+        smoke-test = true
+        """)
+    options = resolve(project)
+    assert (options.network, options.user, options.uid, options.platform) == (
+        "host", "app", 10001, "linux/arm64")
+    assert options.sbom_dir == project.resolve() / "sboms"  # (relative to the project)
+    assert options.smoke_test is True
+    monkeypatch.chdir(tmp_path)
+    given = resolve(project, network="bridge", user="web", platform="linux/amd64",
+                    sbom_dir="here")
+    assert (given.network, given.user, given.uid, given.platform, given.sbom_dir) == (
+        "bridge", "web", None, "linux/amd64", (tmp_path / "here").resolve())
+
+
+@pytest.mark.parametrize("setting, message", [
+    ('user = "root"', r"--user 'root' is not NAME\[:UID\]"),
+    ('platform = "arm64/linux"', r"the OS comes first"),
+    ('smoke-test = "maybe"', r"'smoke-test' must be true or false"),
+])
+def test_the_other_options_settings_are_checked_where_they_are(project, setting, message):
+    write_pyproject(project, "[tool.build-images]\n%s\n" % setting)
+    with pytest.raises(ProjectError, match=r"\[tool.build-images\] in .*pyproject.toml: .*"
+                       + message):
+        resolve(project)
+
+
+def test_setup_cfg_spells_smoke_test_as_a_word(project):
+    write_setup_cfg(project, "[build_images]\nsmoke-test = yes\n")
+    assert resolve(project).smoke_test is True
+    write_setup_cfg(project, "[build_images]\nsmoke_test = off\n")
+    assert resolve(project).smoke_test is False
