@@ -247,14 +247,16 @@ def stale(record: Record, image_ids: Mapping[str, str | None],
     """Why the images of ``record`` are not as the build left them, or None if they are.
 
     ``image_ids`` has the ID each name points at on the engine now (None:
-    no such image); ``read_file`` reads a file (None: it cannot).
+    no such image), every tag of the plan's included (``-t a -t b``);
+    ``read_file`` reads a file (None: it cannot).
     """
-    for image in record.images:
-        current = image_ids.get(image.name)
+    recorded = record.plan.all_names({image.name: image.id for image in record.images})
+    for name, image_id in recorded.items():
+        current = image_ids.get(name)
         if current is None:
-            return "the image %s is gone" % image.name
-        if current != image.id:
-            return "%s is now another image" % image.name
+            return "the image %s is gone" % name
+        if current != image_id:
+            return "%s is now another image" % name
     for image in record.images:
         if image.sbom is None:
             continue

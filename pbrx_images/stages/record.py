@@ -76,10 +76,6 @@ def up_to_date(engine: Engine, reporter: Reporter, options: Options,
     reason = build_record.stale(record, {name: info.id if info else None
                                          for name, info in infos.items()},
                                 build_record.read_file)
-    for name, image_id in names.items():
-        info = infos[name]
-        if reason is None and (info is None or info.id != image_id):
-            reason = "%s is %s" % (name, "gone" if info is None else "now another image")
     if reason is not None:
         reporter.say("Building again: the last build of the same inputs is no longer "
                      "current (%s)." % reason)

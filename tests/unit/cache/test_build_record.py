@@ -262,3 +262,17 @@ def test_input_digests_leave_out_the_source_and_follow_every_other_input():
         changed = build_record.input_digests(dataclasses.replace(INPUTS, **{
             field.name: _changed(getattr(INPUTS, field.name))}))
         assert changed != digests, field.name
+
+
+def test_stale_when_a_tag_of_the_more_tags_is_gone_or_moved():
+    record, files = _files(_record())
+    record = dataclasses.replace(record, plan=dataclasses.replace(record.plan,
+                                                                  more_tags=("stable",)))
+    ids = record.plan.all_names({image.name: image.id for image in record.images})
+    assert stale(record, ids, files.get) is None
+    second = record.images[1]
+    extra = second.name.rpartition(":")[0] + ":stable"
+    assert stale(record, dict(ids, **{extra: None}), files.get) == \
+        "the image %s is gone" % extra
+    assert stale(record, dict(ids, **{extra: "sha256:0"}), files.get) == \
+        "%s is now another image" % extra
