@@ -144,9 +144,7 @@ def _checked(table: Mapping[str, Any], where: str, cfg: bool = False) -> dict[st
             try:
                 result[name] = tuple(check_tag(tag.strip()) for tag in tags)
             except BuildError as error:
-                message = str(error)
-                raise ProjectError("%s: %s" % (where, message[:1].lower() + message[1:])
-                                   ) from None
+                raise _in(where, error) from None
             continue
         if name == "smoke-test":
             flag = value if isinstance(value, bool) else _CFG_BOOLEANS.get(
@@ -168,11 +166,15 @@ def _checked(table: Mapping[str, Any], where: str, cfg: bool = False) -> dict[st
                 else:
                     check_cache_reference(value.strip(), name)
             except BuildError as error:
-                message = str(error)
-                raise ProjectError("%s: %s" % (where, message[:1].lower() + message[1:])
-                                   ) from None
+                raise _in(where, error) from None
         result[name] = value.strip()
     return result
+
+
+def _in(where: str, error: BuildError) -> ProjectError:
+    """A check's error about a setting, said of where the setting is written."""
+    message = str(error)
+    return ProjectError("%s: %s" % (where, message[:1].lower() + message[1:]))
 
 
 def _toml_extras(value: Any, where: str) -> dict[str, ExtrasFor]:
